@@ -1,0 +1,89 @@
+"""The contract a binding module fulfils.
+
+`bindings/<vendor>/<name>.py` (type `bindings.<vendor>.<name>`) defines a module-level
+`binding = Binding(...)`: its metadata model, and an output client class and/or an input
+listener class. Nothing else in portabind needs editing to add one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+
+from portabind.errors import UnsupportedOperation
+from portabind.metadata import BindingMetadata
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Mapping
+
+    from portabind.events import BindingEvent, BindingResponse, Metadata
+
+M = TypeVar("M", bound=BindingMetadata)
+
+
+def _method_name(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+class OutputBinding(Generic[M]):
+    """An output binding client. Each operation is a method named after it in snake case
+    (`bulkGet` → `bulk_get`) taking the payload and the request metadata."""
+
+    operations: ClassVar[tuple[str, ...]] = ("create",)
+
+    def __init__(self, name: str, metadata: M) -> None:
+        self.name = name
+        self.metadata = metadata
+
+    def invoke(self, operation: str, data: bytes, metadata: Metadata) -> BindingResponse:
+        if operation not in self.operations:
+            raise UnsupportedOperation(
+                f"binding {self.name} does not support operation {operation!r}",
+                hint=f"supported operations: {', '.join(self.operations)}",
+            )
+        method: Callable[[bytes, Metadata], BindingResponse] = getattr(
+            self, _method_name(operation)
+        )
+        return method(data, metadata)
+
+    def close(self) -> None:
+        """Release connections; called when the runtime stops."""
+
+
+class InputBinding(Generic[M]):
+    """A local input listener used by `portabind run` and the Dapr target: it reads from the
+    service, calls `deliver` for each message, and acknowledges only when `deliver` returns.
+    When `deliver` raises, the message is left for the service to redeliver."""
+
+    def __init__(self, name: str, metadata: M) -> None:
+        self.name = name
+        self.metadata = metadata
+
+    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+        """Block, delivering messages, until `stop` is set."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Binding(Generic[M]):
+    """What a binding module exports as `binding`."""
+
+    metadata: type[M]
+    output: type[OutputBinding[M]] | None = None
+    input: type[InputBinding[M]] | None = None
+    #: Emulator this binding runs against under `portabind run --emulate`
+    #: ("moto", "azurite", "gcs", "pubsub"), or None when it needs none.
+    emulator: str | None = None
+    #: Metadata that points this binding at running emulators, given their endpoints by
+    #: name (e.g. {"moto": "http://127.0.0.1:5000"}); these values replace the component's.
+    emulate: Callable[[Mapping[str, str]], dict[str, str]] | None = None
+    #: Creates the queue, bucket or topic the metadata names, if missing (emulator only).
+    provision: Callable[[M], None] | None = None
+
+    @property
+    def directions(self) -> frozenset[str]:
+        return frozenset(
+            d for d, cls in (("input", self.input), ("output", self.output)) if cls is not None
+        )

@@ -1,0 +1,210 @@
+"""The `portabind` command line.
+
+Errors a user can cause print one message (what, where, how to fix) and exit 2; no
+traceback unless `--debug`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portabind.errors import PortabindError, UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+TARGETS = ("aws", "azure", "gcp")
+EXIT_USER_ERROR = 2
+
+
+def _project_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", nargs="?", default=".", type=Path, help="project directory")
+    parser.add_argument(
+        "--components", type=Path, help="components directory (default: DIR/components)"
+    )
+    parser.add_argument("--app", default="app:app", help="the App, as module:attribute")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portabind",
+        description="Dapr bindings for functions-as-a-service: one handler, every cloud.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="scaffold a new app from a template")
+    init.add_argument("dir", type=Path)
+    init.add_argument("--template", default="orders", help="template name (default: orders)")
+
+    validate = commands.add_parser("validate", help="check components and app; list every error")
+    _project_args(validate)
+
+    bindings = commands.add_parser("bindings", help="the support matrix")
+    bindings.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+    build = commands.add_parser("build", help="write a deployable artifact for a target")
+    _project_args(build)
+    build.add_argument("--target", required=True, choices=TARGETS)
+    build.add_argument("--out", required=True, type=Path, help="output directory")
+
+    run = commands.add_parser("run", help="run locally: listeners, clients, Dapr HTTP API")
+    _project_args(run)
+    run.add_argument(
+        "--emulate", action="store_true", help="start embedded emulators (no cloud account)"
+    )
+    run.add_argument(
+        "--send",
+        action="append",
+        default=[],
+        metavar="NAME=DATA",
+        help="after start-up, invoke output binding NAME with `create` and DATA (repeatable)",
+    )
+    run.add_argument("--exit-after", type=int, metavar="N", help="stop after N events were handled")
+    run.add_argument("--dapr-port", type=int, default=3500, help="Dapr HTTP API port (3500)")
+    run.add_argument(
+        "--app-port",
+        type=int,
+        help="deliver input events over Dapr's HTTP app protocol to an app on this port "
+        "instead of calling the handlers in-process",
+    )
+
+    invoke = commands.add_parser("invoke", help="call an output binding")
+    invoke.add_argument("name")
+    invoke.add_argument("operation")
+    invoke.add_argument("--data", help="payload (text; JSON is sent as is)")
+    invoke.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata"
+    )
+    invoke.add_argument("--dir", type=Path, default=Path("."), help="project directory")
+    invoke.add_argument("--components", type=Path)
+    invoke.add_argument(
+        "--dapr-port",
+        type=int,
+        default=3500,
+        help="send to a running `portabind run` on this port; without one, invoke in-process",
+    )
+    return parser
+
+
+def _pairs(items: Sequence[str], what: str, separator: str = "=") -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, found, value = item.partition(separator)
+        if not found or not key:
+            raise UserError(f"{what} {item!r} is not KEY{separator}VALUE")
+        pairs.append((key, value))
+    return pairs
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from portabind.project import check_project, load_project
+
+    project = load_project(args.dir, args.components, args.app)
+    check_project(project, resolve_secrets=True)
+    names = ", ".join(f"{c.name} ({c.type})" for c in project.components.bindings())
+    print(f"ok: {len(project.app.handlers)} handler(s); components: {names}")
+    return 0
+
+
+def _cmd_bindings(args: argparse.Namespace) -> int:
+    from portabind.matrix import render, support_matrix
+
+    print(render(support_matrix(), markdown=args.markdown))
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from portabind.project import check_project, load_project
+
+    project = load_project(args.dir, args.components, args.app)
+    check_project(project, resolve_secrets=False)
+    builder = importlib.import_module(f"portabind.adapters.{args.target}.build")
+    written: list[Path] = builder.build(project, args.out)
+    print(f"built {args.target} app in {args.out}:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from portabind.adapters.local.runner import RunOptions, run
+    from portabind.project import load_project
+
+    project = load_project(args.dir, args.components, args.app)
+    options = RunOptions(
+        emulate=args.emulate,
+        sends=[(name, data.encode()) for name, data in _pairs(args.send, "--send")],
+        exit_after=args.exit_after,
+        dapr_port=args.dapr_port,
+        app_port=args.app_port,
+    )
+    return run(project, options)
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    from portabind.adapters.local.invoke import invoke
+
+    response = invoke(
+        args.name,
+        args.operation,
+        data=(args.data or "").encode(),
+        metadata=dict(_pairs(args.metadata, "--metadata")),
+        dapr_port=args.dapr_port,
+        directory=args.dir,
+        components=args.components,
+    )
+    for key, value in response.metadata.items():
+        print(f"{key}: {value}", file=sys.stderr)
+    if response.data is not None:
+        sys.stdout.buffer.write(response.data)
+        if response.data and not response.data.endswith(b"\n"):
+            sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from portabind.scaffold import scaffold
+
+    written = scaffold(args.template, args.dir)
+    print(f"created {args.dir} from template {args.template!r} ({len(written)} files)")
+    print(f"next: portabind run {args.dir} --components {args.dir}/components/aws --emulate")
+    return 0
+
+
+COMMANDS: dict[str, Any] = {
+    "init": _cmd_init,
+    "validate": _cmd_validate,
+    "bindings": _cmd_bindings,
+    "build": _cmd_build,
+    "run": _cmd_run,
+    "invoke": _cmd_invoke,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = COMMANDS[args.command](args)
+        return code
+    except UserError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {error.render()}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except PortabindError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

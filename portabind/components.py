@@ -1,0 +1,354 @@
+"""Dapr Component documents: the schema (pydantic), the loader and the resolved view the
+rest of portabind uses.
+
+A components directory holds `*.yaml`/`*.yml` files, each with one or more documents. Each
+document is a `kind: Component` (bindings and secret stores) or a `kind: Resiliency`.
+portabind-only settings live in `metadata.annotations` under the `portabind.io/` prefix, so
+the same files stay valid for a real Dapr sidecar.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from portabind.errors import ComponentError, UserError, ValidationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from portabind.metadata import BindingMetadata
+
+ANNOTATION_PREFIX = "portabind.io/"
+#: Keys the Dapr runtime reads itself, not the binding (dapr-bindings.md §1.1).
+RUNTIME_KEYS = ("direction", "route")
+
+M = TypeVar("M", bound="BindingMetadata")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SecretKeyRef(_Strict):
+    name: str
+    key: str | None = None
+
+
+class MetadataItem(_Strict):
+    name: str
+    value: str | int | float | bool | None = None
+    secret_key_ref: SecretKeyRef | None = Field(None, alias="secretKeyRef")
+    env_ref: str | None = Field(None, alias="envRef")
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ComponentSpec(_Strict):
+    type: str = Field(min_length=1)
+    version: str = "v1"
+    init_timeout: str | None = Field(None, alias="initTimeout")
+    ignore_errors: bool = Field(False, alias="ignoreErrors")
+    metadata: list[MetadataItem] = Field(default_factory=list)
+
+
+class Auth(_Strict):
+    secret_store: str | None = Field(None, alias="secretStore")
+
+
+class ComponentDocument(BaseModel):
+    """`kind: Component`, as Dapr defines it (`pkg/apis/components/v1alpha1/types.go`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    api_version: str = Field("dapr.io/v1alpha1", alias="apiVersion")
+    kind: Literal["Component"]
+    metadata: ObjectMeta
+    spec: ComponentSpec
+    auth: Auth = Field(default_factory=Auth)
+    scopes: list[str] = Field(default_factory=list)
+
+
+class ResiliencyDocument(BaseModel):
+    """`kind: Resiliency`; the policies are kept as Dapr writes them."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    api_version: str = Field("dapr.io/v1alpha1", alias="apiVersion")
+    kind: Literal["Resiliency"]
+    metadata: ObjectMeta
+    spec: dict[str, Any]
+    scopes: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One metadata value: a literal, or a reference resolved at run time."""
+
+    literal: str | None = None
+    secret_ref: SecretKeyRef | None = None
+    env_ref: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.literal is None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A loaded component: where it came from and what it says."""
+
+    name: str
+    type: str
+    version: str
+    source: Path
+    values: dict[str, Value]
+    annotations: dict[str, str] = field(default_factory=dict)
+    secret_store: str | None = None
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def direction(self) -> frozenset[str]:
+        """Dapr's `direction` key: the directions this component is created for (empty: all
+        the binding type supports)."""
+        for key, value in self.values.items():
+            if key.lower() == "direction" and value.literal:
+                return frozenset(part.strip().lower() for part in value.literal.split(","))
+        return frozenset()
+
+    @property
+    def route(self) -> str:
+        value = self.values.get("route")
+        return value.literal if value and value.literal else f"/{self.name}"
+
+    def annotation(self, key: str, default: str | None = None) -> str | None:
+        return self.annotations.get(key, default)
+
+    def error(
+        self, message: str, *, field: str | None = None, hint: str | None = None
+    ) -> ComponentError:
+        return ComponentError(
+            message, file=self.source, component=self.name, field=field, hint=hint
+        )
+
+    def binding_values(self) -> dict[str, Value]:
+        """The metadata the binding decodes (the runtime's own keys removed)."""
+        return {k: v for k, v in self.values.items() if k.lower() not in RUNTIME_KEYS}
+
+
+@dataclass(frozen=True)
+class ComponentSet:
+    """Everything one components directory (a profile) declares."""
+
+    directory: Path
+    components: dict[str, Component]
+    resiliency: tuple[ResiliencyDocument, ...] = ()
+
+    def bindings(self) -> list[Component]:
+        return [c for c in self.components.values() if c.type.startswith("bindings.")]
+
+    def secret_stores(self) -> dict[str, Component]:
+        return {n: c for n, c in self.components.items() if c.type.startswith("secretstores.")}
+
+    def get(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self.components, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else None
+            known = ", ".join(sorted(self.components)) or "none"
+            raise UserError(
+                f"no component named {name!r} in {self.directory} (components: {known})",
+                hint=hint,
+            ) from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _document_error(path: Path, name: str | None, error: ValidationError) -> ValidationFailed:
+    problems: list[UserError] = []
+    for detail in error.errors():
+        problems.append(
+            ComponentError(detail["msg"], file=path, component=name, field=_location(detail["loc"]))
+        )
+    return ValidationFailed(problems)
+
+
+def _component(path: Path, raw: dict[str, Any]) -> Component | ResiliencyDocument:
+    name = raw.get("metadata", {}).get("name") if isinstance(raw.get("metadata"), dict) else None
+    kind = raw.get("kind")
+    if kind == "Resiliency":
+        try:
+            return ResiliencyDocument.model_validate(raw)
+        except ValidationError as error:
+            raise _document_error(path, name, error) from None
+    if kind != "Component":
+        raise ComponentError(
+            f"kind {kind!r} is not supported; expected 'Component' or 'Resiliency'",
+            file=path,
+            component=name,
+            field="kind",
+        )
+    try:
+        document = ComponentDocument.model_validate(raw)
+    except ValidationError as error:
+        raise _document_error(path, name, error) from None
+    from portabind import registry  # registry imports this module for the Component type
+
+    values: dict[str, Value] = {}
+    for item in document.spec.metadata:
+        if item.name in values:
+            raise ComponentError(
+                "metadata field is given twice", file=path, component=name, field=item.name
+            )
+        literal = item.value
+        values[item.name] = Value(
+            literal=(
+                None
+                if literal is None
+                else ("true" if literal is True else "false" if literal is False else str(literal))
+            ),
+            secret_ref=item.secret_key_ref,
+            env_ref=item.env_ref,
+        )
+    annotations = {
+        key.removeprefix(ANNOTATION_PREFIX): value
+        for key, value in document.metadata.annotations.items()
+        if key.startswith(ANNOTATION_PREFIX)
+    }
+    return Component(
+        name=document.metadata.name,
+        type=registry.canonical_type(document.spec.type),
+        version=document.spec.version,
+        source=path,
+        values=values,
+        annotations=annotations,
+        secret_store=document.auth.secret_store,
+        scopes=tuple(document.scopes),
+    )
+
+
+def load_documents(path: Path) -> list[Component | ResiliencyDocument]:
+    """Every document in one YAML file."""
+    try:
+        raw_documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ComponentError(f"malformed YAML{where}: {problem}", file=path) from None
+    except OSError as error:
+        raise ComponentError(f"cannot read file: {error.strerror}", file=path) from None
+    loaded: list[Component | ResiliencyDocument] = []
+    for raw in raw_documents:
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            raise ComponentError(
+                f"expected a Dapr document (a mapping with apiVersion, kind, metadata, spec), "
+                f"found {type(raw).__name__}",
+                file=path,
+            )
+        loaded.append(_component(path, raw))
+    return loaded
+
+
+def load_components(directory: Path | str) -> ComponentSet:
+    """Load one components directory, reporting every bad file at once."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(
+            f"components directory {directory} does not exist",
+            hint="pass --components DIR (for example components/aws)",
+        )
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        profiles = sorted(p.name for p in directory.iterdir() if p.is_dir())
+        hint = (
+            f"it has profiles: {', '.join(profiles)}; pass --components {directory / profiles[0]}"
+            if profiles
+            else "add Dapr Component YAML files to it"
+        )
+        raise UserError(f"no component files (*.yaml) in {directory}", hint=hint)
+    components: dict[str, Component] = {}
+    resiliency: list[ResiliencyDocument] = []
+    problems: list[UserError] = []
+    for path in files:
+        try:
+            documents = load_documents(path)
+        except ValidationFailed as failed:
+            problems.extend(failed.errors)
+            continue
+        except UserError as error:
+            problems.append(error)
+            continue
+        for document in documents:
+            if isinstance(document, ResiliencyDocument):
+                resiliency.append(document)
+            elif document.name in components:
+                problems.append(
+                    document.error(
+                        f"component name is already used in {components[document.name].source}",
+                        field="metadata.name",
+                    )
+                )
+            else:
+                components[document.name] = document
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+    return ComponentSet(directory, components, tuple(resiliency))
+
+
+def parse_metadata(
+    component: Component,
+    model: type[M],
+    values: Mapping[str, str],
+) -> M:
+    """Decode resolved string values into the binding's metadata model, naming the file,
+    the component and the field on any error."""
+    names = model.dapr_names()
+    problems: list[UserError] = []
+    for key in values:
+        if key.lower() not in names:
+            close = difflib.get_close_matches(key.lower(), names, n=1)
+            problems.append(
+                component.error(
+                    f"unknown metadata field for {component.type}",
+                    field=key,
+                    hint=(f"did you mean {names[close[0]]!r}? " if close else "")
+                    + f"valid fields: {', '.join(sorted(set(names.values())))}",
+                )
+            )
+    if not problems:
+        try:
+            return model.model_validate(dict(values))
+        except ValidationError as error:
+            for detail in error.errors():
+                field_name = _location(detail["loc"]) or None
+                message = (
+                    "required field is missing"
+                    if detail["type"] == "missing"
+                    else detail["msg"].removeprefix("Value error, ")
+                )
+                problems.append(component.error(message, field=field_name))
+    raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+
+
+def placeholder_values(component: Component) -> dict[str, str]:
+    """Values for checking a component without resolving its references (build, validate):
+    a reference stands in as a placeholder string."""
+    return {
+        key: value.literal if value.literal is not None else "<reference>"
+        for key, value in component.binding_values().items()
+    }

@@ -1,0 +1,75 @@
+"""Binding types by their Dapr type string.
+
+The type string is the module path: `bindings.aws.s3` lives in `portabind.bindings.aws.s3`
+and is imported only when a component of that type is loaded, so no SDK is imported for a
+binding the app does not use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING, Any
+
+from portabind.errors import ComponentError
+
+if TYPE_CHECKING:
+    from portabind.binding import Binding
+    from portabind.components import Component
+
+#: Dapr's alternative type names (dapr/cmd/daprd/components/bindings_*.go).
+ALIASES = {
+    "bindings.mqtt": "bindings.mqtt3",
+    "bindings.azure.servicebus.queues": "bindings.azure.servicebusqueues",
+}
+_PACKAGE = "portabind.bindings"
+
+
+def canonical_type(type_string: str) -> str:
+    return ALIASES.get(type_string, type_string)
+
+
+def _module_name(type_string: str) -> str:
+    return _PACKAGE + type_string.removeprefix("bindings")
+
+
+def available_types() -> list[str]:
+    """Every binding type shipped, found by walking the package (without importing SDKs:
+    module discovery only reads the file tree)."""
+    package = importlib.import_module(_PACKAGE)
+    found = []
+    for info in pkgutil.walk_packages(package.__path__, _PACKAGE + "."):
+        leaf = info.name.rsplit(".", 1)[-1]
+        if not info.ispkg and not leaf.startswith("_"):
+            found.append("bindings" + info.name.removeprefix(_PACKAGE))
+    return sorted(found)
+
+
+def binding_for(component: Component) -> Binding[Any]:
+    """The binding implementation of a component's type."""
+    if not component.type.startswith("bindings."):
+        raise component.error(f"{component.type!r} is not a binding type", field="spec.type")
+    try:
+        module = importlib.import_module(_module_name(component.type))
+    except ModuleNotFoundError as error:
+        if error.name and _module_name(component.type).startswith(error.name):
+            close = difflib.get_close_matches(component.type, available_types(), n=1)
+            raise ComponentError(
+                f"unknown binding type {component.type!r}",
+                file=component.source,
+                component=component.name,
+                field="spec.type",
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + "`portabind bindings` lists the supported types",
+            ) from None
+        raise ComponentError(
+            f"binding type {component.type!r} needs the Python package {error.name!r}, which is "
+            "not installed",
+            file=component.source,
+            component=component.name,
+            field="spec.type",
+            hint="install the extra for its family, e.g. pip install 'portabind[aws]'",
+        ) from None
+    binding: Binding[Any] = module.binding
+    return binding

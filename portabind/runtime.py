@@ -1,0 +1,105 @@
+"""Bindings at run time: output clients and input listeners built from components.
+
+Shared by every target. Clients are created on first use, so a function pays only for the
+outputs it calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from portabind import registry
+from portabind.components import parse_metadata
+from portabind.errors import UserError
+from portabind.secrets import SecretResolver
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from portabind.binding import Binding, InputBinding, OutputBinding
+    from portabind.components import Component, ComponentSet
+    from portabind.metadata import BindingMetadata
+
+
+class Runtime:
+    """The components of one profile, resolved and ready to use."""
+
+    def __init__(
+        self,
+        components: ComponentSet,
+        *,
+        environ: Mapping[str, str] | None = None,
+        overrides: Callable[[Component, Binding[Any]], Mapping[str, str]] | None = None,
+    ) -> None:
+        """`overrides` gives values that replace a component's own (the emulators' endpoints
+        and credentials); references it replaces are not resolved."""
+        self.components = components
+        self._resolver = SecretResolver(components, environ)
+        self._overrides = overrides
+        self._outputs: dict[str, OutputBinding[Any]] = {}
+        self._lock = threading.Lock()
+
+    def binding(self, name: str) -> tuple[Component, Binding[Any]]:
+        component = self.components.get(name)
+        return component, registry.binding_for(component)
+
+    def metadata(self, name: str) -> BindingMetadata:
+        component, binding = self.binding(name)
+        replaced = dict(self._overrides(component, binding)) if self._overrides else {}
+        names = binding.metadata.dapr_names()
+        replaced_fields = {names.get(key.lower(), key) for key in replaced}
+        keep = {
+            key
+            for key in component.binding_values()
+            if names.get(key.lower(), key) not in replaced_fields
+        }
+        values = {k: v for k, v in self._resolver.values(component, keep).items()}
+        values.update(replaced)
+        parsed: BindingMetadata = parse_metadata(component, binding.metadata, values)
+        return parsed
+
+    def output(self, name: str) -> OutputBinding[Any]:
+        with self._lock:
+            client = self._outputs.get(name)
+            if client is None:
+                component, binding = self.binding(name)
+                if binding.output is None or (
+                    component.direction and "output" not in component.direction
+                ):
+                    raise UserError(
+                        f"{name!r} ({component.type}) is not an output binding",
+                        hint="output bindings: " + ", ".join(self.names("output")),
+                    )
+                client = binding.output(name, self.metadata(name))
+                self._outputs[name] = client
+            return client
+
+    def input(self, name: str) -> InputBinding[Any]:
+        component, binding = self.binding(name)
+        if binding.input is None:
+            raise component.error(
+                f"{component.type} has no input direction",
+                field="spec.type",
+                hint="use it as an output binding, or pick a type with an input",
+            )
+        return binding.input(name, self.metadata(name))
+
+    def names(self, direction: str) -> list[str]:
+        """Component names usable in a direction (by type support and `direction`)."""
+        found = []
+        for component in self.components.bindings():
+            try:
+                binding = registry.binding_for(component)
+            except UserError:
+                continue
+            wanted = component.direction or binding.directions
+            if direction in binding.directions and direction in wanted:
+                found.append(component.name)
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._outputs.values():
+                client.close()
+            self._outputs.clear()
