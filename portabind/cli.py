@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="scaffold a new app from a template")
     init.add_argument("dir", type=Path)
-    init.add_argument("--template", default="orders", help="template name (default: orders)")
+    init.add_argument("--template", default="queue-worker", help="template name")
 
     validate = commands.add_parser("validate", help="check components and app; list every error")
     _project_args(validate)
