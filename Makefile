@@ -1,0 +1,34 @@
+# Developer and CI entry points. `make test` is what .ci/run (and CI) runs.
+.PHONY: venv tools lint test demo
+
+VENV := .venv
+AZURITE := tools/node_modules/.bin/azurite
+
+venv:
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]' --config-settings editable_mode=strict
+
+# Node-based emulators (Azurite), pinned by tools/package-lock.json; reinstalled only when
+# the lock file is newer than the installed binary.
+tools: $(AZURITE)
+$(AZURITE): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund
+	touch $@
+
+# mypy runs from inside .venv: from the root it would find ./portabind (the core only), from
+# elsewhere it checks the installed package, where adapters/, bindings/ and templates/ are mapped.
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd $(VENV) && bin/mypy --config-file ../pyproject.toml --cache-dir ../.mypy_cache -p portabind
+
+test: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
+test: venv tools
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/python -m pytest -q
+
+demo: venv
+	$(VENV)/bin/portabind run samples/orders --components samples/orders/components/aws --emulate \
+		--send 'orders={"id": 1, "item": "book", "qty": 2}' \
+		--send 'orders={"id": 2, "item": "pen", "qty": 10}' --exit-after 2

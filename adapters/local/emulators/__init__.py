@@ -1,0 +1,102 @@
+"""Local emulators of cloud services, started by `portabind run --emulate` and by the tests.
+
+Each module wraps one emulator behind the same small surface: ``start()``, ``stop()``, an
+endpoint property and context-manager use. Importing a module here is cheap: the emulator's own
+package (moto, gcp-storage-emulator, ...) is imported only when ``start()`` runs, so the CLI and
+generated code never pay for emulators they do not use.
+
+Every emulator binds 127.0.0.1 on a free port, keeps its state in memory and is stopped by its
+own handle (thread or PID), so a run can never leak a server onto a well-known port.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from portabind.errors import PortabindError, UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "LOCALHOST",
+    "EmulatorError",
+    "EmulatorFailed",
+    "EmulatorUnavailable",
+    "free_port",
+    "port_accepts",
+    "wait_for_port",
+]
+
+#: Emulators listen on loopback only: they have no authentication worth the name.
+LOCALHOST = "127.0.0.1"
+
+
+class EmulatorError(PortabindError):
+    """Base class of the errors raised while starting a local emulator."""
+
+
+class EmulatorUnavailable(UserError, EmulatorError):
+    """The emulator is not installed here; the message says how to install it.
+
+    A `UserError`, because installing it is the user's fix: the CLI prints it and exits 2,
+    and the tests skip (or fail under CI) on it.
+    """
+
+
+class EmulatorFailed(EmulatorError):
+    """The emulator is installed but did not come up (crashed or timed out)."""
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    """Return a TCP port on *host* that nothing listens on right now.
+
+    The kernel picks it (bind to port 0). Another process could take it before the caller
+    binds it; callers that launch a subprocess treat "address in use" as retryable.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_accepts(port: int, host: str = LOCALHOST, timeout: float = 0.25) -> bool:
+    """True if a TCP connection to *host*:*port* succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(
+    port: int,
+    host: str = LOCALHOST,
+    *,
+    timeout: float = 30.0,
+    still_starting: Callable[[], bool] | None = None,
+) -> float:
+    """Block until *host*:*port* accepts connections; return the seconds it took.
+
+    *still_starting* is polled between attempts so that a server process that has already
+    died ends the wait at once instead of after the full timeout.
+
+    Raises `TimeoutError` when the port is not open in time and `ChildProcessError` when
+    *still_starting* returns False; callers turn both into an `EmulatorFailed` with their
+    own context (which server, its log).
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    delay = 0.01
+    while True:
+        if port_accepts(port, host):
+            return time.monotonic() - started
+        if still_starting is not None and not still_starting():
+            raise ChildProcessError(f"the server exited before {host}:{port} accepted connections")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{host}:{port} did not accept connections within {timeout:g} s")
+        # Back off gently: most emulators are up within a second, so poll often at first.
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)

@@ -1,0 +1,303 @@
+"""Azurite, Microsoft's Blob/Queue/Table emulator, run as a Node.js subprocess.
+
+Azurite is an npm package, so it is found on disk rather than imported: see `find_azurite`
+for the search order, and `ensure_azurite` for the one-time install `portabind run --emulate`
+performs when npm is available.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from portabind.adapters.local.emulators import (
+    LOCALHOST,
+    EmulatorFailed,
+    EmulatorUnavailable,
+    free_port,
+    wait_for_port,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = [
+    "ACCOUNT_KEY",
+    "ACCOUNT_NAME",
+    "AZURITE_VERSION",
+    "INSTALL_COMMAND",
+    "AzuriteEmulator",
+    "ensure_azurite",
+    "find_azurite",
+]
+
+#: The version pinned in tools/package.json; the one `ensure_azurite` installs.
+AZURITE_VERSION = "3.35.0"
+#: Azurite's fixed development account. The key is public (published by Microsoft for the
+#: storage emulator), not a secret.
+ACCOUNT_NAME = "devstoreaccount1"
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+ENV_VAR = "PORTABIND_AZURITE"
+INSTALL_COMMAND = f"npm install --prefix ~/.cache/portabind/azurite azurite@{AZURITE_VERSION}"
+
+# adapters/local/emulators/azure.py -> the source checkout's root (only meaningful when running
+# from a checkout, including strict editable installs, whose link tree points back into it).
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+_BIN = Path("node_modules", ".bin", "azurite")
+# How many times to retry when another process grabbed one of the free ports we picked.
+_PORT_RACE_ATTEMPTS = 3
+
+
+def _cache_dir() -> Path:
+    # Computed on each call: tests and users may point HOME elsewhere after import.
+    return Path.home() / ".cache" / "portabind" / "azurite"
+
+
+def find_azurite() -> Path:
+    """Locate the azurite executable, or raise `EmulatorUnavailable` saying how to install it.
+
+    Order: ``$PORTABIND_AZURITE`` (an explicit choice: it must exist, no fallback), ``azurite``
+    on PATH, ``<repo>/tools/node_modules/.bin/azurite`` (``npm ci --prefix tools``), then
+    ``~/.cache/portabind/azurite/node_modules/.bin/azurite`` (where `ensure_azurite` installs).
+    """
+    explicit = os.environ.get(ENV_VAR)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise EmulatorUnavailable(
+            f"{ENV_VAR}={explicit} is not an executable azurite",
+            hint=f"fix or unset {ENV_VAR}, or install it: {INSTALL_COMMAND}",
+        )
+    on_path = shutil.which("azurite")
+    if on_path:
+        return Path(on_path)
+    for candidate in (_REPO_ROOT / "tools" / _BIN, _cache_dir() / _BIN):
+        if candidate.is_file():
+            return candidate
+    raise EmulatorUnavailable(
+        "the Azure Storage emulator (Azurite) is not installed",
+        hint=f"install it with: {INSTALL_COMMAND}  (needs Node.js >= 18 and npm)",
+    )
+
+
+def ensure_azurite() -> Path:
+    """Return the azurite executable, installing it into ~/.cache/portabind/azurite if missing.
+
+    Used by `portabind run --emulate` so a first run needs no manual step when npm exists.
+    """
+    try:
+        return find_azurite()
+    except EmulatorUnavailable:
+        if os.environ.get(ENV_VAR):
+            raise  # an explicit but wrong path is a mistake to report, not to paper over
+    npm = shutil.which("npm")
+    if npm is None:
+        raise EmulatorUnavailable(
+            "the Azure Storage emulator (Azurite) is not installed, and npm is not on PATH",
+            hint=f"install Node.js >= 18 with npm, then: {INSTALL_COMMAND}",
+        )
+    target = _cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(target),
+            "--no-audit",
+            "--no-fund",
+            f"azurite@{AZURITE_VERSION}",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    installed = target / _BIN
+    if result.returncode != 0 or not installed.is_file():
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise EmulatorUnavailable(
+            f"installing Azurite with npm failed (exit {result.returncode}):\n"
+            + "\n".join(output[-15:]),
+            hint=f"run it by hand to see why: {INSTALL_COMMAND}",
+        )
+    return installed
+
+
+class AzuriteEmulator:
+    """Azurite's Blob, Queue and Table services on 127.0.0.1, each on a free port.
+
+    State is in memory (``--inMemoryPersistence``): a restart starts empty and nothing is
+    written to the working directory. ``--skipApiVersionCheck`` lets a Python SDK newer than
+    this Azurite talk to it; ``--loose`` tolerates headers Azurite does not implement.
+    """
+
+    def __init__(
+        self,
+        executable: Path | str | None = None,
+        *,
+        host: str = LOCALHOST,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.startup_timeout = startup_timeout
+        self._executable = Path(executable) if executable is not None else None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._ports: dict[str, int] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Launch Azurite and return once all three ports accept connections. Idempotent."""
+        if self._process is not None:
+            return self
+        executable = self._executable or find_azurite()
+        for attempt in range(1, _PORT_RACE_ATTEMPTS + 1):
+            try:
+                self._launch(executable)
+                return self
+            except EmulatorFailed as exc:
+                if attempt == _PORT_RACE_ATTEMPTS or "EADDRINUSE" not in str(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _launch(self, executable: Path) -> None:
+        ports = {name: free_port(self.host) for name in ("blob", "queue", "table")}
+        # A private working directory for the log and anything else Azurite writes there (it
+        # refuses --location together with --inMemoryPersistence, and writes to its cwd).
+        workdir = tempfile.TemporaryDirectory(prefix="portabind-azurite-")
+        log_path = Path(workdir.name, "azurite.log")
+        command = [
+            str(executable),
+            "--silent",
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--blobHost", self.host, "--blobPort", str(ports["blob"]),
+            "--queueHost", self.host, "--queuePort", str(ports["queue"]),
+            "--tableHost", self.host, "--tablePort", str(ports["table"]),
+        ]  # fmt: skip
+        # Output goes to a file, not a pipe: nobody reads a pipe while the server runs, and a
+        # full pipe would block Azurite.
+        with log_path.open("wb") as log:
+            try:
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir.name,
+                )
+            except OSError as exc:
+                workdir.cleanup()
+                raise EmulatorUnavailable(
+                    f"cannot execute {executable}: {exc}",
+                    hint=f"reinstall Azurite: {INSTALL_COMMAND}",
+                ) from exc
+        self._process, self._workdir, self._ports = process, workdir, ports
+        try:
+            remaining = self.startup_timeout
+            for port in ports.values():
+                remaining -= wait_for_port(
+                    port,
+                    self.host,
+                    timeout=max(remaining, 0.1),
+                    still_starting=lambda: process.poll() is None,
+                )
+        except (TimeoutError, ChildProcessError) as exc:
+            tail = self._log_tail()
+            self.stop()
+            raise EmulatorFailed(
+                f"Azurite ({executable}) did not start: {exc}\n--- last lines of its log ---\n"
+                f"{tail}"
+            ) from exc
+
+    def stop(self) -> None:
+        """Terminate Azurite by its PID and wait for it to exit. Safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        workdir, self._workdir = self._workdir, None
+        if workdir is not None:
+            workdir.cleanup()
+        self._ports = {}
+
+    def _log_tail(self, lines: int = 20) -> str:
+        if self._workdir is None:
+            return "(no log)"
+        try:
+            text = Path(self._workdir.name, "azurite.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("AzuriteEmulator is not running: call start() first")
+        return self._process.pid
+
+    # -- connection details ------------------------------------------------------------------
+
+    def _endpoint(self, service: str) -> str:
+        if service not in self._ports:
+            raise RuntimeError("AzuriteEmulator is not running: call start() first")
+        # Azurite uses path-style URLs: the account name is the first path segment.
+        return f"http://{self.host}:{self._ports[service]}/{ACCOUNT_NAME}"
+
+    @property
+    def blob_endpoint(self) -> str:
+        return self._endpoint("blob")
+
+    @property
+    def queue_endpoint(self) -> str:
+        return self._endpoint("queue")
+
+    @property
+    def table_endpoint(self) -> str:
+        return self._endpoint("table")
+
+    @property
+    def account_name(self) -> str:
+        return ACCOUNT_NAME
+
+    @property
+    def account_key(self) -> str:
+        return ACCOUNT_KEY
+
+    @property
+    def connection_string(self) -> str:
+        """A full connection string, as Azure SDKs and the Functions host accept it."""
+        return (
+            "DefaultEndpointsProtocol=http;"
+            f"AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.blob_endpoint};"
+            f"QueueEndpoint={self.queue_endpoint};"
+            f"TableEndpoint={self.table_endpoint};"
+        )
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

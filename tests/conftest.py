@@ -1,0 +1,158 @@
+"""Shared fixtures: real local servers (session-scoped) and unique resource names.
+
+Rule for every server fixture (see `require_server`): a server that cannot start because it is
+not installed SKIPS the tests that need it, with the exact command that fixes that, so a
+developer can run the rest of the suite anywhere; under ``CI=true`` the same situation FAILS,
+because `.ci/run` installs everything and a skip there would hide a broken setup. A server
+that is installed but crashes on start is an error everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from portabind.adapters.local.emulators.aws import MotoEmulator
+    from portabind.adapters.local.emulators.azure import AzuriteEmulator
+    from portabind.adapters.local.emulators.gcp import StorageEmulator
+
+# `python -m pytest` puts the working directory first on sys.path. From the checkout's root that
+# makes `import portabind` find ./portabind, which holds only the core: portabind.adapters,
+# .bindings and .templates exist only in the installed (editable) package, which maps the
+# root's adapters/, bindings/ and templates/ into it. Drop the root so the installed package,
+# the one users get, is what the tests import.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT]
+
+_FIX_VENV = (
+    "make venv  (or: .venv/bin/pip install -e '.[dev]' --config-settings editable_mode=strict)"
+)
+_FIX_AZURITE = (
+    "make tools  (or: npm ci --prefix tools; or: "
+    "npm install --prefix ~/.cache/portabind/azurite azurite@3.35.0)"
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def require_server(name: str, reason: str, how_to_fix: str) -> NoReturn:
+    """Skip (locally) or fail (under CI=true) because server *name* is unavailable."""
+    message = f"{name} is not available: {reason}\n  to fix: {how_to_fix}"
+    if in_ci():
+        pytest.fail(
+            f"{message}\n  (CI=true: a missing server fails instead of skipping)", pytrace=False
+        )
+    pytest.skip(message)
+
+
+def _start(name: str, how_to_fix: str, factory: Callable[[], Any]) -> Any:
+    """Build and start a server; route "not installed" through `require_server`."""
+    try:
+        from portabind.adapters.local.emulators import EmulatorUnavailable
+    except ImportError as exc:
+        require_server(name, f"portabind is not importable ({exc})", _FIX_VENV)
+    try:
+        server = factory()
+        server.start()
+    except ImportError as exc:
+        require_server(name, f"import failed ({exc})", how_to_fix)
+    except EmulatorUnavailable as exc:
+        require_server(name, str(exc), how_to_fix)
+    return server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoEmulator]:
+    """moto (S3, SQS, SNS, DynamoDB, Kinesis, ...) on 127.0.0.1; state shared by the session."""
+
+    def factory() -> MotoEmulator:
+        from portabind.adapters.local.emulators.aws import MotoEmulator
+
+        return MotoEmulator()
+
+    server = _start("moto", _FIX_VENV, factory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteEmulator]:
+    """Azurite (Blob, Queue, Table) on 127.0.0.1; state shared by the session."""
+
+    def factory() -> AzuriteEmulator:
+        from portabind.adapters.local.emulators.azure import AzuriteEmulator
+
+        return AzuriteEmulator()
+
+    server = _start("Azurite", _FIX_AZURITE, factory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[StorageEmulator]:
+    """The Cloud Storage emulator on 127.0.0.1; point clients at it with STORAGE_EMULATOR_HOST."""
+
+    def factory() -> StorageEmulator:
+        from portabind.adapters.local.emulators.gcp import StorageEmulator
+
+        return StorageEmulator()
+
+    server = _start("GCS emulator", _FIX_VENV, factory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pubsub_server() -> Iterator[Any]:
+    """portabind's Pub/Sub emulator on 127.0.0.1 (gRPC); use with PUBSUB_EMULATOR_HOST."""
+
+    def factory() -> Any:
+        from portabind.adapters.local.emulators.pubsub import PubSubEmulator
+
+        return PubSubEmulator()
+
+    server = _start("Pub/Sub emulator", _FIX_VENV, factory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Factory of unique, short resource names valid everywhere we create resources.
+
+    ``unique_name()`` -> ``pb-<test name>-<10 hex>``; ``unique_name("orders")`` ->
+    ``pb-orders-<10 hex>``. Lowercase letters, digits and single hyphens, starting with a
+    letter and ending with a digit or letter, at most 39 characters: valid as an S3 or GCS
+    bucket, an SQS queue, an Azure queue or blob container (3-63 chars, no "--").
+    """
+
+    def make(label: str = "") -> str:
+        slug = _NOT_NAME_CHARS.sub("-", (label or request.node.name).lower())
+        slug = slug.strip("-")[:24].strip("-")
+        parts = ["pb", slug, uuid.uuid4().hex[:10]] if slug else ["pb", uuid.uuid4().hex[:10]]
+        return "-".join(parts)
+
+    return make
