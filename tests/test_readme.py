@@ -15,6 +15,4 @@ def test_readme_support_matrix_is_generated_from_the_code() -> None:
     match = SECTION.search(README.read_text(encoding="utf-8"))
     assert match, "README.md lost its support-matrix markers"
     expected = render(support_matrix(), markdown=True)
-    assert match.group(2).strip() == expected, (
-        "README support matrix is stale: run `make readme`"
-    )
+    assert match.group(2).strip() == expected, "README support matrix is stale: run `make readme`"

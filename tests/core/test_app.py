@@ -62,7 +62,9 @@ def test_outputs_are_injected_by_parameter_name_or_annotation() -> None:
     app = App()
 
     @app.binding("orders")
-    def on_order(data: bytes, receipts: Output, audit: Annotated[Output, "audit-log"]) -> tuple[str, str]:
+    def on_order(
+        data: bytes, receipts: Output, audit: Annotated[Output, "audit-log"]
+    ) -> tuple[str, str]:
         return receipts.name, audit.name
 
     assert app.handle(event(b"x")) == ("receipts", "audit-log")

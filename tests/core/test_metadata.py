@@ -53,14 +53,21 @@ def test_keys_match_case_insensitively_and_through_aliases() -> None:
 
 @pytest.mark.parametrize("falsy", ["false", "no", "0", "nope", ""])
 def test_anything_but_dapr_truthy_is_false(falsy: str) -> None:
-    assert parse_metadata(component(), Example, {"queueName": "q", "decodeBase64": falsy}).decode is False
+    assert (
+        parse_metadata(component(), Example, {"queueName": "q", "decodeBase64": falsy}).decode
+        is False
+    )
 
 
 def test_unknown_field_suggests_the_nearest_name() -> None:
     with pytest.raises(ComponentError) as caught:
         parse_metadata(component(), Example, {"queueName": "q", "visibilityTimout": "1s"})
     error = caught.value
-    assert (error.file, error.component, error.field) == (Path("components/q.yaml"), "q", "visibilityTimout")
+    assert (error.file, error.component, error.field) == (
+        Path("components/q.yaml"),
+        "q",
+        "visibilityTimout",
+    )
     assert error.hint and "did you mean 'visibilityTimeout'" in error.hint
 
 

@@ -75,9 +75,7 @@ def test_unresolvable_secret_names_file_component_field_and_fix(tmp_path: Path) 
 
 
 def test_platform_variable_wins_for_references(tmp_path: Path) -> None:
-    (tmp_path / "binding.yaml").write_text(
-        BINDING.format(secret="X", key="X", store="envstore")
-    )
+    (tmp_path / "binding.yaml").write_text(BINDING.format(secret="X", key="X", store="envstore"))
     (tmp_path / "stores.yaml").write_text(ENV_STORE)
     components = load_components(tmp_path)
     variable = secret_env_name("store", "secretKey")

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+
 from portabind.adapters.local.emulators import (
     LOCALHOST,
     EmulatorUnavailable,
@@ -18,7 +19,6 @@ from portabind.adapters.local.emulators import (
     wait_for_port,
 )
 from portabind.adapters.local.emulators import azure as azure_emulator
-
 from portabind.errors import UserError
 
 if TYPE_CHECKING:
