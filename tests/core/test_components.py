@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from portabind.components import load_components
 from portabind.errors import ComponentError, UserError, ValidationFailed
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -88,7 +91,10 @@ def test_every_bad_file_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_duplicate_component_names_are_refused(tmp_path: Path) -> None:
-    doc = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: same}\nspec: {type: bindings.cron, version: v1}\n"
+    doc = (
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: same}\n"
+        "spec: {type: bindings.cron, version: v1}\n"
+    )
     write(tmp_path, "a.yaml", doc)
     write(tmp_path, "b.yaml", doc)
     with pytest.raises(ComponentError, match="already used in"):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from portabind.components import load_components
 from portabind.errors import SecretError
 from portabind.secrets import SecretResolver, secret_env_name
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 BINDING = """\
 apiVersion: dapr.io/v1alpha1
