@@ -1,0 +1,184 @@
+"""What the Azure Storage bindings (blobstorage, storagequeues) share: the account metadata
+Dapr reads for both (dapr-bindings.md §2.1), building SDK clients from it, mapping SDK errors,
+and pointing the bindings at Azurite.
+
+The SDKs (azure-storage-*, azure-identity) are imported inside the functions that need them,
+so loading a component, validating or building never imports them.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from portabind.errors import BindingError, NotFound, UserError
+from portabind.metadata import BindingMetadata, Secret, setting
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+    from azure.core.exceptions import AzureError
+
+Service = Literal["queue", "blob"]
+C = TypeVar("C")
+
+ACCOUNT_NAME_ALIASES = ("storageAccount", "storageAccountName")
+ENDPOINT_ALIASES = ("storageEndpoint", "storageAccountEndpoint", "queueEndpointUrl")
+
+#: Storage DNS suffix and Entra ID authority per `azureEnvironment`.
+_CLOUDS = {
+    "azurepubliccloud": ("core.windows.net", "login.microsoftonline.com"),
+    "azurechinacloud": ("core.chinacloudapi.cn", "login.chinacloudapi.cn"),
+    "azureusgovernmentcloud": ("core.usgovcloudapi.net", "login.microsoftonline.us"),
+}
+
+
+class StorageMetadata(BindingMetadata):
+    """The storage account and the Entra ID (Azure AD) credential fields of §2.1."""
+
+    account_name: str | None = setting("accountName", None, aliases=ACCOUNT_NAME_ALIASES)
+    account_key: Secret | None = setting(
+        "accountKey",
+        None,
+        aliases=("accessKey", "storageAccessKey", "storageAccountKey"),
+        secret=True,
+        description="omit to authenticate with Entra ID (azure-identity)",
+    )
+    endpoint: str | None = setting("endpoint", None, aliases=ENDPOINT_ALIASES)
+    azure_tenant_id: str | None = setting(
+        "azureTenantId", None, aliases=("spnTenantId", "tenantId")
+    )
+    azure_client_id: str | None = setting(
+        "azureClientId", None, aliases=("spnClientId", "clientId")
+    )
+    azure_client_secret: Secret | None = setting(
+        "azureClientSecret", None, aliases=("spnClientSecret", "clientSecret"), secret=True
+    )
+    azure_certificate: Secret | None = setting(
+        "azureCertificate", None, aliases=("spnCertificate",), secret=True
+    )
+    azure_certificate_file: str | None = setting(
+        "azureCertificateFile", None, aliases=("spnCertificateFile",)
+    )
+    azure_certificate_password: Secret | None = setting(
+        "azureCertificatePassword", None, aliases=("spnCertificatePassword",), secret=True
+    )
+    azure_environment: str = setting(
+        "azureEnvironment",
+        "AzurePublicCloud",
+        aliases=("azureCloud",),
+        description="AzurePublicCloud, AzureChinaCloud or AzureUSGovernmentCloud",
+    )
+
+    def _cloud(self) -> tuple[str, str]:
+        try:
+            return _CLOUDS[self.azure_environment.lower()]
+        except KeyError:
+            raise UserError(
+                f"azureEnvironment {self.azure_environment!r} is not known",
+                hint="use AzurePublicCloud, AzureChinaCloud or AzureUSGovernmentCloud",
+            ) from None
+
+    def account_url(self, service: Service) -> str:
+        """Dapr's service URL: `<endpoint>/<account>` with a custom endpoint (Azurite's
+        path-style addressing), else `https://<account>.<service>.<cloud suffix>`."""
+        if self.endpoint:
+            return f"{self.endpoint.rstrip('/')}/{self.account_name}"
+        return f"https://{self.account_name}.{service}.{self._cloud()[0]}"
+
+    def credential(self) -> Any:
+        """The account key when given; otherwise an Entra ID credential from azure-identity:
+        a service principal (secret or certificate) when its fields are set, else
+        DefaultAzureCredential (managed identity, environment, CLI login)."""
+        key = self.secret("account_key")
+        if key:
+            return {"account_name": self.account_name, "account_key": key}
+        try:
+            import azure.identity as identity
+        except ImportError:
+            raise UserError(
+                f"{self.binding_type or 'this binding'} has no accountKey, so it needs Entra ID "
+                "credentials, and the azure-identity package is not installed",
+                hint="pip install azure-identity, or set accountKey (secretKeyRef) in the "
+                "component",
+            ) from None
+        authority = self._cloud()[1]
+        tenant, client = self.azure_tenant_id, self.azure_client_id
+        secret = self.secret("azure_client_secret")
+        if tenant and client and secret:
+            return identity.ClientSecretCredential(tenant, client, secret, authority=authority)
+        certificate = self.secret("azure_certificate")
+        if tenant and client and (certificate or self.azure_certificate_file):
+            return identity.CertificateCredential(
+                tenant,
+                client,
+                certificate_path=self.azure_certificate_file,
+                certificate_data=certificate.encode() if certificate else None,
+                password=self.secret("azure_certificate_password"),
+                authority=authority,
+            )
+        return identity.DefaultAzureCredential(
+            authority=authority, managed_identity_client_id=client
+        )
+
+
+def service_client(
+    cls: type[C],
+    metadata: StorageMetadata,
+    service: Service,
+    *,
+    connection_string: str | None = None,
+    **options: Any,
+) -> C:
+    """An SDK service client (`QueueServiceClient`, `BlobServiceClient`) for the account:
+    from the connection string when one is given, else the account URL and credential."""
+    if connection_string:
+        client: C = cls.from_connection_string(connection_string, **options)  # type: ignore[attr-defined]
+        return client
+    if not metadata.account_name:
+        raise UserError(
+            f"{metadata.binding_type}: accountName is required (or a connectionString)",
+        )
+    return cls(metadata.account_url(service), credential=metadata.credential(), **options)  # type: ignore[call-arg]
+
+
+def _detail(error: AzureError) -> str:
+    # The SDK's message carries the whole HTTP exchange; the first line says what went wrong.
+    return (str(getattr(error, "message", None) or error).strip().splitlines() or ["error"])[0]
+
+
+@contextmanager
+def azure_errors(binding: str, operation: str, not_found: str | None = None) -> Iterator[None]:
+    """Turn SDK errors into `BindingError`; a missing resource into `NotFound(not_found)`
+    when the operation names one."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    try:
+        yield
+    except ResourceNotFoundError as error:
+        if not_found is None:
+            raise BindingError(binding, operation, _detail(error)) from error
+        raise NotFound(binding, operation, not_found) from error
+    except AzureError as error:
+        raise BindingError(binding, operation, _detail(error)) from error
+
+
+def emulator(
+    service: Service, endpoint_field: str, *, cleared: tuple[str, ...] = ()
+) -> Callable[[Mapping[str, str]], dict[str, str]]:
+    """The `Binding.emulate` function of a storage binding: Azurite's development account,
+    and its service endpoint (`endpoints["azurite.<service>"]`, without the account path:
+    the binding appends the account as Dapr does). Fields in `cleared` (a connection string,
+    which would win over the endpoint) are emptied."""
+
+    def emulate(endpoints: Mapping[str, str]) -> dict[str, str]:
+        from portabind.adapters.local.emulators.azure import ACCOUNT_KEY, ACCOUNT_NAME
+
+        return {
+            "accountName": ACCOUNT_NAME,
+            "accountKey": ACCOUNT_KEY,
+            endpoint_field: endpoints[f"azurite.{service}"],
+            **dict.fromkeys(cleared, ""),
+        }
+
+    return emulate

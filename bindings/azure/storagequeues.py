@@ -1,0 +1,252 @@
+"""`bindings.azure.storagequeues`: Azure Queue Storage, input and output (dapr-bindings.md §3.24).
+
+Message encoding: Dapr writes the message text as given (base64 only with `encodeBase64`) and
+reads it as is (decoded only with `decodeBase64`). The Functions host, by default, expects
+base64 and decodes it before the function runs; the Azure build therefore sets host.json
+`extensions.queues.messageEncoding` to `none`, so the host hands over the text exactly as this
+binding (or a Dapr sidecar) wrote it. The same message then gives the same `data` through the
+local listener, a Dapr sidecar and Azure Functions, and `decodeBase64`/`encodeBase64` keep
+their Dapr meaning on every target.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BeforeValidator, field_validator
+
+from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings.azure._storage import (
+    ACCOUNT_NAME_ALIASES,
+    ENDPOINT_ALIASES,
+    StorageMetadata,
+    azure_errors,
+    emulator,
+    service_client,
+)
+from portabind.errors import BindingError
+from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339, unquote
+from portabind.metadata import Duration, Truthy, parse_duration, setting
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from azure.storage.queue import QueueClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL = timedelta(minutes=10)
+TTL_KEYS = ("ttlInSeconds", "ttl")
+
+
+def parse_ttl(value: Any) -> timedelta:
+    """Dapr's `metadata.TryGetTTL`: whole seconds (which must be > 0) or a Go duration (a
+    negative one counts as 0)."""
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip()
+    try:
+        seconds = int(text)
+    except ValueError:
+        return max(parse_duration(text), timedelta(0))
+    if seconds <= 0:
+        raise ValueError(f"TTL {text!r} must be higher than zero")
+    return timedelta(seconds=seconds)
+
+
+Ttl = Annotated[timedelta, BeforeValidator(parse_ttl)]
+
+
+class StorageQueuesMetadata(StorageMetadata):
+    binding_type = "bindings.azure.storagequeues"
+
+    account_name: str = setting("accountName", aliases=ACCOUNT_NAME_ALIASES)
+    queue_name: str = setting("queueName", aliases=("queue", "storageAccountQueue"))
+    # Dapr's canonical name here is queueEndpoint; `endpoint` is one of its aliases.
+    endpoint: str | None = setting("queueEndpoint", None, aliases=("endpoint", *ENDPOINT_ALIASES))
+    ttl: Ttl = setting("ttlInSeconds", DEFAULT_TTL, aliases=("ttl",))
+    polling_interval: Duration = setting("pollingInterval", timedelta(seconds=10))
+    visibility_timeout: Duration = setting("visibilityTimeout", timedelta(seconds=30))
+    initial_visibility_delay: Duration = setting("initialVisibilityDelay", timedelta(0))
+    decode_base64: Truthy = setting("decodeBase64", False)
+    encode_base64: Truthy = setting("encodeBase64", False)
+
+    @field_validator("polling_interval")
+    @classmethod
+    def _polling_floor(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=100):
+            raise ValueError("pollingInterval must be at least 100ms")
+        return value
+
+
+def queue_client(metadata: StorageQueuesMetadata) -> QueueClient:
+    from azure.storage.queue import QueueServiceClient
+
+    service = service_client(QueueServiceClient, metadata, "queue")
+    return service.get_queue_client(metadata.queue_name)
+
+
+def create_queue(metadata: StorageQueuesMetadata) -> None:
+    """Create the queue if it does not exist (Dapr does this at Init)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    with contextlib.suppress(ResourceExistsError):
+        queue_client(metadata).create_queue()
+
+
+_EVENT_KEYS = (
+    "messageID",
+    "popReceipt",
+    "insertionTime",
+    "expirationTime",
+    "nextVisibleTime",
+    "dequeueCount",
+)
+
+
+def _text(value: Any) -> str:
+    # Go's RFC 3339 layout, which Dapr uses for these times, has whole seconds.
+    if isinstance(value, datetime):
+        return rfc3339(value.replace(microsecond=0))
+    return str(value)
+
+
+def queue_event(name: str, message: Any, *, decode_base64: bool = False) -> BindingEvent:
+    """The normalized event of one queue message, given as the azure-storage-queue SDK's
+    `QueueMessage` (the local listener) or as the `azure.functions.QueueMessage` the
+    Functions host hands the function. `data` is the message text as the producer wrote
+    it, base64-decoded only when the component sets `decodeBase64`."""
+    if hasattr(message, "get_body"):  # azure.functions.QueueMessage
+        body: bytes = message.get_body()
+        values = (
+            message.id,
+            message.pop_receipt,
+            getattr(message, "insertion_time", None),
+            getattr(message, "expiration_time", None),
+            getattr(message, "time_next_visible", None),
+            getattr(message, "dequeue_count", None),
+        )
+    else:  # azure.storage.queue.QueueMessage
+        content = message.content
+        body = content.encode("utf-8") if isinstance(content, str) else bytes(content or b"")
+        values = (
+            message.id,
+            message.pop_receipt,
+            message.inserted_on,
+            message.expires_on,
+            message.next_visible_on,
+            message.dequeue_count,
+        )
+    if decode_base64:
+        try:
+            body = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                f"{name}: message {values[0]} is not valid base64, and decodeBase64 is set"
+            ) from None
+    pairs = zip(_EVENT_KEYS, values, strict=True)
+    metadata = {key: _text(value) for key, value in pairs if value is not None}
+    return BindingEvent(name, body, Metadata(metadata))
+
+
+class StorageQueuesOutput(OutputBinding[StorageQueuesMetadata]):
+    operations = ("create",)
+
+    def __init__(self, name: str, metadata: StorageQueuesMetadata) -> None:
+        super().__init__(name, metadata)
+        with azure_errors(name, "init"):
+            create_queue(metadata)
+        self._queue = queue_client(metadata)
+
+    def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        text = unquote(data)
+        if self.metadata.encode_base64:
+            text = base64.b64encode(text)
+        try:
+            content = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BindingError(
+                self.name,
+                "create",
+                "a queue message is text and the data is not UTF-8; set encodeBase64: true "
+                "in the component to send binary data",
+            ) from None
+        ttl = self.metadata.ttl
+        delay = self.metadata.initial_visibility_delay
+        try:
+            for key in TTL_KEYS:
+                if metadata.get(key):
+                    ttl = parse_ttl(metadata[key])
+                    break
+            if metadata.get("initialVisibilityDelay"):
+                delay = parse_duration(metadata["initialVisibilityDelay"])
+        except ValueError as error:
+            raise BindingError(self.name, "create", str(error)) from None
+        with azure_errors(self.name, "create"):
+            self._queue.send_message(
+                content,
+                visibility_timeout=int(delay.total_seconds()) or None,
+                time_to_live=int(ttl.total_seconds()),
+            )
+        return BindingResponse()
+
+    def close(self) -> None:
+        self._queue.close()
+
+
+class StorageQueuesInput(InputBinding[StorageQueuesMetadata]):
+    """Receives one message at a time, hidden for `visibilityTimeout`; deletes it once the
+    handler returns. When the handler fails the message is left, and reappears after the
+    visibility timeout with a higher `dequeueCount`."""
+
+    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+        from azure.core.exceptions import AzureError
+
+        create_queue(self.metadata)
+        queue = queue_client(self.metadata)
+        idle = self.metadata.polling_interval.total_seconds()
+        hidden = int(self.metadata.visibility_timeout.total_seconds())
+        decode = self.metadata.decode_base64
+        try:
+            while not stop.is_set():
+                try:
+                    message = queue.receive_message(visibility_timeout=hidden)
+                except AzureError as error:
+                    log.warning("%s: receiving from the queue failed: %s", self.name, error)
+                    stop.wait(idle)
+                    continue
+                if message is None:
+                    stop.wait(idle)
+                    continue
+                try:
+                    deliver(queue_event(self.name, message, decode_base64=decode))
+                except Exception:
+                    log.exception(
+                        "%s: message %s failed; it is redelivered after %ss",
+                        self.name,
+                        message.id,
+                        hidden,
+                    )
+                    continue
+                try:
+                    queue.delete_message(message)
+                except AzureError as error:
+                    log.warning("%s: deleting message %s failed: %s", self.name, message.id, error)
+        finally:
+            queue.close()
+
+
+binding = Binding(
+    metadata=StorageQueuesMetadata,
+    output=StorageQueuesOutput,
+    input=StorageQueuesInput,
+    emulator="azurite",
+    emulate=emulator("queue", "queueEndpoint"),
+    provision=create_queue,
+)
