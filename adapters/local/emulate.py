@@ -1,0 +1,147 @@
+"""`portabind run --emulate`: start the emulators a project's components need and point the
+components at them.
+
+Each binding names its emulator (`Binding.emulator`) and turns the emulators' endpoints into
+metadata overrides (`Binding.emulate`); this module starts each needed emulator once, hands
+out the endpoints, sets the environment variables Google's clients read, creates the
+components' queues, buckets and topics (`Binding.provision`), and stops everything again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Protocol
+
+from portabind import registry
+from portabind.errors import PortabindError, UserError, ValidationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from portabind.adapters.local.console import Console
+    from portabind.binding import Binding
+    from portabind.components import Component, ComponentSet
+    from portabind.runtime import Runtime
+
+
+class _Server(Protocol):
+    def stop(self) -> None: ...
+
+
+# Each starter returns the running server, its endpoints (keys as `Binding.emulate` reads
+# them) and the environment variables that point Google's clients at it.
+_Started = tuple[_Server, dict[str, str], dict[str, str]]
+
+
+def _moto() -> _Started:
+    from portabind.adapters.local.emulators.aws import MotoEmulator
+
+    # moto serves through werkzeug, which logs every request; the console reports the
+    # binding calls that matter, so the request log would only bury them.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = MotoEmulator().start()
+    return server, {"moto": server.endpoint}, {}
+
+
+def _azurite() -> _Started:
+    from portabind.adapters.local.emulators.azure import (
+        ACCOUNT_NAME,
+        AzuriteEmulator,
+        ensure_azurite,
+    )
+
+    server = AzuriteEmulator(ensure_azurite()).start()
+    # Bindings add the account path themselves (as Dapr's `endpoint` expects a bare host).
+    suffix = f"/{ACCOUNT_NAME}"
+    endpoints = {
+        "azurite.queue": server.queue_endpoint.removesuffix(suffix),
+        "azurite.blob": server.blob_endpoint.removesuffix(suffix),
+    }
+    return server, endpoints, {}
+
+
+def _gcs() -> _Started:
+    from portabind.adapters.local.emulators.gcp import StorageEmulator
+
+    server = StorageEmulator().start()
+    return server, {"gcs": server.endpoint}, {"STORAGE_EMULATOR_HOST": server.endpoint}
+
+
+def _pubsub() -> _Started:
+    from portabind.adapters.local.emulators.pubsub import PubSubEmulator
+
+    server = PubSubEmulator()
+    server.start()
+    return server, {"pubsub": server.address}, {"PUBSUB_EMULATOR_HOST": server.address}
+
+
+_STARTERS: dict[str, Callable[[], _Started]] = {
+    "moto": _moto,
+    "azurite": _azurite,
+    "gcs": _gcs,
+    "pubsub": _pubsub,
+}
+
+
+def needed(components: ComponentSet) -> list[str]:
+    """The emulators the binding components name, in a stable order."""
+    names = {registry.binding_for(c).emulator for c in components.bindings()}
+    return sorted(name for name in names if name is not None)
+
+
+class Emulators:
+    """The emulators of one run: `start`, `overrides` for the Runtime, `provision`, `stop`."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._servers: list[_Server] = []
+        self._saved_environ: dict[str, str | None] = {}
+        self.endpoints: dict[str, str] = {}
+
+    def start(self, components: ComponentSet) -> None:
+        for name in needed(components):
+            starter = _STARTERS.get(name)
+            if starter is None:
+                raise PortabindError(f"a binding asks for an unknown emulator {name!r}")
+            server, endpoints, environ = starter()
+            self._servers.append(server)
+            self.endpoints.update(endpoints)
+            for key, value in environ.items():
+                self._saved_environ.setdefault(key, os.environ.get(key))
+                os.environ[key] = value
+            self._console.info(name, "  ".join(endpoints.values()))
+
+    def overrides(self, component: Component, binding: Binding[Any]) -> Mapping[str, str]:
+        if binding.emulate is None:
+            return {}
+        return binding.emulate(self.endpoints)
+
+    def provision(self, runtime: Runtime) -> None:
+        """Create every component's resource in its emulator; report all bad components."""
+        problems: list[UserError] = []
+        created: list[str] = []
+        for component in runtime.components.bindings():
+            binding = registry.binding_for(component)
+            try:
+                metadata = runtime.metadata(component.name)
+            except UserError as error:
+                problems.extend(error.errors if isinstance(error, ValidationFailed) else [error])
+                continue
+            if binding.provision is not None:
+                binding.provision(metadata)
+                created.append(f"{component.name} ({component.type})")
+        if problems:
+            raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+        if created:
+            self._console.info("provisioned", ", ".join(created))
+
+    def stop(self) -> None:
+        while self._servers:
+            self._servers.pop().stop()
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ.clear()

@@ -1,0 +1,113 @@
+"""`portabind invoke NAME OPERATION`: call an output binding.
+
+When something answers on the Dapr port (a `portabind run`, or a real Dapr sidecar), the call
+goes through its HTTP API, so it reaches the same emulators and clients the running app uses.
+Otherwise the project's components are loaded and the binding is called in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from portabind.adapters.local.dapr_api import BINDINGS_PATH, HOST
+from portabind.adapters.local.emulators import port_accepts
+from portabind.components import load_components
+from portabind.errors import BindingError, UnsupportedOperation, UserError
+from portabind.events import BindingResponse, Metadata
+from portabind.project import components_dir
+from portabind.runtime import Runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from email.message import Message
+    from pathlib import Path
+
+#: Seconds to wait for a binding call through the API (uploads can be slow).
+TIMEOUT = 60.0
+_HEADER_PREFIX = "metadata."
+#: Dapr's messages for mistakes in the request itself (dapr-bindings.md §1.2, step 4).
+_REQUEST_MISTAKES = ("couldn't find output binding", "operation field is missing")
+
+
+def invoke(
+    name: str,
+    operation: str,
+    *,
+    data: bytes,
+    metadata: Mapping[str, str],
+    dapr_port: int,
+    directory: Path,
+    components: Path | None,
+) -> BindingResponse:
+    if port_accepts(dapr_port, HOST):
+        return _over_http(name, operation, data, metadata, dapr_port)
+    runtime = Runtime(load_components(components_dir(directory, components)))
+    try:
+        return runtime.output(name).invoke(operation, data, Metadata(metadata))
+    finally:
+        runtime.close()
+
+
+def _json_data(data: bytes) -> Any:
+    """What to put in the request's `data` so that the sidecar's `json.Marshal` hands the
+    binding these bytes: JSON as its value, anything else as a string."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", errors="surrogateescape")
+
+
+def _response_metadata(headers: Message) -> Metadata:
+    return Metadata(
+        {
+            key[len(_HEADER_PREFIX) :]: value
+            for key, value in headers.items()
+            if key.lower().startswith(_HEADER_PREFIX)
+        }
+    )
+
+
+def _over_http(
+    name: str, operation: str, data: bytes, metadata: Mapping[str, str], port: int
+) -> BindingResponse:
+    body: dict[str, Any] = {"operation": operation, "metadata": dict(metadata)}
+    if data:  # without data the sidecar passes `null`, as it does for any caller
+        body["data"] = _json_data(data)
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}{BINDINGS_PATH}{name}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+            content = answer.read()
+            returned = _response_metadata(answer.headers)
+            return BindingResponse(None if answer.status == 204 else content, returned)
+    except urllib.error.HTTPError as error:
+        raise _error(name, operation, port, error.code, error.read()) from None
+    except OSError as error:
+        detail = f"the Dapr API on port {port} failed: {error}"
+        raise BindingError(name, operation, detail) from None
+
+
+def _error(name: str, operation: str, port: int, status: int, content: bytes) -> Exception:
+    try:
+        answer = json.loads(content)
+        code, message = str(answer["errorCode"]), str(answer["message"])
+    except (ValueError, KeyError, TypeError):
+        return UserError(
+            f"something answers on 127.0.0.1:{port}, but not as the Dapr HTTP API (HTTP {status})",
+            hint="pass --dapr-port with the port of `portabind run` or of a Dapr sidecar",
+        )
+    if code == "ERR_MALFORMED_REQUEST":
+        return UserError(message)
+    reason = message.removeprefix(f"error invoking output binding {name}: ")
+    if "does not support operation" in reason:
+        return UnsupportedOperation(message)
+    if reason.startswith(_REQUEST_MISTAKES):
+        return UserError(message, hint="`portabind run` lists its output bindings at start-up")
+    return BindingError(name, operation, reason)

@@ -1,0 +1,296 @@
+"""`portabind run`: the app on this machine, as a Dapr sidecar would run it.
+
+One thread per input binding reads from the service (or its emulator under `--emulate`) and
+hands each message to the handler in this process, or with `--app-port` to an app over Dapr's
+HTTP app protocol (dapr-bindings.md §1.4). A message is acknowledged only when the handler
+returns (or the app answers 2xx); otherwise the listener leaves it for redelivery. Output
+bindings are served over Dapr's HTTP API on 127.0.0.1, so SDK code and `portabind invoke`
+reach the same clients the handlers use.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from portabind.adapters.local.console import Console, ReportingRuntime
+from portabind.adapters.local.dapr_api import DaprApi
+from portabind.adapters.local.emulate import Emulators
+from portabind.errors import UserError
+from portabind.events import Metadata
+from portabind.project import check_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+
+    from portabind.components import Component
+    from portabind.events import BindingEvent
+    from portabind.project import Project
+
+#: Seconds a listener gets to finish its current message after the run is told to stop.
+STOP_TIMEOUT = 30.0
+#: Dapr's app channel timeouts: the OPTIONS probe, then each delivery.
+PROBE_TIMEOUT = 3.0
+DELIVERY_TIMEOUT = 60.0
+#: Event metadata Dapr never forwards as request headers (hop-by-hop and its own).
+_DROPPED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+@dataclass
+class RunOptions:
+    emulate: bool
+    sends: list[tuple[str, bytes]]
+    exit_after: int | None
+    dapr_port: int
+    app_port: int | None
+
+
+class AppDeliveryFailed(Exception):
+    """The app behind `--app-port` refused an event (non-2xx) or could not be reached."""
+
+
+def _header_name(key: str) -> str:
+    """Go's canonical form of a lower-cased key, as the sidecar sends metadata headers
+    (`messageID` → `Messageid`, `x-opt-offset` → `X-Opt-Offset`, `__key` stays)."""
+    return "-".join(part[:1].upper() + part[1:] for part in key.lower().split("-"))
+
+
+def _headers(metadata: Metadata) -> dict[str, str]:
+    return {
+        _header_name(key): value
+        for key, value in metadata.items()
+        if key.lower() not in _DROPPED_HEADERS
+        and not key.lower().endswith("-bin")
+        and "\n" not in value
+        and "\r" not in value
+    }
+
+
+class AppChannel:
+    """Delivers events to an app over Dapr's HTTP app protocol on 127.0.0.1:`port`."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def _request(
+        self, method: str, route: str, timeout: float, body: bytes = b"", headers: Any = None
+    ) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, route, body=body, headers=headers or {})
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
+    def subscribed(self, component: Component) -> bool:
+        """Dapr's discovery: `direction: input` means yes; otherwise OPTIONS the route and
+        take 2xx or 405 as yes."""
+        if "input" in component.direction:
+            return True
+        try:
+            status = self._request("OPTIONS", _route(component), PROBE_TIMEOUT)
+        except OSError as error:
+            raise UserError(
+                f"no app answers on 127.0.0.1:{self.port} ({error})",
+                hint="start the app first, or drop --app-port to run the handlers in-process",
+            ) from None
+        return 200 <= status < 300 or status == 405
+
+    def deliver(self, component: Component, event: BindingEvent) -> None:
+        headers = {"Content-Type": "application/json", **_headers(event.metadata)}
+        try:
+            status = self._request("POST", _route(component), DELIVERY_TIMEOUT, event.data, headers)
+        except OSError as error:
+            raise AppDeliveryFailed(f"the app on port {self.port} failed: {error}") from None
+        if not 200 <= status < 300:
+            raise AppDeliveryFailed(f"the app answered HTTP {status}")
+
+
+def _route(component: Component) -> str:
+    route = component.route
+    return route if route.startswith("/") else f"/{route}"
+
+
+class _Run:
+    """One `portabind run`: everything it started, so that `close` can stop it all."""
+
+    def __init__(self, project: Project, options: RunOptions, stop: threading.Event) -> None:
+        self.project = project
+        self.options = options
+        self.stop = stop
+        self.console = Console()
+        self.emulators = Emulators(self.console) if options.emulate else None
+        self.runtime: ReportingRuntime | None = None
+        self.api: DaprApi | None = None
+        self.threads: list[threading.Thread] = []
+        self.crashed: list[str] = []
+        self.handled = 0
+        self._count_lock = threading.Lock()
+
+    # -- start-up ----------------------------------------------------------------------
+    def start(self) -> None:
+        project, options = self.project, self.options
+        # Under --emulate the emulators' endpoints and credentials replace the component's,
+        # so references they replace need not resolve: those are checked with the
+        # overrides applied, once the emulators are up (Emulators.provision).
+        check_project(project, resolve_secrets=not options.emulate)
+        if self.emulators is not None:
+            self.emulators.start(project.components)
+        self.runtime = ReportingRuntime(
+            project.components,
+            console=self.console,
+            overrides=self.emulators.overrides if self.emulators else None,
+        )
+        if self.emulators is not None:
+            self.emulators.provision(self.runtime)
+        project.app.attach(self.runtime)
+        self._start_listeners(self.runtime)
+        self.api = DaprApi(self.runtime, options.dapr_port)
+        self.api.start()
+        self.console.info("Dapr API", f"{self.api.address}/v1.0/bindings/<name>")
+        for name, data in options.sends:
+            self.runtime.output(name).invoke("create", data, Metadata())
+
+    def _start_listeners(self, runtime: ReportingRuntime) -> None:
+        components = self.project.components
+        channel = AppChannel(self.options.app_port) if self.options.app_port else None
+        if channel is None:
+            names = list(self.project.app.handlers)
+        else:
+            names = [n for n in runtime.names("input") if channel.subscribed(components.get(n))]
+        if not names:
+            self.console.warn("no input binding has a handler: only the Dapr API runs")
+        for name in names:
+            component = components.get(name)
+            listener = runtime.input(name)
+            handle: Callable[[BindingEvent], Any]
+            if channel is None:
+                label = self.project.app.handlers[name].function.__name__
+                handle = self.project.app.handle
+            else:
+                label = f"POST :{channel.port}{_route(component)}"
+                handle = functools.partial(channel.deliver, component)
+            thread = threading.Thread(
+                target=self._listen,
+                args=(name, listener.listen, self._deliverer(label, handle)),
+                name=f"listener-{name}",
+                daemon=True,
+            )
+            self.threads.append(thread)
+            thread.start()
+            self.console.info("listening", f"{name} ({component.type}) → {label}")
+
+    def _deliverer(
+        self, label: str, handle: Callable[[BindingEvent], Any]
+    ) -> Callable[[BindingEvent], None]:
+        def deliver(event: BindingEvent) -> None:
+            self.console.received(event)
+            started = time.perf_counter()
+            try:
+                handle(event)
+            except Exception as error:
+                self.console.failed(label, error)
+                raise  # the listener leaves the message for redelivery
+            self.console.handled(label, time.perf_counter() - started)
+            self._count()
+
+        return deliver
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.handled += 1
+            if self.options.exit_after is not None and self.handled >= self.options.exit_after:
+                self.stop.set()
+
+    def _listen(
+        self,
+        name: str,
+        listen: Callable[[Callable[[BindingEvent], None], threading.Event], None],
+        deliver: Callable[[BindingEvent], None],
+    ) -> None:
+        try:
+            listen(deliver, self.stop)
+        except Exception as error:
+            self.crashed.append(name)
+            self.console.warn(f"listener {name} crashed: {type(error).__name__}: {error}")
+            self.stop.set()
+            return
+        if not self.stop.is_set():
+            self.crashed.append(name)
+            self.console.warn(f"listener {name} stopped on its own")
+            self.stop.set()
+
+    # -- shutdown ----------------------------------------------------------------------
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(STOP_TIMEOUT)
+            if thread.is_alive():
+                self.console.warn(f"{thread.name} did not stop within {STOP_TIMEOUT:g} s")
+        if self.api is not None:
+            self.api.stop()
+        if self.runtime is not None:
+            self.runtime.close()
+        if self.emulators is not None:
+            self.emulators.stop()
+
+
+def _on_signals(stop: threading.Event) -> Callable[[], None]:
+    """Stop on SIGINT/SIGTERM; a second Ctrl-C interrupts at once. Returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals reach only the main thread (embedded runs, tests)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+
+    def undo() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return undo
+
+
+def run(project: Project, options: RunOptions, *, stop: threading.Event | None = None) -> int:
+    """Run until `exit_after` events were handled, SIGINT/SIGTERM, or `stop` is set (for
+    embedding). Returns 0, or 1 if a listener crashed."""
+    stop = stop if stop is not None else threading.Event()
+    session = _Run(project, options, stop)
+    undo = _on_signals(stop)
+    try:
+        session.start()
+        stop.wait()
+    finally:
+        session.close()
+        undo()
+    if session.crashed:
+        session.console.warn(f"stopped: listener(s) crashed: {', '.join(session.crashed)}")
+        return 1
+    session.console.info("stopped", f"{session.handled} event(s) handled")
+    return 0
