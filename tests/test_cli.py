@@ -1,0 +1,152 @@
+"""The `portabind` command as a user runs it: mistakes give one clear message and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from portabind.adapters.local.emulators import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTABIND = Path(sys.executable).with_name("portabind")
+APP = "from portabind import App, BindingEvent\n\napp = App()\n"
+QUEUE = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: orders
+spec:
+  type: {type}
+  version: v1
+  metadata:
+{metadata}
+"""
+
+
+def portabind(
+    *args: str | Path, cwd: Path, environ: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PORTABIND), *map(str, args)],
+        cwd=cwd,
+        env=dict(environ) if environ is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def project(tmp_path: Path, files: Mapping[str, str], app: str = APP) -> Path:
+    (tmp_path / "app.py").write_text(app)
+    (tmp_path / "components").mkdir()
+    for name, text in files.items():
+        (tmp_path / "components" / name).write_text(text)
+    return tmp_path
+
+
+def queue(type_: str = "bindings.aws.sqs", **metadata: str) -> str:
+    items = metadata or {"queueName": "orders", "region": "us-east-1"}
+    lines = "\n".join(f"    - name: {k}\n      value: {v}" for k, v in items.items())
+    return QUEUE.format(type=type_, metadata=lines)
+
+
+SECRET_PROJECT = {
+    "orders.yaml": queue()
+    + "    - name: accessKey\n      secretKeyRef:\n        name: PB_TEST_ACCESS_KEY\n"
+    + "auth:\n  secretStore: env\n",
+    "secrets.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: env\n"
+    + "spec:\n  type: secretstores.local.env\n  version: v1\n",
+}
+
+
+def user_error(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for text in expected:
+        assert text in result.stderr
+
+
+def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": "kind: Component\nmetadata: [name: orders\n"})
+    result = portabind("validate", root, cwd=tmp_path)
+    user_error(result, "orders.yaml", "malformed YAML", "line 3")
+
+
+def test_unknown_type_suggests_the_nearest(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": queue("bindings.aws.sqz")})
+    result = portabind("validate", root, cwd=tmp_path)
+    user_error(
+        result, "orders.yaml", "'orders'", "'spec.type'", "bindings.aws.sqz", "'bindings.aws.sqs'"
+    )
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": queue(region="us-east-1")})
+    result = portabind("validate", root, cwd=tmp_path)
+    user_error(result, "orders.yaml", "'orders'", "'queueName'", "required")
+
+
+def test_unknown_metadata_field_suggests_the_nearest(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": queue(queuName="orders", region="us-east-1")})
+    result = portabind("validate", root, cwd=tmp_path)
+    user_error(result, "orders.yaml", "'orders'", "'queuName'", "did you mean 'queueName'")
+
+
+def test_run_refuses_a_broken_component_before_starting(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": queue(queuName="orders", region="us-east-1")})
+    result = portabind("run", root, "--emulate", "--dapr-port", free_port(), cwd=tmp_path)
+    user_error(result, "orders.yaml", "'queuName'")
+
+
+def test_invoke_unknown_operation_lists_the_supported_ones(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": queue()})
+    result = portabind(
+        "invoke", "orders", "frob", "--dir", root, "--dapr-port", free_port(), cwd=tmp_path
+    )
+    user_error(result, "orders", "'frob'", "supported operations: create")
+
+
+def test_handler_for_a_missing_component(tmp_path: Path) -> None:
+    app = APP + '\n\n@app.binding("ordres")\ndef on_order(event: BindingEvent) -> None:\n    pass\n'
+    root = project(tmp_path, {"orders.yaml": queue()}, app=app)
+    result = portabind("validate", root, cwd=tmp_path)
+    user_error(result, "app.py", "on_order", "'ordres'", "components there: orders")
+
+
+def test_unresolvable_secret_says_which_variable_to_set(tmp_path: Path) -> None:
+    root = project(tmp_path, SECRET_PROJECT)
+    environ = {k: v for k, v in os.environ.items() if k != "PB_TEST_ACCESS_KEY"}
+    result = portabind("validate", root, cwd=tmp_path, environ=environ)
+    user_error(result, "orders.yaml", "'orders'", "'accessKey'", "set the environment variable ")
+    assert "PB_TEST_ACCESS_KEY" in result.stderr
+
+
+def test_secret_set_in_the_environment_validates(tmp_path: Path) -> None:
+    root = project(tmp_path, SECRET_PROJECT)
+    environ = {**os.environ, "PB_TEST_ACCESS_KEY": "s3cr3t-value"}
+    result = portabind("validate", root, cwd=tmp_path, environ=environ)
+    assert result.returncode == 0, result.stderr
+    assert "s3cr3t-value" not in result.stdout + result.stderr
+
+
+def test_bindings_lists_the_types(tmp_path: Path) -> None:
+    result = portabind("bindings", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bindings.aws.sqs" in result.stdout
+    assert "bindings.aws.s3" in result.stdout
+
+
+def test_validate_the_orders_sample(tmp_path: Path) -> None:
+    sample = ROOT / "samples" / "orders"
+    result = portabind(
+        "validate", sample, "--components", sample / "components" / "aws", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "orders (bindings.aws.sqs)" in result.stdout
