@@ -1,0 +1,318 @@
+"""`bindings.http`: call an HTTP endpoint, output only (dapr-bindings.md §3.2).
+
+The operation picks the verb (`create` is POST). Request metadata `path` is appended to the
+component's `url`; every request-metadata key whose first character is an upper-case letter
+is sent as a header, as Dapr does. The response body is the response data; its metadata is
+`statusCode`, `status` and each response header under Go's canonical name. With
+`errorIfNot2XX` (the default) a non-2xx status raises `HttpStatusError`, which still carries
+that response.
+
+httpx is imported when the client is made, so loading a component never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import tempfile
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BeforeValidator, model_validator
+
+from portabind.binding import Binding, OutputBinding
+from portabind.errors import BindingError
+from portabind.events import BindingResponse, Metadata
+from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, is_truthy, setting
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    import httpx
+
+#: Dapr's dial and TLS-handshake timeouts; it sets no overall timeout unless asked.
+CONNECT_TIMEOUT = 15.0
+DEFAULT_CONTENT_TYPE = "application/json; charset=utf-8"
+#: Verbs whose request carries the data as body (Dapr sends none for the others).
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+#: Trace context the Dapr runtime adds to request metadata; forwarded as headers.
+_TRACE_KEYS = ("traceparent", "tracestate", "baggage")
+
+_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\s*$")
+_MULTIPLIERS = {
+    None: 1,
+    "Ki": 1 << 10,
+    "Mi": 1 << 20,
+    "Gi": 1 << 30,
+    "Ti": 1 << 40,
+    "Pi": 1 << 50,
+    "Ei": 1 << 60,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
+
+
+def parse_byte_size(value: Any) -> int:
+    """Dapr's byte sizes (Kubernetes quantities): `100Mi`, `1k`, `2048`; negative allowed."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    sign = -1 if text.startswith("-") else 1
+    match = _QUANTITY.match(text.lstrip("+-"))
+    if not match:
+        raise ValueError(f"{text!r} is not a byte size: use a number with an optional suffix")
+    return sign * int(float(match.group(1)) * _MULTIPLIERS[match.group(2)])
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
+
+
+class HttpMetadata(BindingMetadata):
+    binding_type = "bindings.http"
+
+    url: str = setting("url", description="base URL; request metadata `path` is appended")
+    response_timeout: Duration | None = setting(
+        "responseTimeout", None, description="timeout of a whole request (none by default)"
+    )
+    max_response_body_size: ByteSize = setting(
+        "maxResponseBodySize",
+        100 << 20,
+        description="response bytes read at most (the rest is dropped); <= 0 reads all",
+    )
+    mtls_root_ca: str | None = setting(
+        "MTLSRootCA", None, description="PEM text or file path of the CA that signs the server"
+    )
+    mtls_client_cert: str | None = setting(
+        "MTLSClientCert", None, description="PEM text or file path of the client certificate"
+    )
+    mtls_client_key: Secret | None = setting(
+        "MTLSClientKey", None, secret=True, description="PEM text or file path of its key"
+    )
+    mtls_renegotiation: (
+        Literal["RenegotiateNever", "RenegotiateOnceAsClient", "RenegotiateFreelyAsClient"] | None
+    ) = setting("MTLSRenegotiation", None, description="TLS renegotiation the client allows")
+    security_token: Secret | None = setting(
+        "securityToken", None, secret=True, description="value of `securityTokenHeader`"
+    )
+    security_token_header: str | None = setting(
+        "securityTokenHeader", None, description="header that carries `securityToken`"
+    )
+    error_if_not_2xx: Truthy = setting(
+        "errorIfNot2XX", True, description="a status outside 200-299 is an error"
+    )
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> HttpMetadata:
+        if bool(self.mtls_client_cert) != bool(self.mtls_client_key):
+            raise ValueError("MTLSClientCert and MTLSClientKey must be set together")
+        return self
+
+
+class HttpStatusError(BindingError):
+    """A non-2xx reply under `errorIfNot2XX`. `response` holds what the server answered,
+    since Dapr returns the response metadata with this error too."""
+
+    def __init__(self, binding: str, operation: str, response: BindingResponse) -> None:
+        super().__init__(
+            binding, operation, f"received status code {response.metadata['statusCode']}"
+        )
+        self.response = response
+
+
+def _pem(value: str) -> bool:
+    return "-----BEGIN" in value
+
+
+def _load_cert_chain(context: ssl.SSLContext, cert: str, key: str) -> None:
+    """`ssl` loads a client pair only from files: PEM text goes through a private temp file
+    that is removed as soon as it is loaded."""
+    if not _pem(cert) and not _pem(key):
+        context.load_cert_chain(cert, key)
+        return
+    paths = []
+    try:
+        for value in (cert, key):
+            if not _pem(value):
+                paths.append(value)
+                continue
+            handle, path = tempfile.mkstemp(suffix=".pem")
+            paths.append(path)
+            with os.fdopen(handle, "w") as file:
+                file.write(value)
+        context.load_cert_chain(paths[0], paths[1])
+    finally:
+        for value, path in zip((cert, key), paths, strict=False):
+            if _pem(value):
+                os.unlink(path)
+
+
+def ssl_context(metadata: HttpMetadata) -> ssl.SSLContext:
+    """TLS 1.2 or newer; a custom root CA replaces the system roots, as in Dapr."""
+    root = metadata.mtls_root_ca
+    if root:
+        context = ssl.create_default_context(
+            cadata=root if _pem(root) else None, cafile=None if _pem(root) else root
+        )
+    else:
+        context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    key = metadata.secret("mtls_client_key")
+    if metadata.mtls_client_cert and key:
+        _load_cert_chain(context, metadata.mtls_client_cert, key)
+    # Go refuses renegotiation unless told otherwise; OpenSSL cannot cap it at "once", so
+    # both "AsClient" settings allow it.
+    if metadata.mtls_renegotiation in (None, "RenegotiateNever"):
+        context.options |= ssl.OP_NO_RENEGOTIATION
+    return context
+
+
+def _timeout(response_timeout: timedelta | None) -> httpx.Timeout:
+    import httpx
+
+    if response_timeout is None or response_timeout.total_seconds() <= 0:
+        return httpx.Timeout(None, connect=CONNECT_TIMEOUT)
+    seconds = response_timeout.total_seconds()
+    return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
+
+
+def canonical_header(name: str) -> str:
+    """Go's `CanonicalMIMEHeaderKey`: `content-type` → `Content-Type`."""
+    if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def target_url(base: str, metadata: Metadata) -> str:
+    """`url`, or `url` + "/" + `path` without doubled slashes; `..` is refused."""
+    if "path" not in metadata:
+        return base
+    url = base.rstrip("/") + "/" + metadata["path"].lstrip("/")
+    if ".." in url:
+        raise ValueError(f"invalid path: {metadata['path']}")
+    return url
+
+
+def request_headers(metadata: Metadata, *, has_body: bool) -> dict[str, str]:
+    """Dapr's header rules: JSON defaults for Content-Type (with a body) and Accept, then
+    every key starting with an upper-case letter, then the trace context."""
+    keys = set(metadata)  # exact spelling: Dapr looks these two up case-sensitively
+    headers: dict[str, str] = {}
+    if has_body and "Content-Type" not in keys:
+        headers["Content-Type"] = DEFAULT_CONTENT_TYPE
+    if "Accept" not in keys:
+        headers["Accept"] = DEFAULT_CONTENT_TYPE
+    for key, value in metadata.items():
+        if key[:1].isupper():
+            headers[key] = value
+    for key in _TRACE_KEYS:
+        if key in metadata:
+            headers[key] = metadata[key]
+    return headers
+
+
+class HttpOutput(OutputBinding[HttpMetadata]):
+    operations = ("create", "get", "head", "post", "put", "patch", "delete", "options", "trace")
+
+    def __init__(self, name: str, metadata: HttpMetadata) -> None:
+        super().__init__(name, metadata)
+        import httpx
+
+        self._client = httpx.Client(
+            verify=ssl_context(metadata), timeout=_timeout(metadata.response_timeout)
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("create", "POST", data, metadata)
+
+    def get(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("get", "GET", data, metadata)
+
+    def head(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("head", "HEAD", data, metadata)
+
+    def post(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("post", "POST", data, metadata)
+
+    def put(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("put", "PUT", data, metadata)
+
+    def patch(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("patch", "PATCH", data, metadata)
+
+    def delete(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("delete", "DELETE", data, metadata)
+
+    def options(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("options", "OPTIONS", data, metadata)
+
+    def trace(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        return self._send("trace", "TRACE", data, metadata)
+
+    def _send(self, operation: str, verb: str, data: bytes, metadata: Metadata) -> BindingResponse:
+        import httpx
+
+        try:
+            url = target_url(self.metadata.url, metadata)
+        except ValueError as error:
+            raise BindingError(self.name, operation, str(error)) from None
+        has_body = verb in _WITH_BODY
+        headers = request_headers(metadata, has_body=has_body)
+        token = self.metadata.secret("security_token")
+        if token and self.metadata.security_token_header:
+            headers[self.metadata.security_token_header] = token
+        error_if_not_2xx = (
+            is_truthy(metadata["errorIfNot2XX"])
+            if "errorIfNot2XX" in metadata
+            else self.metadata.error_if_not_2xx
+        )
+        request = self._client.build_request(
+            verb, url, headers=headers, content=data if has_body else None
+        )
+        try:
+            response = self._client.send(request, stream=True)
+            try:
+                body = self._read(response)
+            finally:
+                response.close()
+        except httpx.HTTPError as error:
+            raise BindingError(self.name, operation, f"{type(error).__name__}: {error}") from error
+        result = BindingResponse(body, _response_metadata(response))
+        if error_if_not_2xx and not 200 <= response.status_code < 300:
+            raise HttpStatusError(self.name, operation, result)
+        return result
+
+    def _read(self, response: httpx.Response) -> bytes:
+        """The body, cut at `maxResponseBodySize` as Dapr's LimitReader does."""
+        limit = self.metadata.max_response_body_size
+        if limit <= 0:
+            return response.read()
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            chunks.append(chunk[: limit - size])
+            size += len(chunks[-1])
+            if size >= limit:
+                break
+        return b"".join(chunks)
+
+
+def _response_metadata(response: httpx.Response) -> Metadata:
+    metadata = {
+        canonical_header(name): ", ".join(response.headers.get_list(name))
+        for name in dict.fromkeys(key.lower() for key in response.headers)
+    }
+    # Keys compare case-insensitively here (unlike Go's map), so a `Status` header must not
+    # mask the status: it goes in last.
+    metadata["statusCode"] = str(response.status_code)
+    metadata["status"] = f"{response.status_code} {response.reason_phrase}".rstrip()
+    return Metadata(metadata)
+
+
+binding = Binding(metadata=HttpMetadata, output=HttpOutput)
