@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
+from portabind.errors import UserError
+
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pydantic.fields import FieldInfo
 
 TRUTHY = frozenset({"y", "yes", "true", "t", "on", "1"})
@@ -62,6 +66,25 @@ def parse_duration(value: Any) -> timedelta:
             f"{text!r} is not a duration: use a Go duration such as 30s, 1m30s, 250ms, "
             "or a whole number of seconds"
         ) from None
+
+
+def request_ttl(metadata: Mapping[str, str]) -> timedelta | None:
+    """Dapr's `metadata.TryGetTTL` for request metadata `ttlInSeconds` or `ttl` (any case):
+    a Go duration, a negative one counting as 0, or whole seconds, which must be > 0.
+    None when neither key is given."""
+    lowered = {key.lower(): value for key, value in metadata.items()}
+    text = (lowered.get("ttlinseconds") or lowered.get("ttl") or "").strip()
+    if not text:
+        return None
+    # Go's ParseDuration accepts a bare "0" only; any other plain integer is seconds.
+    if re.fullmatch(r"[+-]?[0-9]+", text) and text.lstrip("+-") != "0":
+        if int(text) <= 0:
+            raise UserError(f"request metadata ttl {text!r} must be greater than 0")
+        return timedelta(seconds=int(text))
+    try:
+        return max(parse_duration(text), timedelta(0))
+    except ValueError as error:
+        raise UserError(f"request metadata ttl: {error}") from None
 
 
 Truthy = Annotated[bool, BeforeValidator(is_truthy)]

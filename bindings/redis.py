@@ -1,0 +1,253 @@
+"""`bindings.redis`: Redis, output only (dapr-bindings.md §3.7), on redis-py.
+
+Operations `create` (SET, with an optional TTL), `get` (GET, or GETDEL with request metadata
+`delete: "true"`), `delete` (DEL) and `increment` (INCR, with an optional TTL). Every
+operation needs request metadata `key`. A single node, a cluster (`redisType: cluster`) or a
+Sentinel-managed primary (`failover: true`) are supported, with TLS and ACL users.
+
+go-redis pool tuning that redis-py has no counterpart for (`writeTimeout` apart from
+`readTimeout`, `maxConnAge`, `minIdleConns`, `idleCheckFrequency`, `idleTimeout`) is
+accepted so Dapr components load unchanged, and has no effect.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from portabind.binding import Binding, OutputBinding
+from portabind.bindings import _tls
+from portabind.errors import BindingError
+from portabind.events import BindingResponse, Metadata
+from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, request_ttl, setting
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+DEFAULT_PORT = 6379
+
+
+class RedisMetadata(BindingMetadata):
+    binding_type = "bindings.redis"
+
+    redis_host: str = setting("redisHost", description="host:port; a comma list for a cluster")
+    redis_port: int | None = setting("redisPort", None, description="port, if not in redisHost")
+    redis_password: Secret | None = setting("redisPassword", None, secret=True)
+    redis_username: str = setting("redisUsername", "", description="ACL user (Redis 6+)")
+    use_entra_id: Truthy = setting("useEntraID", False, aliases=("useAzureAD",))
+    enable_tls: Truthy = setting("enableTLS", False)
+    insecure_skip_tls_verify: Truthy = setting("insecureSkipTLSVerify", False)
+    client_cert: str | None = setting("clientCert", None, description="PEM")
+    client_key: Secret | None = setting("clientKey", None, secret=True, description="PEM")
+    failover: Truthy = setting("failover", False, description="redisHost names Sentinels")
+    sentinel_master_name: str | None = setting("sentinelMasterName", None)
+    sentinel_username: str | None = setting("sentinelUsername", None)
+    sentinel_password: Secret | None = setting("sentinelPassword", None, secret=True)
+    redis_type: Literal["node", "cluster"] = setting("redisType", "node")
+    redis_db: int = setting("redisDB", 0, description="ignored for a cluster")
+    redis_max_retries: int = setting("redisMaxRetries", 3, description="-1: no retries")
+    redis_min_retry_interval: Duration = setting(
+        "redisMinRetryInterval", timedelta(milliseconds=8), description="-1: no backoff"
+    )
+    redis_max_retry_interval: Duration = setting(
+        "redisMaxRetryInterval", timedelta(milliseconds=512), description="-1: no backoff"
+    )
+    dial_timeout: Duration = setting("dialTimeout", timedelta(seconds=5))
+    read_timeout: Duration = setting("readTimeout", timedelta(seconds=3), description="-1: none")
+    write_timeout: Duration | None = setting(
+        "writeTimeout", None, description="redis-py has one socket timeout: readTimeout"
+    )
+    pool_size: int | None = setting("poolSize", None, description="default 10 per CPU")
+    pool_timeout: Duration | None = setting(
+        "poolTimeout", None, description="wait for a free connection; default readTimeout + 1s"
+    )
+    max_conn_age: Duration | None = setting("maxConnAge", None, description="no effect")
+    min_idle_conns: int = setting("minIdleConns", 0, description="no effect")
+    idle_check_frequency: Duration = setting(
+        "idleCheckFrequency", timedelta(minutes=1), description="no effect"
+    )
+    idle_timeout: Duration = setting("idleTimeout", timedelta(minutes=5), description="no effect")
+    use_oidc: Truthy = setting("useOIDC", False)
+    oidc_client_assertion_key: Secret | None = setting("oidcClientAssertionKey", None, secret=True)
+
+    @field_validator("redis_type", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _supported(self) -> RedisMetadata:
+        if self.use_entra_id or self.use_oidc:
+            raise ValueError(
+                "useEntraID and useOIDC are not supported by portabind's redis binding; "
+                "authenticate with redisUsername and redisPassword"
+            )
+        if self.failover and not self.sentinel_master_name:
+            raise ValueError("failover needs sentinelMasterName, the Sentinel primary's name")
+        return self
+
+
+def _addresses(metadata: RedisMetadata) -> list[tuple[str, int]]:
+    """`redisHost` as (host, port) pairs; `redisPort` supplies a port the host omits."""
+    addresses = []
+    for item in metadata.redis_host.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host:  # no port in this entry
+            host, port = port, ""
+        addresses.append((host, int(port or metadata.redis_port or DEFAULT_PORT)))
+    return addresses
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    """A timeout for redis-py: a negative duration (Dapr's -1) means none."""
+    return None if value is None or value < timedelta(0) else value.total_seconds()
+
+
+def _connection_options(metadata: RedisMetadata) -> dict[str, Any]:
+    """What every redis-py connection of this component is opened with."""
+    from redis.backoff import ExponentialBackoff, NoBackoff
+    from redis.retry import Retry
+
+    low = metadata.redis_min_retry_interval
+    high = metadata.redis_max_retry_interval
+    backoff = (
+        NoBackoff()
+        if low < timedelta(0) or high < timedelta(0)
+        else ExponentialBackoff(cap=high.total_seconds(), base=low.total_seconds())
+    )
+    options: dict[str, Any] = {
+        "username": metadata.redis_username or None,
+        "password": metadata.secret("redis_password") or None,
+        "socket_connect_timeout": _seconds(metadata.dial_timeout),
+        "socket_timeout": _seconds(metadata.read_timeout),
+        "retry": Retry(backoff, max(metadata.redis_max_retries, 0)),
+    }
+    if metadata.enable_tls:
+        options["ssl_cert_reqs"] = "none" if metadata.insecure_skip_tls_verify else "required"
+        options["ssl_check_hostname"] = not metadata.insecure_skip_tls_verify
+        client_key = metadata.secret("client_key")
+        if metadata.client_cert and client_key:
+            options["ssl_certfile"] = _tls.pem_file(metadata.client_cert)
+            options["ssl_keyfile"] = _tls.pem_file(client_key)
+    return options
+
+
+def connect(metadata: RedisMetadata) -> Any:
+    """A redis-py client for the component: node, cluster or Sentinel primary."""
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.sentinel import Sentinel
+
+    options = _connection_options(metadata)
+    addresses = _addresses(metadata)
+    pool_size = metadata.pool_size or 10 * (os.cpu_count() or 1)
+    if metadata.redis_type == "cluster":
+        return RedisCluster(
+            startup_nodes=[
+                ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                for host, port in addresses
+            ],
+            ssl=metadata.enable_tls,
+            max_connections=pool_size,
+            **options,
+        )
+    if metadata.failover:
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            addresses,
+            sentinel_kwargs={
+                "username": metadata.sentinel_username,
+                "password": metadata.secret("sentinel_password"),
+                "ssl": metadata.enable_tls,
+            },
+            ssl=metadata.enable_tls,
+            **options,
+        )
+        return sentinel.master_for(  # type: ignore[no-untyped-call]
+            metadata.sentinel_master_name, db=metadata.redis_db
+        )
+    # go-redis waits up to poolTimeout for a free connection; the blocking pool does the same.
+    read = _seconds(metadata.read_timeout)
+    wait = _seconds(metadata.pool_timeout) if metadata.pool_timeout is not None else None
+    host, port = addresses[0]
+    pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+        connection_class=redis.SSLConnection if metadata.enable_tls else redis.Connection,
+        max_connections=pool_size,
+        timeout=wait if wait is not None else (read + 1 if read is not None else None),
+        host=host,
+        port=port,
+        db=metadata.redis_db,
+        **options,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+class RedisOutput(OutputBinding[RedisMetadata]):
+    operations = ("create", "get", "delete", "increment")
+
+    def __init__(self, name: str, metadata: RedisMetadata) -> None:
+        super().__init__(name, metadata)
+        self._client = connect(metadata)
+
+    def _call(self, operation: str, metadata: Metadata, run: Callable[[str], Any]) -> Any:
+        """Run one command on the request's `key`, turning Redis failures into BindingError."""
+        import redis
+
+        key = metadata.get("key")
+        if not key:
+            raise BindingError(
+                self.name, operation, "redis binding: missing key in request metadata"
+            )
+        try:
+            return run(key)
+        except redis.RedisError as error:
+            raise BindingError(self.name, operation, str(error)) from error
+
+    def _expire(self, key: str, ttl: timedelta | None) -> None:
+        """Dapr's EXPIRE after the write; a TTL of 0 (a negative duration) expires at once."""
+        if ttl is not None:
+            self._client.pexpire(key, int(ttl.total_seconds() * 1000))
+
+    def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        ttl = request_ttl(metadata)
+
+        def run(key: str) -> None:
+            if ttl:  # one SET with PX, so the key never exists without its expiry
+                self._client.set(key, data, px=int(ttl.total_seconds() * 1000))
+            else:
+                self._client.set(key, data)
+                self._expire(key, ttl)
+
+        self._call("create", metadata, run)
+        return BindingResponse()
+
+    def get(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        # Dapr deletes only on exactly "true", not on the other truthy spellings.
+        take = metadata.get("delete") == "true"
+        value = self._call(
+            "get", metadata, lambda key: self._client.getdel(key) if take else self._client.get(key)
+        )
+        # A missing key is an empty response, not an error and not "no response" (Dapr: 200).
+        return BindingResponse(bytes(value) if value is not None else b"")
+
+    def delete(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        self._call("delete", metadata, self._client.delete)
+        return BindingResponse()
+
+    def increment(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        ttl = request_ttl(metadata)
+
+        def run(key: str) -> None:
+            self._client.incr(key)
+            self._expire(key, ttl)
+
+        self._call("increment", metadata, run)
+        return BindingResponse()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+binding = Binding(metadata=RedisMetadata, output=RedisOutput)

