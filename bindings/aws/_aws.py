@@ -1,0 +1,87 @@
+"""What every `bindings.aws.*` type shares: the AWS credential fields (dapr-bindings.md §2.1),
+one boto3 client factory, and the metadata that points a binding at the moto emulator.
+
+boto3 is imported inside `client()`, so loading a component (validate, build, the support
+matrix) never needs it installed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from portabind.metadata import BindingMetadata, Secret, setting
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+#: The region emulated resources live in; moto accepts any, one fixed value keeps ARNs stable.
+EMULATED_REGION = "us-east-1"
+
+
+class AwsCredentials(BindingMetadata):
+    """The AWS fields of Dapr's shared authentication profile. Without `accessKey` the
+    default credential chain is used (on Lambda: the function's role)."""
+
+    region: str = setting("region", aliases=("awsRegion",), description="AWS region")
+    endpoint: str | None = setting(
+        "endpoint", None, description="custom endpoint (moto, LocalStack, MinIO)"
+    )
+    access_key: Secret | None = setting("accessKey", None, secret=True)
+    secret_key: Secret | None = setting("secretKey", None, secret=True)
+    session_token: Secret | None = setting("sessionToken", None, secret=True)
+    # Accepted because Dapr's profile declares them; Dapr's aws.* bindings do not pass them to
+    # their credential provider (dapr-bindings.md §2.1), so they have no effect here either.
+    assume_role_arn: str | None = setting("assumeRoleArn", None)
+    session_name: str = setting("sessionName", "DaprDefaultSession")
+    trust_anchor_arn: str | None = setting("trustAnchorArn", None)
+    trust_profile_arn: str | None = setting("trustProfileArn", None)
+
+
+def client(
+    service: str,
+    metadata: AwsCredentials,
+    *,
+    endpoint: str | None = None,
+    use_ssl: bool = True,
+    verify: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> Any:
+    """A boto3 client for `service` configured from the component. `endpoint` replaces the
+    component's (S3 derives it from `disableSSL`); `config` holds botocore `Config` options."""
+    import boto3  # the SDK is loaded only when a client is made
+    from botocore.config import Config
+
+    # Typed as a plain callable: the stubs' per-service overloads cannot take a runtime name.
+    make: Callable[..., Any] = boto3.client
+    return make(
+        service,
+        region_name=metadata.region or None,
+        endpoint_url=(endpoint if endpoint is not None else metadata.endpoint) or None,
+        # Empty strings mean "not set", as in Dapr: fall back to the default chain.
+        aws_access_key_id=metadata.secret("access_key") or None,
+        aws_secret_access_key=metadata.secret("secret_key") or None,
+        aws_session_token=metadata.secret("session_token") or None,
+        use_ssl=use_ssl,
+        verify=verify,
+        config=Config(**config) if config else None,
+    )
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore `ClientError` (`NoSuchKey`, …), or ""."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def emulate(endpoints: Mapping[str, str]) -> dict[str, str]:
+    """Metadata that points an AWS binding at the moto server in `endpoints`: moto takes any
+    key pair, and a session token would only be one more secret to resolve for nothing."""
+    return {
+        "endpoint": endpoints["moto"],
+        "accessKey": "test",
+        "secretKey": "test",
+        "sessionToken": "",
+        "region": EMULATED_REGION,
+    }

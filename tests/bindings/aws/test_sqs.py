@@ -1,0 +1,218 @@
+"""bindings.aws.sqs against a real moto server: output, the listener, and the one
+message → BindingEvent mapping shared with the Lambda runtime."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from portabind.bindings.aws import _aws, sqs
+from portabind.errors import BindingError
+from portabind.events import BindingEvent, Metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from portabind.adapters.local.emulators.aws import MotoEmulator
+
+LAMBDA_RECORD: dict[str, Any] = {
+    "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+    "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+    "body": "eyJub3QiOiAiZGVjb2RlZCJ9",
+    "attributes": {
+        "ApproximateReceiveCount": "2",
+        "SentTimestamp": "1545082649183",
+        "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+        "ApproximateFirstReceiveTimestamp": "1545082649185",
+    },
+    "messageAttributes": {
+        "tenant": {"stringValue": "acme", "dataType": "String", "stringListValues": []},
+        "priority": {"stringValue": "7", "dataType": "Number"},
+        "blob": {"binaryValue": "AAE=", "dataType": "Binary"},
+        "messageId": {"stringValue": "spoofed", "dataType": "String"},
+    },
+    "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+    "eventSource": "aws:sqs",
+    "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:my-queue",
+    "awsRegion": "us-east-2",
+}
+EXPECTED_METADATA = {
+    "tenant": "acme",
+    "priority": "7",
+    "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+    "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+    "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:my-queue",
+    "ApproximateReceiveCount": "2",
+    "SentTimestamp": "2018-12-17T21:37:29.183000Z",
+}
+
+
+def test_lambda_record_maps_to_the_normalized_event() -> None:
+    event = sqs.event_from_message("orders", LAMBDA_RECORD)
+    assert event.name == "orders"
+    assert event.data == b"eyJub3QiOiAiZGVjb2RlZCJ9"  # a body that looks like base64 stays
+    assert dict(event.metadata) == EXPECTED_METADATA
+
+
+def test_receive_message_entry_maps_to_the_same_event() -> None:
+    entry = {
+        "MessageId": LAMBDA_RECORD["messageId"],
+        "ReceiptHandle": LAMBDA_RECORD["receiptHandle"],
+        "Body": LAMBDA_RECORD["body"],
+        "Attributes": LAMBDA_RECORD["attributes"],
+        "MessageAttributes": {
+            "tenant": {"StringValue": "acme", "DataType": "String"},
+            "priority": {"StringValue": "7", "DataType": "Number"},
+            "blob": {"BinaryValue": b"\x00\x01", "DataType": "Binary"},
+            "messageId": {"StringValue": "spoofed", "DataType": "String"},
+        },
+    }
+    event = sqs.event_from_message("orders", entry, queue_arn=LAMBDA_RECORD["eventSourceARN"])
+    assert event == sqs.event_from_message("orders", LAMBDA_RECORD)
+
+
+def test_fifo_attributes_are_kept() -> None:
+    record = {
+        **LAMBDA_RECORD,
+        "attributes": {"MessageGroupId": "g1", "MessageDeduplicationId": "d1"},
+        "messageAttributes": {},
+    }
+    metadata = sqs.event_from_message("orders", record).metadata
+    assert metadata["MessageGroupId"] == "g1"
+    assert metadata["MessageDeduplicationId"] == "d1"
+    assert "SentTimestamp" not in metadata
+
+
+@pytest.fixture
+def queue(moto_server: MotoEmulator, unique_name: Callable[..., str]) -> sqs.SqsMetadata:
+    values = {"queueName": unique_name(), "region": "eu-west-1"}
+    metadata = sqs.SqsMetadata.model_validate(
+        {**values, **_aws.emulate({"moto": moto_server.endpoint})}
+    )
+    sqs.provision(metadata)
+    return metadata
+
+
+def raw_client(metadata: sqs.SqsMetadata) -> tuple[Any, str]:
+    client = _aws.client("sqs", metadata)
+    return client, client.get_queue_url(QueueName=metadata.queue_name)["QueueUrl"]
+
+
+def test_create_sends_the_payload_as_the_body(queue: sqs.SqsMetadata) -> None:
+    output = sqs.SqsOutput("orders", queue)
+    response = output.invoke("create", b'{"id": 1}', Metadata())
+    assert response.data is None and response.metadata == {}
+    client, url = raw_client(queue)
+    received = client.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in received] == ['{"id": 1}']
+
+
+def test_create_rejects_a_binary_body_and_a_missing_queue(
+    queue: sqs.SqsMetadata, moto_server: MotoEmulator
+) -> None:
+    with pytest.raises(BindingError, match="UTF-8"):
+        sqs.SqsOutput("orders", queue).invoke("create", b"\xff", Metadata())
+    missing = queue.model_copy(update={"queue_name": "pb-no-such-queue"})
+    with pytest.raises(BindingError, match=r"NonExistentQueue|does not exist"):
+        sqs.SqsOutput("orders", missing).invoke("create", b"x", Metadata())
+
+
+def listen(
+    metadata: sqs.SqsMetadata, handle: Callable[[BindingEvent], None], until: Callable[[], bool]
+) -> None:
+    """Run the listener in a thread until `until()` holds (or 20 s pass)."""
+    stop = threading.Event()
+    listener = sqs.SqsInput("orders", metadata)
+    thread = threading.Thread(target=listener.listen, args=(handle, stop), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=sqs.WAIT_SECONDS + 5)
+    assert not thread.is_alive()
+
+
+def test_listener_delivers_with_metadata_and_deletes_after_success(
+    queue: sqs.SqsMetadata,
+) -> None:
+    client, url = raw_client(queue)
+    client.send_message(
+        QueueUrl=url,
+        MessageBody="first",
+        MessageAttributes={"tenant": {"DataType": "String", "StringValue": "acme"}},
+    )
+    client.send_message(QueueUrl=url, MessageBody="second")
+    events: list[BindingEvent] = []
+    listen(queue, events.append, lambda: len(events) == 2)
+    assert [e.data for e in events] == [b"first", b"second"]
+    first = events[0].metadata
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    assert first["eventSourceARN"] == arn["Attributes"]["QueueArn"]
+    assert first["tenant"] == "acme"
+    assert first["ApproximateReceiveCount"] == "1"
+    assert first["SentTimestamp"].endswith("Z")
+    assert set(first) == set(EXPECTED_METADATA) - {"priority"}
+    assert "tenant" not in events[1].metadata  # attributes never leak to the next record
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_failed_message_is_left_for_redelivery(queue: sqs.SqsMetadata) -> None:
+    client, url = raw_client(queue)
+    client.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+    client.send_message(QueueUrl=url, MessageBody="flaky")
+    seen: list[BindingEvent] = []
+
+    def handle(event: BindingEvent) -> None:
+        seen.append(event)
+        if len(seen) == 1:
+            raise RuntimeError("handler failed")
+
+    listen(queue, handle, lambda: len(seen) == 2)
+    assert [e.data for e in seen] == [b"flaky", b"flaky"]
+    assert [e.metadata["ApproximateReceiveCount"] for e in seen] == ["1", "2"]
+    assert seen[0].metadata["messageId"] == seen[1].metadata["messageId"]
+    time.sleep(1.2)
+    remaining = client.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+    assert remaining == []  # the successful redelivery deleted it
+
+
+def test_stopping_mid_batch_releases_the_undelivered_messages(queue: sqs.SqsMetadata) -> None:
+    client, url = raw_client(queue)
+    for body in ("a", "b", "c"):
+        client.send_message(QueueUrl=url, MessageBody=body)
+    stop = threading.Event()
+    delivered: list[bytes] = []
+
+    def handle(event: BindingEvent) -> None:
+        delivered.append(event.data)
+        stop.set()
+
+    sqs.SqsInput("orders", queue).listen(handle, stop)
+    assert len(delivered) == 1
+    # the two others are visible again at once, not after the 30 s visibility timeout
+    left = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    assert sorted(m["Body"] for m in left["Messages"]) == sorted(
+        {"a", "b", "c"} - {delivered[0].decode()}
+    )
+
+
+def test_provision_is_idempotent_and_makes_fifo_queues(queue: sqs.SqsMetadata) -> None:
+    sqs.provision(queue)
+    fifo = queue.model_copy(update={"queue_name": queue.queue_name + ".fifo"})
+    sqs.provision(fifo)
+    client, url = raw_client(fifo)
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["FifoQueue"])
+    assert attributes["Attributes"]["FifoQueue"] == "true"
+
+
+def test_metadata_requires_queue_name_and_region() -> None:
+    assert sqs.SqsMetadata.required_names() == ["region", "queueName"]
+    assert {"accessKey", "secretKey", "sessionToken"} <= sqs.SqsMetadata.secret_names()
+    parsed = sqs.SqsMetadata.model_validate({"queueName": "q", "awsRegion": "eu-west-1"})
+    assert parsed.region == "eu-west-1"
