@@ -29,9 +29,9 @@ from portabind.bindings.azure._storage import (
     emulator,
     service_client,
 )
-from portabind.errors import BindingError
+from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339, unquote
-from portabind.metadata import Duration, Truthy, parse_duration, setting
+from portabind.metadata import Duration, Truthy, parse_duration, request_ttl, setting
 
 if TYPE_CHECKING:
     import threading
@@ -42,25 +42,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = timedelta(minutes=10)
-TTL_KEYS = ("ttlInSeconds", "ttl")
 
 
-def parse_ttl(value: Any) -> timedelta:
-    """Dapr's `metadata.TryGetTTL`: whole seconds (which must be > 0) or a Go duration (a
-    negative one counts as 0)."""
+def _component_ttl(value: Any) -> timedelta:
+    """The component's `ttlInSeconds`/`ttl`, read by Dapr with the same rules as a request's."""
     if isinstance(value, timedelta):
         return value
-    text = str(value).strip()
     try:
-        seconds = int(text)
-    except ValueError:
-        return max(parse_duration(text), timedelta(0))
-    if seconds <= 0:
-        raise ValueError(f"TTL {text!r} must be higher than zero")
-    return timedelta(seconds=seconds)
+        return request_ttl({"ttl": str(value)}) or DEFAULT_TTL
+    except UserError as error:
+        raise ValueError(error.message) from None
 
 
-Ttl = Annotated[timedelta, BeforeValidator(parse_ttl)]
+Ttl = Annotated[timedelta, BeforeValidator(_component_ttl)]
 
 
 class StorageQueuesMetadata(StorageMetadata):
@@ -177,15 +171,13 @@ class StorageQueuesOutput(OutputBinding[StorageQueuesMetadata]):
                 "a queue message is text and the data is not UTF-8; set encodeBase64: true "
                 "in the component to send binary data",
             ) from None
-        ttl = self.metadata.ttl
         delay = self.metadata.initial_visibility_delay
         try:
-            for key in TTL_KEYS:
-                if metadata.get(key):
-                    ttl = parse_ttl(metadata[key])
-                    break
+            ttl = request_ttl(metadata) or self.metadata.ttl
             if metadata.get("initialVisibilityDelay"):
                 delay = parse_duration(metadata["initialVisibilityDelay"])
+        except UserError as error:
+            raise BindingError(self.name, "create", error.message) from None
         except ValueError as error:
             raise BindingError(self.name, "create", str(error)) from None
         with azure_errors(self.name, "create"):

@@ -123,7 +123,7 @@ def test_dapr_aliases_and_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("pollingInterval", "50ms"), ("ttlInSeconds", "0"), ("ttl", "-3")],
+    [("pollingInterval", "50ms"), ("ttlInSeconds", "-1"), ("ttl", "soon")],
 )
 def test_invalid_settings_are_rejected(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
@@ -177,8 +177,8 @@ def test_ttl_component_default_and_per_request(
         "request": timedelta(hours=1),
         "seconds": timedelta(seconds=30),
     }
-    with pytest.raises(BindingError, match="higher than zero"):
-        client.invoke("create", b"x", Metadata({"ttlInSeconds": "0"}))
+    with pytest.raises(BindingError, match="greater than 0"):
+        client.invoke("create", b"x", Metadata({"ttlInSeconds": "-5"}))
 
 
 def test_initial_visibility_delay_hides_new_messages(
