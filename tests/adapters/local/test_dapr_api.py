@@ -21,34 +21,6 @@ if TYPE_CHECKING:
 
     from portabind.adapters.local.emulators.aws import MotoEmulator
 
-COMPONENTS = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: jobs
-spec:
-  type: bindings.aws.sqs
-  version: v1
-  metadata:
-    - name: queueName
-      value: {queue}
-    - name: region
-      value: us-east-1
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: files
-spec:
-  type: bindings.aws.s3
-  version: v1
-  metadata:
-    - name: bucket
-      value: {bucket}
-    - name: region
-      value: us-east-1
-"""
-
 
 class Api:
     def __init__(self, url: str, moto: MotoEmulator, queue: str) -> None:
@@ -75,10 +47,14 @@ class Api:
 
 @pytest.fixture
 def api(
-    tmp_path: Path, moto_server: MotoEmulator, unique_name: Callable[..., str]
+    tmp_path: Path,
+    moto_server: MotoEmulator,
+    unique_name: Callable[..., str],
+    write_component: Callable[..., Path],
 ) -> Iterator[Api]:
-    queue, bucket = unique_name("jobs"), unique_name("files")
-    (tmp_path / "components.yaml").write_text(COMPONENTS.format(queue=queue, bucket=bucket))
+    queue = unique_name("jobs")
+    write_component(tmp_path, "jobs", "bindings.aws.sqs", queueName=queue)
+    write_component(tmp_path, "files", "bindings.aws.s3", bucket=unique_name("files"))
     components = load_components(tmp_path)
     runtime = Runtime(components, overrides=lambda _c, b: b.emulate({"moto": moto_server.endpoint}))
     for component in components.bindings():

@@ -23,45 +23,28 @@ if TYPE_CHECKING:
     from portabind.adapters.local.emulators.aws import MotoEmulator
     from portabind.events import BindingResponse
 
-COMPONENT = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-spec:
-  type: {type}
-  version: v1
-  metadata:
-    - name: {field}
-      value: {value}
-    - name: region
-      value: us-east-1
-    - name: endpoint
-      value: {endpoint}
-    - name: accessKey
-      value: test
-    - name: secretKey
-      value: test
-"""
-
 
 @pytest.fixture
-def project(tmp_path: Path, moto_server: MotoEmulator, unique_name: Callable[..., str]) -> Path:
+def project(
+    tmp_path: Path,
+    moto_server: MotoEmulator,
+    unique_name: Callable[..., str],
+    write_component: Callable[..., Path],
+) -> Path:
     """A project whose components point at moto: queue `jobs`, bucket `files`."""
     components = tmp_path / "components"
-    components.mkdir()
     for name, type_, field in (
         ("jobs", "bindings.aws.sqs", "queueName"),
         ("files", "bindings.aws.s3", "bucket"),
     ):
-        (components / f"{name}.yaml").write_text(
-            COMPONENT.format(
-                name=name,
-                type=type_,
-                field=field,
-                value=unique_name(name),
-                endpoint=moto_server.endpoint,
-            )
+        write_component(
+            components,
+            name,
+            type_,
+            **{field: unique_name(name)},
+            endpoint=moto_server.endpoint,
+            accessKey="test",
+            secretKey="test",
         )
     runtime = Runtime(load_components(components))
     for component in runtime.components.bindings():

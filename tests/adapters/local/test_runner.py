@@ -1,0 +1,274 @@
+"""`portabind run --emulate` end to end: real SQS and S3 bindings on the runner's own moto.
+
+moto keeps its state per process, so the session's `moto_server` sees the queues and buckets
+of the runner's emulator: the tests prepare queues and read results through it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from portabind.adapters.local.emulators import free_port, wait_for_port
+from portabind.adapters.local.invoke import invoke
+from portabind.adapters.local.runner import RunOptions, run
+from portabind.errors import SecretError
+from portabind.project import load_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from portabind.adapters.local.emulators.aws import MotoEmulator
+
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "orders"
+#: Fails the first delivery of every order, then succeeds; counts both.
+FLAKY_APP = """\
+from collections import Counter
+
+from portabind import App, BindingEvent
+
+app = App()
+attempts: Counter[int] = Counter()
+successes: Counter[int] = Counter()
+
+
+@app.binding("orders")
+def on_order(event: BindingEvent) -> None:
+    order = event.json()["id"]
+    attempts[order] += 1
+    if attempts[order] == 1:
+        raise ValueError(f"first delivery of order {order} fails")
+    successes[order] += 1
+"""
+
+
+def aws(moto: MotoEmulator, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=moto.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def options(**changes: Any) -> RunOptions:
+    defaults: dict[str, Any] = {
+        "emulate": True,
+        "sends": [],
+        "exit_after": None,
+        "dapr_port": free_port(),
+        "app_port": None,
+    }
+    return RunOptions(**{**defaults, **changes})
+
+
+def quick_retry_queue(moto: MotoEmulator, name: str) -> None:
+    """Create the queue before the run with a 1 s visibility timeout, so that a message
+    left for redelivery comes back within the test (provisioning keeps an existing queue)."""
+    aws(moto, "sqs").create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})
+
+
+def queue_is_empty(moto: MotoEmulator, name: str) -> bool:
+    sqs = aws(moto, "sqs")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    counts = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return set(counts.values()) == {"0"}
+
+
+@pytest.fixture
+def orders_sample(tmp_path: Path, unique_name: Callable[..., str]) -> tuple[Path, str, str]:
+    """samples/orders with its aws profile, the queue and bucket renamed to be unique."""
+    queue, bucket = unique_name("orders"), unique_name("receipts")
+    components = tmp_path / "aws"
+    shutil.copytree(SAMPLE / "components" / "aws", components)
+    for path in components.iterdir():
+        text = path.read_text().replace("value: orders-receipts", f"value: {bucket}")
+        path.write_text(text.replace("value: orders\n", f"value: {queue}\n"))
+    return components, queue, bucket
+
+
+def test_orders_sample_writes_one_receipt_per_order(
+    orders_sample: tuple[Path, str, str],
+    moto_server: MotoEmulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    components, queue, bucket = orders_sample
+    project = load_project(SAMPLE, components)
+    sends = [("orders", json.dumps({"id": n, "item": "tea"}).encode()) for n in (1, 2, 3)]
+
+    assert run(project, options(sends=sends, exit_after=3)) == 0
+
+    listed = aws(moto_server, "s3").list_objects_v2(Bucket=bucket)
+    assert sorted(o["Key"] for o in listed["Contents"]) == [
+        "receipts/1.json",
+        "receipts/2.json",
+        "receipts/3.json",
+    ]
+    receipt = aws(moto_server, "s3").get_object(Bucket=bucket, Key="receipts/2.json")
+    assert json.loads(receipt["Body"].read()) == {
+        "order": 2,
+        "item": "tea",
+        "qty": 1,
+        "status": "accepted",
+    }
+    assert queue_is_empty(moto_server, queue)
+    out = capsys.readouterr().out
+    assert "listening   orders (bindings.aws.sqs) → on_order" in out
+    assert out.count("✓ on_order") == 3
+    assert "→ receipts.create  key=receipts/1.json" in out
+
+
+def test_failed_delivery_is_redelivered_and_nothing_is_lost(
+    tmp_path: Path,
+    moto_server: MotoEmulator,
+    unique_name: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+    write_component: Callable[..., Path],
+) -> None:
+    queue = unique_name("orders")
+    quick_retry_queue(moto_server, queue)
+    (tmp_path / "app.py").write_text(FLAKY_APP)
+    write_component(tmp_path / "components", "orders", "bindings.aws.sqs", queueName=queue)
+    project = load_project(tmp_path)
+    sends = [("orders", json.dumps({"id": n}).encode()) for n in (1, 2, 3)]
+
+    assert run(project, options(sends=sends, exit_after=3)) == 0
+
+    module = project.app.handlers["orders"].function.__globals__
+    assert module["successes"] == {1: 1, 2: 1, 3: 1}
+    assert module["attempts"] == {1: 2, 2: 2, 3: 2}
+    assert queue_is_empty(moto_server, queue)
+    out = capsys.readouterr().out
+    assert "✗ on_order  ValueError: first delivery of order 1 fails (left for redelivery)" in out
+
+
+def test_invoke_reaches_the_emulated_queue_of_a_running_app(
+    orders_sample: tuple[Path, str, str], moto_server: MotoEmulator
+) -> None:
+    components, _, bucket = orders_sample
+    project = load_project(SAMPLE, components)
+    settings = options(exit_after=1)
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(run(project, settings)))
+    runner.start()
+    try:
+        wait_for_port(settings.dapr_port, timeout=30)
+        invoke(
+            "orders",
+            "create",
+            data=b'{"id": 41}',
+            metadata={},
+            dapr_port=settings.dapr_port,
+            directory=SAMPLE,
+            components=components,
+        )
+    finally:
+        runner.join(60)
+    assert result == [0]
+    receipt = aws(moto_server, "s3").get_object(Bucket=bucket, Key="receipts/41.json")
+    assert json.loads(receipt["Body"].read())["order"] == 41
+
+
+def test_emulated_credentials_replace_unresolvable_secrets(
+    tmp_path: Path,
+    unique_name: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+    write_component: Callable[..., Path],
+) -> None:
+    monkeypatch.delenv("PB_RUNNER_KEY", raising=False)
+    queue = unique_name("orders")
+    path = write_component(tmp_path / "components", "orders", "bindings.aws.sqs", queueName=queue)
+    path.write_text(
+        path.read_text()
+        + "    - name: accessKey\n      secretKeyRef:\n        name: PB_RUNNER_KEY\n"
+        + "auth:\n  secretStore: env\n---\n"
+        + "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: env\n"
+        + "spec:\n  type: secretstores.local.env\n  version: v1\n"
+    )
+    (tmp_path / "app.py").write_text(FLAKY_APP)
+    project = load_project(tmp_path)
+
+    with pytest.raises(SecretError, match="PB_RUNNER_KEY"):
+        run(project, options(emulate=False))
+    sends = [("orders", b'{"id": 1}'), ("orders", b'{"id": 1}')]
+    assert run(project, options(sends=sends, exit_after=1)) == 0
+
+
+class _App(BaseHTTPRequestHandler):
+    """An app speaking Dapr's HTTP app protocol: refuses the first POST of each body."""
+
+    server: _AppServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def _answer(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_OPTIONS(self) -> None:
+        self._answer(200 if self.path == "/orders" else 404)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.lock:
+            self.server.posts.append((self.path, body, dict(self.headers)))
+            first = sum(1 for _, seen, _ in self.server.posts if seen == body) == 1
+        self._answer(500 if first else 200)
+
+
+class _AppServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _App)
+        self.lock = threading.Lock()
+        self.posts: list[tuple[str, bytes, dict[str, str]]] = []
+
+
+@pytest.fixture
+def http_app() -> Iterator[_AppServer]:
+    server = _AppServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_app_port_delivery_acks_on_2xx_and_redelivers_on_500(
+    tmp_path: Path,
+    moto_server: MotoEmulator,
+    unique_name: Callable[..., str],
+    http_app: _AppServer,
+    write_component: Callable[..., Path],
+) -> None:
+    queue = unique_name("orders")
+    quick_retry_queue(moto_server, queue)
+    (tmp_path / "app.py").write_text("from portabind import App\n\napp = App()\n")
+    write_component(tmp_path / "components", "orders", "bindings.aws.sqs", queueName=queue)
+    project = load_project(tmp_path)
+    sends = [("orders", b'{"id": 1}'), ("orders", b'{"id": 2}')]
+
+    settings = options(sends=sends, exit_after=2, app_port=http_app.server_address[1])
+    assert run(project, settings) == 0
+
+    bodies = [body for _, body, _ in http_app.posts]
+    assert sorted(bodies) == [b'{"id": 1}', b'{"id": 1}', b'{"id": 2}', b'{"id": 2}']
+    path, _, headers = http_app.posts[0]
+    assert path == "/orders"
+    assert headers["Content-Type"] == "application/json"
+    assert "Messageid" in headers  # Dapr's canonical header form of `messageId`
+    assert queue_is_empty(moto_server, queue)
