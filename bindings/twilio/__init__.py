@@ -1,0 +1,1 @@
+"""twilio package: `bindings.twilio.sms` and `bindings.twilio.sendgrid`."""
