@@ -17,6 +17,8 @@ secrets (which live in component metadata) cannot reach the terminal. Colour onl
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 #: first, then the platforms' own; design.md "Normalized events" rule 5).
 _ID_KEYS = ("messageId", "messageID", "id", "key", "blobName", "eventID", "__offset", "readTimeUTC")
 _MAX_VALUE = 60
+_SENSITIVE = re.compile(r"auth|token|secret|password|signature|credential|cookie|sas", re.I)
 
 _RESET = "\033[0m"
 _COLOURS = {"dim": "\033[2m", "green": "\033[32m", "red": "\033[31m", "cyan": "\033[36m"}
@@ -50,8 +53,13 @@ def _message(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
+def _shown(key: str, value: str) -> str:
+    # Request metadata can carry credentials (the http binding sends it as headers).
+    return "***" if _SENSITIVE.search(key) else _short(value)
+
+
 def _pairs(metadata: Mapping[str, str]) -> str:
-    return "  ".join(f"{key}={_short(value)}" for key, value in metadata.items())
+    return "  ".join(f"{key}={_shown(key, value)}" for key, value in metadata.items())
 
 
 class Console:
@@ -61,6 +69,7 @@ class Console:
         self._stream = stream if stream is not None else sys.stdout
         self._colour = self._stream.isatty()
         self._lock = threading.Lock()
+        self._reported = threading.local()  # the failure last shown, per listener thread
 
     def _paint(self, text: str, colour: str) -> str:
         return f"{_COLOURS[colour]}{text}{_RESET}" if self._colour else text
@@ -89,10 +98,18 @@ class Console:
         self._line(f"{self._paint('✓', 'green')} {handler}  {seconds * 1000:.0f} ms")
 
     def failed(self, handler: str, error: BaseException) -> None:
+        self._reported.error = error
         self._line(
             f"{self._paint('✗', 'red')} {handler}  {_message(error)} "
             + self._paint("(left for redelivery)", "dim")
         )
+
+    def reported(self, record: logging.LogRecord) -> bool:
+        """Whether a log record is about the handler failure this thread just showed (a
+        listener logs it as it leaves the message for redelivery)."""
+        error = getattr(self._reported, "error", None)
+        args = record.args if isinstance(record.args, tuple) else ()
+        return error is not None and any(arg is error for arg in args)
 
     def output(self, name: str, operation: str, metadata: Metadata) -> None:
         details = f"  {_pairs(metadata)}" if metadata else ""
@@ -100,6 +117,21 @@ class Console:
 
     def output_failed(self, name: str, operation: str, error: BaseException) -> None:
         self._line(f"{self._paint('✗', 'red')} {name}.{operation}  {_message(error)}")
+
+
+class LogToConsole(logging.Handler):
+    """Shows the warnings bindings log (a failed receive, a lost connection) as console
+    lines instead of a log dump; attach it to the `portabind` logger for a run."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self._console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._console.reported(record):
+            return
+        lines = record.getMessage().strip().splitlines()
+        self._console.warn(lines[0] if lines else record.name)
 
 
 class _ReportedOutput(OutputBinding[Any]):

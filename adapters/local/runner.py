@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import http.client
+import logging
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from portabind.adapters.local.console import Console, ReportingRuntime
+from portabind.adapters.local.console import Console, LogToConsole, ReportingRuntime
 from portabind.adapters.local.dapr_api import DaprApi
 from portabind.adapters.local.emulate import Emulators
 from portabind.errors import UserError
@@ -283,11 +284,15 @@ def run(project: Project, options: RunOptions, *, stop: threading.Event | None =
     stop = stop if stop is not None else threading.Event()
     session = _Run(project, options, stop)
     undo = _on_signals(stop)
+    logger = logging.getLogger("portabind")
+    log_handler = LogToConsole(session.console)
+    logger.addHandler(log_handler)
     try:
         session.start()
         stop.wait()
     finally:
         session.close()
+        logger.removeHandler(log_handler)
         undo()
     if session.crashed:
         session.console.warn(f"stopped: listener(s) crashed: {', '.join(session.crashed)}")

@@ -149,8 +149,11 @@ def test_failed_delivery_is_redelivered_and_nothing_is_lost(
     assert module["successes"] == {1: 1, 2: 1, 3: 1}
     assert module["attempts"] == {1: 2, 2: 2, 3: 2}
     assert queue_is_empty(moto_server, queue)
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "✗ on_order  ValueError: first delivery of order 1 fails (left for redelivery)" in out
+    # each failure is one console line: neither the listener's log nor moto's lands beside it
+    assert out.count("first delivery of order 1") == 1
+    assert err == ""
 
 
 def test_invoke_reaches_the_emulated_queue_of_a_running_app(
