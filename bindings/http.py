@@ -12,15 +12,14 @@ httpx is imported when the client is made, so loading a component never needs it
 
 from __future__ import annotations
 
-import os
 import re
 import ssl
-import tempfile
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, model_validator
 
 from portabind.binding import Binding, OutputBinding
+from portabind.bindings import _tls
 from portabind.errors import BindingError
 from portabind.events import BindingResponse, Metadata
 from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, is_truthy, setting
@@ -123,46 +122,22 @@ class HttpStatusError(BindingError):
         self.response = response
 
 
-def _pem(value: str) -> bool:
-    return "-----BEGIN" in value
-
-
-def _load_cert_chain(context: ssl.SSLContext, cert: str, key: str) -> None:
-    """`ssl` loads a client pair only from files: PEM text goes through a private temp file
-    that is removed as soon as it is loaded."""
-    if not _pem(cert) and not _pem(key):
-        context.load_cert_chain(cert, key)
-        return
-    paths = []
-    try:
-        for value in (cert, key):
-            if not _pem(value):
-                paths.append(value)
-                continue
-            handle, path = tempfile.mkstemp(suffix=".pem")
-            paths.append(path)
-            with os.fdopen(handle, "w") as file:
-                file.write(value)
-        context.load_cert_chain(paths[0], paths[1])
-    finally:
-        for value, path in zip((cert, key), paths, strict=False):
-            if _pem(value):
-                os.unlink(path)
+def _pem_text(value: str | None) -> str | None:
+    """Dapr takes each TLS value as PEM text or as the path of a PEM file."""
+    if not value or "-----BEGIN" in value:
+        return value or None
+    with open(value, encoding="utf-8") as file:
+        return file.read()
 
 
 def ssl_context(metadata: HttpMetadata) -> ssl.SSLContext:
     """TLS 1.2 or newer; a custom root CA replaces the system roots, as in Dapr."""
-    root = metadata.mtls_root_ca
-    if root:
-        context = ssl.create_default_context(
-            cadata=root if _pem(root) else None, cafile=None if _pem(root) else root
-        )
-    else:
-        context = ssl.create_default_context()
+    context = _tls.ssl_context(
+        ca_cert=_pem_text(metadata.mtls_root_ca),
+        client_cert=_pem_text(metadata.mtls_client_cert),
+        client_key=_pem_text(metadata.secret("mtls_client_key")),
+    )
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    key = metadata.secret("mtls_client_key")
-    if metadata.mtls_client_cert and key:
-        _load_cert_chain(context, metadata.mtls_client_cert, key)
     # Go refuses renegotiation unless told otherwise; OpenSSL cannot cap it at "once", so
     # both "AsClient" settings allow it.
     if metadata.mtls_renegotiation in (None, "RenegotiateNever"):
