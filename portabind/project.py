@@ -17,6 +17,8 @@ from portabind.secrets import SecretResolver
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from portabind.runtime import Runtime
+
 DEFAULT_APP = "app:app"
 
 
@@ -129,3 +131,17 @@ def check_project(
             )
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+
+
+def load_bundle(
+    directory: Path | str, *, app_ref: str = DEFAULT_APP, components: str = "components"
+) -> tuple[App, Runtime]:
+    """The app and components a cloud target's build bundled in `directory`, the app
+    attached to a runtime over them (what each target's generated entry module loads)."""
+    from portabind.runtime import Runtime
+
+    root = Path(directory)
+    project = load_project(root, root / components, app_ref)
+    runtime = Runtime(project.components)
+    project.app.attach(runtime)
+    return project.app, runtime
