@@ -110,7 +110,7 @@ class Emulators:
             for key, value in environ.items():
                 self._saved_environ.setdefault(key, os.environ.get(key))
                 os.environ[key] = value
-            self._console.info(name, "  ".join(endpoints.values()))
+            self._console.info(name, "  ".join(f"{key}={url}" for key, url in endpoints.items()))
 
     def overrides(self, component: Component, binding: Binding[Any]) -> Mapping[str, str]:
         if binding.emulate is None:

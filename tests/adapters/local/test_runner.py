@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import httpx
 import pytest
 
 from portabind.adapters.local.emulators import free_port, wait_for_port
@@ -154,6 +157,43 @@ def test_failed_delivery_is_redelivered_and_nothing_is_lost(
     # each failure is one console line: neither the listener's log nor moto's lands beside it
     assert out.count("first delivery of order 1") == 1
     assert err == ""
+
+
+#: The servers each profile's emulators need; their fixtures skip when one is not installed.
+PROFILE_SERVERS = {"gcp": ("gcs_server", "pubsub_server"), "azure": ("azurite",)}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILE_SERVERS))
+def test_orders_sample_runs_unchanged_on_other_profiles(
+    profile: str, request: pytest.FixtureRequest
+) -> None:
+    for server in PROFILE_SERVERS[profile]:
+        request.getfixturevalue(server)
+    project = load_project(SAMPLE, SAMPLE / "components" / profile)
+    order = uuid.uuid4().int % 10**9
+    settings = options(sends=[("orders", json.dumps({"id": order}).encode())])
+    stop = threading.Event()
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(run(project, settings, stop=stop)))
+    runner.start()
+    try:
+        wait_for_port(settings.dapr_port, timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{settings.dapr_port}") as dapr:
+            deadline = time.monotonic() + 30
+            while True:
+                answer = dapr.post(
+                    "/v1.0/bindings/receipts",
+                    json={"operation": "get", "metadata": {"key": f"receipts/{order}.json"}},
+                )
+                if answer.status_code == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+    finally:
+        stop.set()
+        runner.join(60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"order": order, "item": "", "qty": 1, "status": "accepted"}
+    assert result == [0]
 
 
 def test_invoke_reaches_the_emulated_queue_of_a_running_app(
