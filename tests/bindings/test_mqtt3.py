@@ -1,0 +1,233 @@
+"""bindings.mqtt3 against the machine's Mosquitto (127.0.0.1:1883)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from paho.mqtt.client import CallbackAPIVersion, Client
+
+from portabind.bindings.mqtt3 import Mqtt3Input, Mqtt3Metadata, Mqtt3Output, binding
+from portabind.errors import BindingError
+from portabind.events import Metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from conftest import Listener  # tests/bindings/conftest.py
+
+    from portabind.events import BindingEvent
+
+
+class Peer:
+    """A plain paho client standing in for the other side of the broker."""
+
+    def __init__(self, url: str, client_id: str = "", *, clean_session: bool = True) -> None:
+        host, port = url.removeprefix("tcp://").split(":")
+        self.messages: queue.Queue[Any] = queue.Queue()
+        self.client = Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
+        )
+        self.client.on_message = lambda client, userdata, message: self.messages.put(message)
+        connected = threading.Event()
+        self.client.on_connect = lambda *args: connected.set()
+        self.client.connect(host, int(port))
+        self.client.loop_start()
+        assert connected.wait(5), "peer could not connect"
+
+    def subscribe(self, topic: str) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *args: done.set()
+        self.client.subscribe(topic, qos=1)
+        assert done.wait(5), "no SUBACK"
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def next(self, timeout: float = 5) -> Any:
+        return self.messages.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def names(unique_name: Callable[..., str]) -> tuple[str, str]:
+    """(topic base, consumerID) unique to the test."""
+    name = unique_name()
+    return f"pb/{name}", name
+
+
+@pytest.fixture
+def settings(mqtt_url: str, names: tuple[str, str]) -> Callable[..., Mqtt3Metadata]:
+    base, consumer = names
+
+    def make(**values: str) -> Mqtt3Metadata:
+        fields = {"url": mqtt_url, "topic": f"{base}/#", "consumerID": consumer, **values}
+        return Mqtt3Metadata.model_validate(fields)
+
+    return make
+
+
+@pytest.fixture
+def peers(mqtt_url: str, names: tuple[str, str]) -> Iterator[Callable[..., Peer]]:
+    opened: list[Peer] = []
+
+    def make(client_id: str = "", *, clean_session: bool = True) -> Peer:
+        peer = Peer(mqtt_url, client_id, clean_session=clean_session)
+        opened.append(peer)
+        return peer
+
+    yield make
+    for peer in opened:
+        peer.close()
+    # Forget the listener's persistent session on the broker.
+    make(f"{names[1]}-consumer", clean_session=True).close()
+
+
+@pytest.fixture
+def output(settings: Callable[..., Mqtt3Metadata]) -> Iterator[Callable[..., Mqtt3Output]]:
+    opened: list[Mqtt3Output] = []
+
+    def make(**values: str) -> Mqtt3Output:
+        client = Mqtt3Output("sensors", settings(**values))
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.close()
+
+
+def _session_for_listener(peers: Callable[..., Peer], consumer: str, topic: str) -> None:
+    """Open the listener's persistent session (its client id, cleanSession false) and
+    subscribe it, so messages published before the listener starts wait for it."""
+    peer = peers(f"{consumer}-consumer", clean_session=False)
+    peer.subscribe(topic)
+    peer.close()
+
+
+def test_create_publishes_at_qos_1_to_the_component_topic(
+    output: Any, peers: Callable[..., Peer], names: tuple[str, str]
+) -> None:
+    base, _ = names
+    watcher = peers()
+    watcher.subscribe(f"{base}/#")
+    response = output(topic=f"{base}/default").invoke("create", b"\x00reading", Metadata())
+    assert response.data is None
+    message = watcher.next()
+    assert (message.topic, message.payload, message.qos, message.retain) == (
+        f"{base}/default",
+        b"\x00reading",
+        1,
+        False,
+    )
+
+
+def test_request_topic_overrides_and_retain_is_applied(
+    output: Any, peers: Callable[..., Peer], names: tuple[str, str]
+) -> None:
+    base, _ = names
+    sensor = output(topic=f"{base}/default", retain="true")
+    sensor.invoke("create", b"last value", Metadata({"topic": f"{base}/kitchen"}))
+    late = peers()  # subscribes after the publish: only a retained message reaches it
+    late.subscribe(f"{base}/kitchen")
+    message = late.next()
+    assert (message.payload, message.retain) == (b"last value", True)
+    sensor.invoke("create", b"", Metadata({"topic": f"{base}/kitchen"}))  # clears the retained
+
+
+def test_publishing_to_a_wildcard_is_a_binding_error(output: Any, names: tuple[str, str]) -> None:
+    with pytest.raises(BindingError, match="create"):
+        output().invoke("create", b"x", Metadata({"topic": f"{names[0]}/#"}))
+
+
+def test_an_unreachable_broker_is_a_binding_error(output: Any) -> None:
+    with pytest.raises(BindingError):
+        output(url="tcp://127.0.0.1:1").invoke("create", b"x", Metadata())
+
+
+def test_input_delivers_payload_and_the_actual_topic(
+    settings: Any, peers: Callable[..., Peer], names: tuple[str, str], listen: Any
+) -> None:
+    base, consumer = names
+    _session_for_listener(peers, consumer, f"{base}/#")
+    peers().publish(f"{base}/room/1", b'{"t": 21.5}')
+    (event,) = listen(Mqtt3Input("sensors", settings())).wait_for(1)
+    assert event.name == "sensors"
+    assert event.data == b'{"t": 21.5}'
+    assert dict(event.metadata) == {"topic": f"{base}/room/1"}
+
+
+def test_output_to_input_round_trip(
+    settings: Any, output: Any, peers: Callable[..., Peer], names: tuple[str, str], listen: Any
+) -> None:
+    base, consumer = names
+    _session_for_listener(peers, consumer, f"{base}/#")
+    output(topic=f"{base}/out").invoke("create", b"ping", Metadata())
+    (event,) = listen(Mqtt3Input("sensors", settings())).wait_for(1)
+    assert (event.data, event.metadata["topic"]) == (b"ping", f"{base}/out")
+
+
+def test_a_failed_message_is_redelivered_by_the_broker_not_lost(
+    settings: Any, peers: Callable[..., Peer], names: tuple[str, str], listen: Any
+) -> None:
+    base, consumer = names
+    _session_for_listener(peers, consumer, f"{base}/#")
+    publisher = peers()
+    publisher.publish(f"{base}/a", b"first")
+    publisher.publish(f"{base}/a", b"second")
+    processed: list[bytes] = []
+
+    def fails_once(event: BindingEvent) -> None:
+        if event.data == b"first" and b"first" not in seen:
+            seen.add(b"first")
+            raise RuntimeError("handler failed")
+        processed.append(event.data)
+
+    seen: set[bytes] = set()
+    listener: Listener = listen(Mqtt3Input("sensors", settings()), fails_once)
+    deadline = time.monotonic() + 20
+    while sorted(processed) != [b"first", b"second"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(processed) == [b"first", b"second"]
+    assert listener.failures == 1
+    listener.stop.set()
+    time.sleep(1.5)  # the listener disconnects
+    # Both were acknowledged: the persistent session has nothing left to send.
+    leftover = peers(f"{consumer}-consumer", clean_session=False)
+    with pytest.raises(queue.Empty):
+        leftover.next(timeout=1.5)
+
+
+def test_back_off_max_retries_retries_the_handler_in_place(
+    settings: Any, peers: Callable[..., Peer], names: tuple[str, str], listen: Any
+) -> None:
+    base, consumer = names
+    _session_for_listener(peers, consumer, f"{base}/#")
+    peers().publish(f"{base}/a", b"retry me")
+    calls: list[float] = []
+
+    def fails_once(event: BindingEvent) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("handler failed")
+
+    listener = listen(Mqtt3Input("sensors", settings(backOffMaxRetries="1")), fails_once)
+    listener.wait_for(2, timeout=15)
+    assert calls[1] - calls[0] >= 4.5  # Dapr's constant 5 s backoff, same connection
+
+
+def test_metadata_follows_dapr_names() -> None:
+    model = binding.metadata
+    parsed = model.model_validate(
+        {"url": "mqtts://u:p@h:8883", "topic": "t", "consumerid": "c", "qos": "2"}
+    )
+    assert (parsed.retain, parsed.clean_session, parsed.back_off_max_retries) == (False, False, 0)
+    with pytest.raises(ValueError, match="scheme"):
+        model.model_validate({"url": "http://h", "topic": "t", "consumerID": "c"})
+    assert binding.directions == frozenset({"input", "output"})
