@@ -1,0 +1,294 @@
+"""`portabind build --target aws`: the SAM template transforms offline and lints clean,
+secrets stay references, and inputs without a Lambda trigger are refused."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from portabind.adapters.aws import build
+from portabind.errors import BuildError, ComponentError
+from portabind.project import load_project
+from portabind.secrets import secret_env_name
+
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "orders"
+
+
+class NoNetworkPolicyLoader:
+    """samtranslator's managed-policy loader, offline: the template names no managed policy
+    by name, so nothing needs looking up."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def transformed(out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    document = yaml_parse((out / "template.yaml").read_text())
+    packaged = copy.deepcopy(document)  # what `sam package` does: code to an S3 URI
+    for resource in packaged["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    result: dict[str, Any] = transform(packaged, {}, NoNetworkPolicyLoader())
+    return result
+
+
+def lint_errors(out: Path) -> list[str]:
+    from cfnlint.api import lint_all
+
+    matches = lint_all((out / "template.yaml").read_text())
+    return [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
+
+
+def build_sample(out: Path, components: Path = SAMPLE / "components" / "aws") -> list[Path]:
+    return build.build(load_project(SAMPLE, components), out)
+
+
+def test_orders_template_transforms_and_lints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = build_sample(tmp_path)
+    assert tmp_path / "template.yaml" in written
+    assert lint_errors(tmp_path) == []
+    resources = transformed(tmp_path, monkeypatch)["Resources"]
+    function = resources["OrdersFunction"]
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert function["Properties"]["Handler"] == "portabind_lambda.handle_orders"
+    mapping = resources["OrdersFunctionSQS"]
+    assert mapping["Type"] == "AWS::Lambda::EventSourceMapping"
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["BatchSize"] == 10  # portabind.io/batchSize
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["OrdersQueue", "Arn"]}
+    queue = resources["OrdersQueue"]["Properties"]
+    assert queue["QueueName"] == "orders"
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["OrdersDeadLetterQueue", "Arn"]
+    }
+    assert resources["OrdersDeadLetterQueue"]["Properties"]["QueueName"] == "orders-dlq"
+    role = resources["OrdersFunctionRole"]["Properties"]
+    policy_names = {p["PolicyName"] for p in role["Policies"]}
+    assert policy_names == {"OrdersFunctionRolePolicy0", "OrdersFunctionRolePolicy1"}
+    granted = yaml.safe_dump(role["Policies"])
+    assert "s3:PutObject" in granted and "orders-receipts" in granted
+    assert "sqs:SendMessage" in granted
+    assert "s3:DeleteBucket" not in granted
+
+
+def test_artifact_is_self_contained(tmp_path: Path) -> None:
+    build_sample(tmp_path)
+    assert (tmp_path / "app.py").read_text() == (SAMPLE / "app.py").read_text()
+    assert sorted(p.name for p in (tmp_path / "components").iterdir()) == [
+        "orders.yaml",
+        "receipts.yaml",
+    ]
+    assert (tmp_path / "requirements.txt").read_text().split() == [
+        "pydantic>=2.6",
+        "PyYAML>=6",
+        "boto3>=1.34",
+        "aws-lambda-powertools>=3",
+    ]
+    bundled = {str(p.relative_to(tmp_path)) for p in (tmp_path / "portabind").rglob("*.py")}
+    assert {
+        "portabind/runtime.py",
+        "portabind/adapters/aws/runtime.py",
+        "portabind/bindings/aws/_aws.py",
+        "portabind/bindings/aws/sqs.py",
+        "portabind/bindings/aws/s3.py",
+    } <= bundled
+    assert not any(
+        p.startswith(("portabind/bindings/azure", "portabind/bindings/gcp")) for p in bundled
+    )
+    assert (
+        "handle_orders = function.sqs('orders')" in (tmp_path / "portabind_lambda.py").read_text()
+    )
+
+
+def write_project(root: Path, components: str, app: str) -> Path:
+    (root / "components").mkdir(parents=True)
+    (root / "components" / "components.yaml").write_text(textwrap.dedent(components))
+    (root / "app.py").write_text(textwrap.dedent(app))
+    return root
+
+
+ORDERS_APP = """
+    from portabind import App
+
+    app = App()
+
+    @app.binding("orders")
+    def on_order(event):
+        pass
+"""
+
+
+def test_secrets_become_dynamic_references_never_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+    project = write_project(
+        tmp_path / "project",
+        """
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata: {name: orders}
+        spec:
+          type: bindings.aws.sqs
+          version: v1
+          metadata:
+            - {name: queueName, value: orders}
+            - {name: region, value: eu-west-1}
+        ---
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata: {name: archive}
+        spec:
+          type: bindings.aws.s3
+          version: v1
+          metadata:
+            - {name: bucket, value: archive-bucket}
+            - {name: region, value: eu-west-1}
+            - {name: accessKey, value: AKIAEXAMPLE}
+            - name: secretKey
+              secretKeyRef: {name: aws-creds, key: secret}
+        auth: {secretStore: files}
+        ---
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata: {name: files}
+        spec:
+          type: secretstores.local.file
+          version: v1
+          metadata:
+            - {name: secretsFile, value: secrets.json}
+        """,
+        ORDERS_APP,
+    )
+    (project / "components" / "secrets.json").write_text(
+        f'{{"aws-creds": {{"secret": "{plain}"}}}}'
+    )
+    out = tmp_path / "out"
+    build.build(load_project(project), out)
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert plain.encode() not in path.read_bytes(), path
+    function = yaml.safe_load((out / "template.yaml").read_text())["Resources"]["OrdersFunction"]
+    assert function["Properties"]["Environment"]["Variables"] == {
+        secret_env_name(
+            "archive", "secretKey"
+        ): "{{resolve:secretsmanager:aws-creds:SecretString:secret}}"
+    }
+    assert lint_errors(out) == []
+    transformed(out, monkeypatch)
+
+
+def sqs_component(annotations: str) -> str:
+    return f"""
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata:
+          name: orders
+          annotations: {{{annotations}}}
+        spec:
+          type: bindings.aws.sqs
+          version: v1
+          metadata:
+            - {{name: queueName, value: orders.fifo}}
+            - {{name: region, value: eu-west-1}}
+            - {{name: direction, value: input}}
+        """
+
+
+def test_existing_queue_and_batching_annotations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_project(
+        tmp_path / "p",
+        sqs_component('"portabind.io/existing": "true", "portabind.io/batchWindow": "1m"'),
+        ORDERS_APP,
+    )
+    out = tmp_path / "out"
+    build.build(load_project(project), out)
+    document = yaml.safe_load((out / "template.yaml").read_text())
+    assert list(document["Resources"]) == ["OrdersFunction"]  # no queue created
+    properties = document["Resources"]["OrdersFunction"]["Properties"]
+    event = properties["Events"]["SQS"]["Properties"]
+    assert event["Queue"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:orders.fifo"
+    }
+    assert event["MaximumBatchingWindowInSeconds"] == 60
+    assert "Policies" not in properties  # input-only: nothing to send to
+    assert lint_errors(out) == []
+    resources = transformed(out, monkeypatch)["Resources"]
+    assert resources["OrdersFunctionSQS"]["Properties"]["MaximumBatchingWindowInSeconds"] == 60
+
+
+def test_fifo_queue_gets_a_fifo_dead_letter_queue(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "p", sqs_component('"portabind.io/maxReceiveCount": "3"'), ORDERS_APP
+    )
+    build.build(load_project(project), tmp_path / "out")
+    resources = yaml.safe_load((tmp_path / "out" / "template.yaml").read_text())["Resources"]
+    assert resources["OrdersQueue"]["Properties"]["FifoQueue"] is True
+    assert resources["OrdersQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert resources["OrdersDeadLetterQueue"]["Properties"]["QueueName"] == "orders-dlq.fifo"
+    assert lint_errors(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ('"portabind.io/batchSize": "50"', "batchSize must be 1..10"),
+        ('"portabind.io/batchSize": "many"', "must be a whole number"),
+    ],
+)
+def test_bad_batching_annotations_are_refused(
+    tmp_path: Path, annotations: str, message: str
+) -> None:
+    project = write_project(tmp_path / "p", sqs_component(annotations), ORDERS_APP)
+    with pytest.raises(ComponentError, match=message):
+        build.build(load_project(project), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_large_standard_batch_needs_a_window(tmp_path: Path) -> None:
+    component = sqs_component('"portabind.io/batchSize": "100"').replace("orders.fifo", "orders")
+    project = write_project(tmp_path / "p", component, ORDERS_APP)
+    with pytest.raises(BuildError, match="batchWindow"):
+        build.build(load_project(project), tmp_path / "out")
+
+
+def test_input_without_a_lambda_trigger_names_the_alternative(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "p",
+        """
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata: {name: orders}
+        spec:
+          type: bindings.azure.storagequeues
+          version: v1
+          metadata:
+            - {name: accountName, value: devstoreaccount1}
+            - {name: queueName, value: orders}
+        """,
+        ORDERS_APP,
+    )
+    with pytest.raises(BuildError, match="no AWS Lambda trigger") as raised:
+        build.build(load_project(project), tmp_path / "out")
+    assert "portabind run" in str(raised.value)
+
+
+def test_triggers_feed_the_support_matrix() -> None:
+    from portabind.matrix import support_matrix
+
+    rows = {row.type: row for row in support_matrix()}
+    assert rows["bindings.aws.sqs"].triggers["aws"] == "SQS"
+    assert rows["bindings.aws.s3"].triggers["aws"] == ""
