@@ -98,6 +98,14 @@ def cloud_event(data: dict[str, Any], topic: str = "orders") -> Any:
     )
 
 
+def serve(out: Path) -> Any:
+    """A test client of OUT/main.py served by functions-framework (its Flask app)."""
+    from functions_framework import create_app
+
+    app = create_app("on_orders", str(out / "main.py"), "cloudevent")  # type: ignore[no-untyped-call]
+    return app.test_client()
+
+
 def order_payload(order_id: int) -> bytes:
     return json.dumps({"id": order_id, "item": "tea", "qty": 2}).encode()
 
@@ -154,9 +162,8 @@ def test_the_vendored_portabind_is_complete(orders_out: Path) -> None:
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_functions_framework_serves_pubsub_cloudevents(orders_out: Path, mode: str) -> None:
     from cloudevents.conversion import to_binary, to_structured
-    from functions_framework import create_app
 
-    client = create_app("on_orders", str(orders_out / "main.py"), "cloudevent").test_client()
+    client = serve(orders_out)
     order_id = new_order_id()
     convert = to_binary if mode == "binary" else to_structured
     headers, body = convert(cloud_event(published_data(order_payload(order_id))))
@@ -167,9 +174,8 @@ def test_functions_framework_serves_pubsub_cloudevents(orders_out: Path, mode: s
 
 def test_a_failing_handler_answers_500_so_pubsub_redelivers(orders_out: Path) -> None:
     from cloudevents.conversion import to_binary
-    from functions_framework import create_app
 
-    client = create_app("on_orders", str(orders_out / "main.py"), "cloudevent").test_client()
+    client = serve(orders_out)
     headers, body = to_binary(cloud_event(published_data(b'{"item": "no id"}')))
     reply = client.post("/", headers=headers, data=body)
     assert reply.status_code == 500
@@ -298,7 +304,6 @@ def test_the_function_and_the_local_listener_normalize_a_message_alike(
     tmp_path: Path, emulators: dict[str, str], unique_name: Callable[..., str]
 ) -> None:
     from cloudevents.conversion import to_binary
-    from functions_framework import create_app
     from google.cloud import pubsub_v1
 
     topic, subscription, bucket_name = unique_name("t"), unique_name("s"), unique_name("b")
@@ -330,7 +335,7 @@ def test_the_function_and_the_local_listener_normalize_a_message_alike(
     message = json.loads(pubsub_v1.types.PubsubMessage.to_json(pulled.message))
     data = {"message": message, "subscription": path}
 
-    client = create_app("on_orders", str(out / "main.py"), "cloudevent").test_client()
+    client = serve(out)
     headers, body = to_binary(cloud_event(data, topic))
     assert client.post("/", headers=headers, data=body).status_code == 200
     from google.cloud import storage
@@ -416,6 +421,25 @@ def test_secrets_become_secret_manager_references_read_back_from_the_environment
     assert receipts_metadata.secret("private_key_id") == "key-id-from-secret-manager"
     assert receipts_metadata.secret("private_key") == "key-from-secret-manager"
     assert receipts_metadata.client_email == "fn@orders-demo.iam.gserviceaccount.com"
+
+
+def test_region_and_secret_ids_come_from_component_annotations(tmp_path: Path) -> None:
+    project = _secret_project(tmp_path / "project")
+    for name, annotation in (
+        ("orders", {"portabind.io/region": "europe-west1"}),
+        ("receipts", {"portabind.io/secret": "privateKey=orders-sa-key"}),
+    ):
+        path = project / "components" / f"{name}.yaml"
+        document = yaml.safe_load(path.read_text())
+        document["metadata"]["annotations"] = annotation
+        path.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    build_project(project, project / "components", out)
+    script = (out / "deploy.sh").read_text()
+    assert "--region=europe-west1" in script
+    assert "PORTABIND_SECRET_RECEIPTS_PRIVATEKEY=orders-sa-key:latest" in script
+    [function] = yaml.safe_load((out / "deploy.yaml").read_text())["functions"]
+    assert function["region"] == "europe-west1"
 
 
 def test_an_input_without_a_cloud_functions_trigger_is_a_build_error(tmp_path: Path) -> None:
