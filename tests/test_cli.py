@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,40 @@ def test_validate_the_orders_sample(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "orders (bindings.aws.sqs)" in result.stdout
+
+
+def test_run_the_orders_sample_until_exit_after(tmp_path: Path) -> None:
+    sample = ROOT / "samples" / "orders"
+    result = portabind(
+        "run", sample, "--components", sample / "components" / "aws", "--emulate",
+        "--send", 'orders={"id": 5}', "--exit-after", "1", "--dapr-port", free_port(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "→ receipts.create  key=receipts/5.json" in result.stdout
+    assert "✓ on_order" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_run_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    sample = ROOT / "samples" / "orders"
+    process = subprocess.Popen(
+        [
+            str(PORTABIND), "run", str(sample), "--components", str(sample / "components" / "aws"),
+            "--emulate", "--dapr-port", str(free_port()),
+        ],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Dapr API" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "stopped" in out
+    assert "Traceback" not in err
