@@ -31,7 +31,7 @@ spec:
 
 
 def portabind(
-    *args: str | Path, cwd: Path, environ: Mapping[str, str] | None = None
+    *args: str | Path | int, cwd: Path, environ: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(PORTABIND), *map(str, args)],

@@ -56,7 +56,8 @@ def api(
     write_component(tmp_path, "jobs", "bindings.aws.sqs", queueName=queue)
     write_component(tmp_path, "files", "bindings.aws.s3", bucket=unique_name("files"))
     components = load_components(tmp_path)
-    runtime = Runtime(components, overrides=lambda _c, b: b.emulate({"moto": moto_server.endpoint}))
+    endpoints = {"moto": moto_server.endpoint}
+    runtime = Runtime(components, overrides=lambda _c, b: b.emulate(endpoints) if b.emulate else {})
     for component in components.bindings():
         provision = binding_for(component).provision
         assert provision is not None

@@ -52,7 +52,7 @@ def on_order(event: BindingEvent) -> None:
 """
 
 
-def aws(moto: MotoEmulator, service: str) -> Any:
+def aws(moto: MotoEmulator, service: Any) -> Any:
     return boto3.client(
         service,
         endpoint_url=moto.endpoint,
