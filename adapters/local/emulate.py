@@ -69,6 +69,9 @@ def _gcs() -> _Started:
 
 
 def _pubsub() -> _Started:
+    # gRPC's core logs connection teardown (GOAWAY) at INFO straight to stderr when the
+    # emulator stops; read once, at gRPC's import, so set before it (the user's value wins).
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from portabind.adapters.local.emulators.pubsub import PubSubEmulator
 
     server = PubSubEmulator()
