@@ -1,5 +1,5 @@
 # Developer and CI entry points. `make test` is what .ci/run (and CI) runs.
-.PHONY: venv tools lint test demo
+.PHONY: venv tools lint test demo readme
 
 VENV := .venv
 AZURITE := tools/node_modules/.bin/azurite
@@ -32,3 +32,7 @@ demo: venv
 	$(VENV)/bin/portabind run samples/orders --components samples/orders/components/aws --emulate \
 		--send 'orders={"id": 1, "item": "book", "qty": 2}' \
 		--send 'orders={"id": 2, "item": "pen", "qty": 10}' --exit-after 2
+
+# The README's support matrix is generated from the code; tests/test_readme.py checks it.
+readme: venv
+	cd $(VENV) && bin/python ../scripts/readme_matrix.py ../README.md
