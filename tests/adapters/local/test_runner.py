@@ -361,3 +361,29 @@ def test_a_crashed_listener_is_reported_and_fails_the_run(
     out = capsys.readouterr().out
     assert "listener orders crashed: " in out
     assert "stopped: listener(s) crashed: orders" in out
+
+
+def test_without_emulate_the_components_own_endpoints_are_used(
+    tmp_path: Path,
+    moto_server: MotoEmulator,
+    unique_name: Callable[..., str],
+    write_component: Callable[..., Path],
+) -> None:
+    queue = unique_name("orders")
+    quick_retry_queue(moto_server, queue)  # without --emulate nothing is provisioned
+    (tmp_path / "app.py").write_text(FLAKY_APP)
+    write_component(
+        tmp_path / "components",
+        "orders",
+        "bindings.aws.sqs",
+        queueName=queue,
+        endpoint=moto_server.endpoint,
+        accessKey="test",
+        secretKey="test",
+    )
+    project = load_project(tmp_path)
+    sends = [("orders", b'{"id": 7}')]
+
+    assert run(project, options(emulate=False, sends=sends, exit_after=1)) == 0
+
+    assert project.app.handlers["orders"].function.__globals__["successes"] == {7: 1}
