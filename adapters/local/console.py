@@ -111,6 +111,9 @@ class Console:
         args = record.args if isinstance(record.args, tuple) else ()
         return error is not None and any(arg is error for arg in args)
 
+    def crashed(self, listener: str, error: BaseException) -> None:
+        self._line(f"{self._paint('✗', 'red')} listener {listener} crashed: {_message(error)}")
+
     def output(self, name: str, operation: str, metadata: Metadata) -> None:
         details = f"  {_pairs(metadata)}" if metadata else ""
         self._line(f"{self._paint('→', 'cyan')} {name}.{operation}{details}")

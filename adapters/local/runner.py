@@ -167,9 +167,10 @@ class _Run:
         if self.emulators is not None:
             self.emulators.provision(self.runtime)
         project.app.attach(self.runtime)
-        self._start_listeners(self.runtime)
+        # The API first: a port already in use must stop the run before any message is read.
         self.api = DaprApi(self.runtime, options.dapr_port)
         self.api.start()
+        self._start_listeners(self.runtime)
         self.console.info("Dapr API", f"{self.api.address}/v1.0/bindings/<name>")
         for name, data in options.sends:
             self.runtime.output(name).invoke("create", data, Metadata())
@@ -235,7 +236,7 @@ class _Run:
             listen(deliver, self.stop)
         except Exception as error:
             self.crashed.append(name)
-            self.console.warn(f"listener {name} crashed: {type(error).__name__}: {error}")
+            self.console.crashed(name, error)
             self.stop.set()
             return
         if not self.stop.is_set():
