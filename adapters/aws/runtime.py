@@ -10,8 +10,10 @@ and handed to the app. Powertools' `BatchProcessor` runs the records and reports
 failed ones in `batchItemFailures` (the template turns on `ReportBatchItemFailures`), so SQS
 deletes the rest and redelivers the failures after their visibility timeout.
 
-Import cost is cold-start latency: this module imports only the core at load time; the
-SQS mapping and Powertools are imported when the first handler is made.
+Import cost is cold-start latency: this module imports only the core; the SQS mapping and
+Powertools are imported when a handler is made. The generated entry imports Powertools'
+batch module before anything imports pydantic: otherwise Powertools also builds its pydantic
+event parser models, which this handler does not use.
 """
 
 from __future__ import annotations
