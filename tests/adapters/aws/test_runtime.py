@@ -105,7 +105,7 @@ def test_orders_batch_reports_only_the_failed_record(
         f"""
         import json, sys
         sys.path.insert(0, {str(out)!r})
-        import portabind, portabind_lambda
+        import portabind_lambda, portabind
         assert portabind.__file__.startswith({str(out)!r}), portabind.__file__
         # cold start: Powertools' pydantic parser models are not built
         assert "aws_lambda_powertools.utilities.parser" not in sys.modules
