@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
@@ -45,7 +46,7 @@ class _Failure(Exception):
 def _parse_request(body: bytes) -> tuple[bytes, Metadata, str]:
     """The binding payload, metadata and operation of an output binding request."""
     try:
-        request = json.loads(body)
+        request = json.loads(body, parse_constant=_refuse_constant)
         if not isinstance(request, dict):
             raise ValueError(f"expected a JSON object, got {type(request).__name__}")
         metadata = request.get("metadata") or {}
@@ -62,9 +63,45 @@ def _parse_request(body: bytes) -> tuple[bytes, Metadata, str]:
             "ERR_MALFORMED_REQUEST",
             f"failed deserializing HTTP body: {error}",
         ) from None
-    # Dapr's json.Marshal(data): compact JSON, a string keeps its quotes, absent → null.
-    data = json.dumps(request.get("data"), separators=(",", ":"), ensure_ascii=False).encode()
-    return data, Metadata(metadata), operation
+    return go_json(request.get("data")).encode(), Metadata(metadata), operation
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON value {name}")  # Go's decoder knows no NaN or Infinity
+
+
+#: What Go's encoder escapes inside strings besides JSON's own escapes.
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def _go_number(value: float) -> str:
+    """Go's float64 encoding: shortest digits, fixed notation for 1e-6 <= |x| < 1e21, else
+    exponent with at least one digit (`1e-7`, `1e+21`)."""
+    if value != 0 and not 1e-6 <= abs(value) < 1e21:
+        mantissa, _, exponent = repr(value).partition("e")
+        if len(exponent) == 3 and exponent.startswith("-0"):  # Go writes e-7, not e-07
+            exponent = "-" + exponent[2]
+        return f"{mantissa}e{exponent}"
+    text = format(Decimal(repr(value)), "f")
+    return text.removesuffix(".0") if "." in text else text
+
+
+def go_json(value: Any) -> str:
+    """`data` as the sidecar's `json.Marshal` writes it after decoding the request into Go's
+    `any`: compact, object keys sorted, every number a float64, `<>&` escaped. A string
+    keeps its quotes; an absent `data` is `null`."""
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{go_json(k)}:{go_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(go_json(item) for item in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).translate(_GO_ESCAPES)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return _go_number(float(value))
 
 
 def invoke_output(runtime: Runtime, name: str, body: bytes) -> BindingResponse:

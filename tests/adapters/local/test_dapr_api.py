@@ -79,6 +79,9 @@ def api(
         ("hello", '"hello"'),  # json.Marshal of a string keeps its quotes
         ({"id": 1, "items": ["a"]}, '{"id":1,"items":["a"]}'),  # objects arrive compact
         (12.5, "12.5"),
+        # Go decodes into `any` and re-encodes: keys sorted, numbers float64, <>& escaped
+        ({"b": 1, "a": 2.0, "c": "<&>"}, '{"a":2,"b":1,"c":"\\u003c\\u0026\\u003e"}'),
+        ([1e21, 1e-7, 12345678901234567890], "[1e+21,1e-7,12345678901234567000]"),
     ],
 )
 def test_data_reaches_the_binding_json_encoded(api: Api, data: Any, delivered: str) -> None:
