@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -135,6 +135,23 @@ def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+C = TypeVar("C")
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[C], C]]:
+    """`closing(client)` returns the client and calls its `close()` at the end of the test."""
+    opened: list[Any] = []
+
+    def register(client: C) -> C:
+        opened.append(client)
+        return client
+
+    yield register
+    for client in reversed(opened):
+        client.close()
 
 
 @dataclass

@@ -17,7 +17,7 @@ from portabind.errors import UserError
 from portabind.events import Metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from conftest import Listener  # tests/bindings/conftest.py
 
@@ -49,17 +49,8 @@ def settings(kafka_brokers: str, topic: str) -> Callable[..., KafkaMetadata]:
 
 
 @pytest.fixture
-def output(settings: Callable[..., KafkaMetadata]) -> Iterator[Callable[..., KafkaOutput]]:
-    opened: list[KafkaOutput] = []
-
-    def make(**values: str) -> KafkaOutput:
-        client = KafkaOutput("events", settings(**values))
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
+def output(settings: Callable[..., KafkaMetadata], closing: Any) -> Callable[..., KafkaOutput]:
+    return lambda **values: closing(KafkaOutput("events", settings(**values)))
 
 
 def _produce(brokers: str, topic: str, *records: dict[str, Any]) -> None:

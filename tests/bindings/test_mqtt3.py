@@ -90,17 +90,8 @@ def peers(mqtt_url: str, names: tuple[str, str]) -> Iterator[Callable[..., Peer]
 
 
 @pytest.fixture
-def output(settings: Callable[..., Mqtt3Metadata]) -> Iterator[Callable[..., Mqtt3Output]]:
-    opened: list[Mqtt3Output] = []
-
-    def make(**values: str) -> Mqtt3Output:
-        client = Mqtt3Output("sensors", settings(**values))
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
+def output(settings: Callable[..., Mqtt3Metadata], closing: Any) -> Callable[..., Mqtt3Output]:
+    return lambda **values: closing(Mqtt3Output("sensors", settings(**values)))
 
 
 def _session_for_listener(peers: Callable[..., Peer], consumer: str, topic: str) -> None:

@@ -52,17 +52,10 @@ def settings(rabbitmq_url: str, queue: str) -> Callable[..., RabbitMQMetadata]:
 
 
 @pytest.fixture
-def output(settings: Callable[..., RabbitMQMetadata]) -> Iterator[Callable[..., RabbitMQOutput]]:
-    opened: list[RabbitMQOutput] = []
-
-    def make(**values: str) -> RabbitMQOutput:
-        client = RabbitMQOutput("jobs", settings(**values))
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
+def output(
+    settings: Callable[..., RabbitMQMetadata], closing: Any
+) -> Callable[..., RabbitMQOutput]:
+    return lambda **values: closing(RabbitMQOutput("jobs", settings(**values)))
 
 
 def _get(channel: Any, queue: str, timeout: float = 5) -> tuple[Any, Any, bytes]:

@@ -16,19 +16,12 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def make(redis_address: str) -> Iterator[Callable[..., RedisOutput]]:
-    opened: list[RedisOutput] = []
-
+def make(redis_address: str, closing: Any) -> Callable[..., RedisOutput]:
     def build(**values: Any) -> RedisOutput:
-        output = RedisOutput(
-            "cache", RedisMetadata.model_validate({"redisHost": redis_address, **values})
-        )
-        opened.append(output)
-        return output
+        metadata = RedisMetadata.model_validate({"redisHost": redis_address, **values})
+        return closing(RedisOutput("cache", metadata))
 
-    yield build
-    for output in opened:
-        output.close()
+    return build
 
 
 @pytest.fixture
