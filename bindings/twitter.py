@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import model_validator
 
 from portabind.binding import Binding, InputBinding, OutputBinding
-from portabind.errors import BindingError
+from portabind.bindings._attempts import Attempts
+from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
 from portabind.metadata import BindingMetadata, Duration, Secret, setting
 
@@ -40,8 +41,6 @@ SEARCH = "/2/tweets/search/recent"
 PAGE_SIZE = 100
 TWEET_FIELDS = "author_id,created_at,entities,lang,conversation_id,public_metrics"
 _SORT_ORDER = {"recent": "recency", "popular": "relevancy", "mixed": None}
-#: Deliveries of one post that may fail before the listener gives up on it (and logs it).
-MAX_ATTEMPTS = 3
 
 
 class TwitterMetadata(BindingMetadata):
@@ -197,7 +196,7 @@ class TwitterInput(InputBinding[TwitterMetadata]):
     """Polls the recent search every `pollInterval`, starting with posts newer than the
     newest one at start-up (as Dapr's stream did), and delivers them oldest first. A post
     counts as done once `deliver` returns; a failed one is tried again at the next poll, and
-    after `MAX_ATTEMPTS` failures it is logged and skipped, so one bad post cannot stall
+    after three failures it is logged and skipped, so one bad post cannot stall
     the stream."""
 
     def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
@@ -205,11 +204,13 @@ class TwitterInput(InputBinding[TwitterMetadata]):
 
         query = self.metadata.query
         if not query:
-            raise ValueError(f"{self.name}: the twitter input needs the `query` metadata field")
+            raise ComponentError(
+                "the twitter input needs a search query", component=self.name, field="query"
+            )
         api = _Api(self.metadata)
         since_id: str | None = None
         started = False
-        failures: dict[str, int] = {}
+        attempts = Attempts(self.name, log)
         try:
             while not stop.is_set():
                 try:
@@ -228,31 +229,17 @@ class TwitterInput(InputBinding[TwitterMetadata]):
                 for tweet in tweets:
                     if stop.is_set():
                         return
-                    if not self._deliver(deliver, tweet, query, failures):
-                        break  # keep the order: later posts wait for this one
+                    key = f"post {tweet['id']}"
+                    try:
+                        deliver(event_from_tweet(self.name, tweet, query))
+                        attempts.succeeded(key)
+                    except Exception as error:  # the handler's: retried at the next poll
+                        if not attempts.failed(key, error):
+                            break  # keep the order: later posts wait for this one
                     since_id = tweet["id"]
                 stop.wait(self.metadata.poll_interval.total_seconds())
         finally:
             api.close()
-
-    def _deliver(
-        self,
-        deliver: Callable[[BindingEvent], None],
-        tweet: dict[str, Any],
-        query: str,
-        failures: dict[str, int],
-    ) -> bool:
-        """True when the post is done: delivered, or given up on after `MAX_ATTEMPTS`."""
-        try:
-            deliver(event_from_tweet(self.name, tweet, query))
-        except Exception as error:  # the handler's failure: retried at the next poll
-            attempts = failures[tweet["id"]] = failures.get(tweet["id"], 0) + 1
-            if attempts < MAX_ATTEMPTS:
-                log.warning("%s: post %s failed (%s); retrying", self.name, tweet["id"], error)
-                return False
-            log.error("%s: post %s failed %d times; dropped", self.name, tweet["id"], attempts)
-        failures.pop(tweet["id"], None)
-        return True
 
 
 binding = Binding(metadata=TwitterMetadata, output=TwitterOutput, input=TwitterInput)

@@ -20,7 +20,7 @@ from portabind.bindings.twitter import (
     binding,
     event_from_tweet,
 )
-from portabind.errors import BindingError
+from portabind.errors import BindingError, ComponentError
 from portabind.events import Metadata
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ def test_input_drops_a_post_that_keeps_failing_and_goes_on(
 
 def test_input_without_query_fails_at_start(httpserver: HTTPServer) -> None:
     listener = TwitterInput("stream", _metadata(httpserver))
-    with pytest.raises(ValueError, match="query"):
+    with pytest.raises(ComponentError, match="query"):
         listener.listen(lambda event: None, threading.Event())
 
 
