@@ -16,7 +16,7 @@ from portabind.bindings.rabbitmq import (
     binding,
     event_from_message,
 )
-from portabind.errors import UserError
+from portabind.errors import BindingError, UserError
 from portabind.events import Metadata
 
 if TYPE_CHECKING:
@@ -119,6 +119,16 @@ def test_create_takes_the_content_type_from_the_request_then_the_component(
 def test_create_refuses_a_priority_that_is_not_a_number(output: Any) -> None:
     with pytest.raises(UserError, match="priority"):
         output().invoke("create", b"x", Metadata({"priority": "high"}))
+
+
+def test_create_fails_rather_than_lose_a_message_nothing_can_route(
+    output: Any, channel: Any, queue: str
+) -> None:
+    jobs = output()
+    jobs.invoke("create", b"routed", Metadata())
+    channel.queue_delete(queue)  # after the binding declared it
+    with pytest.raises(BindingError, match="create"):
+        jobs.invoke("create", b"lost?", Metadata())
 
 
 def test_the_queue_is_declared_with_the_component_arguments(
