@@ -10,6 +10,7 @@ listener and the Lambda runtime both use it, so a message looks the same on eith
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -147,7 +148,9 @@ class SqsInput(InputBinding[SqsMetadata]):
             messages = received.get("Messages", [])
             for index, message in enumerate(messages):
                 if stop.is_set():
-                    self._release(sqs, url, messages[index:])
+                    # On failure they become visible after the visibility timeout anyway.
+                    with contextlib.suppress(BotoCoreError, ClientError):
+                        self._release(sqs, url, messages[index:])
                     return
                 try:
                     deliver(event_from_message(self.name, message, queue_arn=arn))
@@ -159,7 +162,10 @@ class SqsInput(InputBinding[SqsMetadata]):
                         error,
                     )
                     continue
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                try:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                except (BotoCoreError, ClientError) as error:  # at least once: it comes again
+                    log.warning("%s: deleting a handled message failed: %s", self.name, error)
 
     @staticmethod
     def _release(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
