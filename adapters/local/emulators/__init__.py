@@ -19,9 +19,13 @@ from portabind.errors import PortabindError, UserError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import TracebackType
+
+    from typing_extensions import Self
 
 __all__ = [
     "LOCALHOST",
+    "Emulator",
     "EmulatorError",
     "EmulatorFailed",
     "EmulatorUnavailable",
@@ -32,6 +36,28 @@ __all__ = [
 
 #: Emulators listen on loopback only: they have no authentication worth the name.
 LOCALHOST = "127.0.0.1"
+
+
+class Emulator:
+    """The surface every emulator shares: `start()` (returning itself), `stop()`, and
+    context-manager use that stops it however the block ends."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class EmulatorError(PortabindError):

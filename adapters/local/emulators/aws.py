@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 from portabind.adapters.local.emulators import (
     LOCALHOST,
+    Emulator,
     EmulatorFailed,
     EmulatorUnavailable,
     port_accepts,
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from moto.server import ThreadedMotoServer
     from typing_extensions import Self
 
@@ -27,7 +26,7 @@ __all__ = ["MotoEmulator"]
 _INSTALL_HINT = "install the local extra: pip install 'portabind[local]' (moto[server])"
 
 
-class MotoEmulator:
+class MotoEmulator(Emulator):
     """A moto server on 127.0.0.1, in a thread of this process.
 
     In-process because moto is a Python package: no interpreter start-up (≈0.3 s instead of
@@ -87,14 +86,3 @@ class MotoEmulator:
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from portabind.adapters.local.emulators import (
     LOCALHOST,
+    Emulator,
     EmulatorFailed,
     EmulatorUnavailable,
     free_port,
@@ -23,8 +24,6 @@ from portabind.adapters.local.emulators import (
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
 __all__ = [
@@ -133,7 +132,7 @@ def ensure_azurite() -> Path:
     return installed
 
 
-class AzuriteEmulator:
+class AzuriteEmulator(Emulator):
     """Azurite's Blob, Queue and Table services on 127.0.0.1, each on a free port.
 
     State is in memory (``--inMemoryPersistence``): a restart starts empty and nothing is
@@ -290,14 +289,3 @@ class AzuriteEmulator:
             f"QueueEndpoint={self.queue_endpoint};"
             f"TableEndpoint={self.table_endpoint};"
         )
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

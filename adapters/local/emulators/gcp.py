@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from portabind.adapters.local.emulators import (
     LOCALHOST,
+    Emulator,
     EmulatorFailed,
     EmulatorUnavailable,
     free_port,
@@ -19,8 +20,6 @@ from portabind.adapters.local.emulators import (
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
 __all__ = ["StorageEmulator"]
@@ -28,7 +27,7 @@ __all__ = ["StorageEmulator"]
 _INSTALL_HINT = "install the local extra: pip install 'portabind[local]' (gcp-storage-emulator)"
 
 
-class StorageEmulator:
+class StorageEmulator(Emulator):
     """A Cloud Storage JSON/XML API server on 127.0.0.1, in a thread of this process.
 
     Objects are kept in memory. The server handles one request at a time, which is plenty
@@ -95,14 +94,3 @@ class StorageEmulator:
     def endpoint(self) -> str:
         """The value for ``STORAGE_EMULATOR_HOST`` (a URL, scheme included)."""
         return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
