@@ -134,7 +134,11 @@ def check_project(
 
 
 def load_bundle(
-    directory: Path | str, *, app_ref: str = DEFAULT_APP, components: str = "components"
+    directory: Path | str,
+    *,
+    app_ref: str = DEFAULT_APP,
+    components: str = "components",
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[App, Runtime]:
     """The app and components a cloud target's build bundled in `directory`, the app
     attached to a runtime over them (what each target's generated entry module loads)."""
@@ -142,6 +146,6 @@ def load_bundle(
 
     root = Path(directory)
     project = load_project(root, root / components, app_ref)
-    runtime = Runtime(project.components)
+    runtime = Runtime(project.components, environ=environ)
     project.app.attach(runtime)
     return project.app, runtime

@@ -19,16 +19,16 @@ event parser models, which this handler does not use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portabind.project import load_project
-from portabind.runtime import Runtime
+from portabind.project import load_bundle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from portabind.app import App
+    from portabind.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,4 @@ def load(
     directory: Path | str, *, app_ref: str = "app:app", components: str = "components"
 ) -> Function:
     """Load the app and components bundled in `directory`, outputs ready to use."""
-    root = Path(directory)
-    project = load_project(root, root / components, app_ref)
-    runtime = Runtime(project.components)
-    project.app.attach(runtime)
-    return Function(project.app, runtime)
+    return Function(*load_bundle(directory, app_ref=app_ref, components=components))

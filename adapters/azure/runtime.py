@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portabind.components import parse_metadata, placeholder_values
-from portabind.project import DEFAULT_APP, load_project
-from portabind.runtime import Runtime
+from portabind.project import DEFAULT_APP, load_bundle
 from portabind.secrets import SecretResolver
 
 if TYPE_CHECKING:
@@ -38,10 +37,10 @@ class FunctionHost:
     ) -> None:
         directory = Path(directory)
         self._environ = os.environ if environ is None else environ
-        project = load_project(directory, directory / components, app_ref)
-        self.app: App = project.app
-        self.runtime = Runtime(project.components, environ=self._environ)
-        self.app.attach(self.runtime)
+        self.app: App
+        self.app, self.runtime = load_bundle(
+            directory, app_ref=app_ref, components=components, environ=self._environ
+        )
         self._triggers: dict[str, BindingMetadata] = {}
 
     def trigger_metadata(self, name: str) -> BindingMetadata:
