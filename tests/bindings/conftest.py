@@ -169,15 +169,17 @@ class Listener:
     finished: threading.Event = field(default_factory=threading.Event)
 
     def deliver(self, event: BindingEvent) -> None:
-        with self.arrived:
-            self.events.append(event)
-            self.arrived.notify_all()
-        if self.handler is not None:
-            try:
+        """Run the handler; the delivery is recorded once it finished, failed or not."""
+        try:
+            if self.handler is not None:
                 self.handler(event)
-            except Exception:
-                self.failures += 1
-                raise
+        except Exception:
+            self.failures += 1
+            raise
+        finally:
+            with self.arrived:
+                self.events.append(event)
+                self.arrived.notify_all()
 
     def run(self) -> None:
         try:
@@ -188,7 +190,7 @@ class Listener:
             self.finished.set()
 
     def wait_for(self, count: int, timeout: float = 30) -> list[BindingEvent]:
-        """Block until `count` deliveries (failed ones included) arrived; return them all."""
+        """Block until `count` deliveries (failed ones included) finished; return them all."""
         with self.arrived:
             done = self.arrived.wait_for(
                 lambda: len(self.events) >= count or self.error is not None, timeout

@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from paho.mqtt.client import CallbackAPIVersion, Client
 
+from portabind.app import App
 from portabind.bindings.mqtt3 import Mqtt3Input, Mqtt3Metadata, Mqtt3Output, binding
+from portabind.components import load_components
 from portabind.errors import BindingError
-from portabind.events import Metadata
+from portabind.events import BindingEvent, Metadata  # App reads handler hints at run time
+from portabind.runtime import Runtime
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from conftest import Listener  # tests/bindings/conftest.py
-
-    from portabind.events import BindingEvent
 
 
 class Peer:
@@ -222,3 +223,58 @@ def test_metadata_follows_dapr_names() -> None:
     with pytest.raises(ValueError, match="scheme"):
         model.model_validate({"url": "http://h", "topic": "t", "consumerID": "c"})
     assert binding.directions == frozenset({"input", "output"})
+
+
+def test_an_app_reads_a_bindings_mqtt_component_and_writes_to_redis(
+    tmp_path: Any,
+    mqtt_url: str,
+    redis_address: str,
+    names: tuple[str, str],
+    peers: Callable[..., Peer],
+    listen: Any,
+) -> None:
+    """The user's path: Dapr component files (type `bindings.mqtt`, Dapr's alias), an App
+    handler, and an output binding called from it."""
+    base, consumer = names
+    (tmp_path / "bindings.yaml").write_text(
+        f"""\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: sensors}}
+spec:
+  type: bindings.mqtt
+  version: v1
+  metadata:
+  - {{name: url, value: "{mqtt_url}"}}
+  - {{name: topic, value: "{base}/#"}}
+  - {{name: consumerID, value: "{consumer}"}}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: cache}}
+spec:
+  type: bindings.redis
+  version: v1
+  metadata:
+  - {{name: redisHost, value: "{redis_address}"}}
+""",
+        encoding="utf-8",
+    )
+    runtime = Runtime(load_components(tmp_path))
+    app = App()
+
+    @app.binding("sensors")
+    def on_reading(event: BindingEvent) -> None:
+        key = f"{consumer}:{event.metadata['topic']}"
+        app.invoke_binding("cache", "create", data=event.data, metadata={"key": key})
+
+    app.attach(runtime)
+    try:
+        _session_for_listener(peers, consumer, f"{base}/#")
+        peers().publish(f"{base}/hall", b"19.5")
+        listen(runtime.input("sensors"), app.handle).wait_for(1)
+        stored = app.invoke_binding("cache", "get", metadata={"key": f"{consumer}:{base}/hall"})
+        assert stored.data == b"19.5"
+    finally:
+        app.invoke_binding("cache", "delete", metadata={"key": f"{consumer}:{base}/hall"})
+        runtime.close()
