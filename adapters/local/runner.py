@@ -183,7 +183,12 @@ class _Run:
         else:
             names = [n for n in runtime.names("input") if channel.subscribed(components.get(n))]
         if not names:
-            self.console.warn("no input binding has a handler: only the Dapr API runs")
+            self.console.warn(
+                "no input binding has a handler: only the Dapr API runs"
+                if channel is None
+                else f"the app on port {channel.port} subscribes to no input binding "
+                "(OPTIONS /<route> answered neither 2xx nor 405): only the Dapr API runs"
+            )
         for name in names:
             component = components.get(name)
             listener = runtime.input(name)
