@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -81,6 +82,87 @@ def mqtt_url() -> str:
     return f"tcp://{_service('Mosquitto', 1883)}"
 
 
+def _redis_server(tmp: Path, port: int, *arguments: str) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:`port` keeping its files in `tmp`, once it answers."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        require_server("redis-server", "the binary is not on PATH", "apt-get install redis-server")
+    with (tmp / f"redis-{port}.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, *arguments, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_for_port(port, process, tmp / f"redis-{port}.log")
+    return process
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while not port_open(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server on port {port} did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(redis_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a Redis Sentinel watching the machine's Redis as primary `primary`."""
+    tmp = tmp_path_factory.mktemp("sentinel")
+    config = tmp / "sentinel.conf"  # Sentinel rewrites its configuration file
+    host, port = redis_address.split(":")
+    config.write_text(f"sentinel monitor primary {host} {port} 1\n", encoding="utf-8")
+    sentinel_port = _free_port()
+    process = _redis_server(tmp, sentinel_port, str(config), "--sentinel")
+    try:
+        yield f"127.0.0.1:{sentinel_port}"
+    finally:
+        _stop([process])
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Comma-separated addresses of a three-node Redis Cluster (no replicas) on free ports."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    ports = [_free_port() for _ in range(3)]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            arguments = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+            # A free bus port: the default (port + 10000) may be taken or out of range.
+            arguments += ["--cluster-port", str(_free_port()), "--save", "", "--appendonly", "no"]
+            processes.append(_redis_server(tmp, port, *arguments))
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 15
+        while (
+            b"cluster_state:ok"
+            not in subprocess.run(
+                ["redis-cli", "-p", str(ports[0]), "cluster", "info"],
+                capture_output=True,
+                timeout=5,
+            ).stdout
+        ):
+            assert time.monotonic() < deadline, "the Redis cluster did not converge"
+            time.sleep(0.1)
+        yield ",".join(addresses)
+    finally:
+        _stop(processes)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -126,15 +208,10 @@ def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             env={**os.environ, "RUST_LOG": "warn"},
         )
     try:
-        deadline = time.monotonic() + 10
-        while not port_open(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Tansu did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
+        _wait_for_port(port, process, log_path)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        _stop([process])
 
 
 C = TypeVar("C")

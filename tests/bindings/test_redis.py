@@ -156,3 +156,41 @@ def test_metadata_follows_dapr_names_and_rejects_what_cannot_work() -> None:
     with pytest.raises(ValueError, match="sentinelMasterName"):
         model.model_validate({"redisHost": "h:1", "failover": "true"})
     assert binding.directions == frozenset({"output"})
+
+
+def test_failover_finds_the_primary_through_sentinel(
+    make: Any, key: str, raw: Any, redis_sentinel: str
+) -> None:
+    cache = make(redisHost=redis_sentinel, failover="true", sentinelMasterName="primary")
+    cache.invoke("create", b"via sentinel", Metadata({"key": key, "ttl": "30s"}))
+    assert raw.get(key) == b"via sentinel"  # written to the primary the Sentinel names
+    assert cache.invoke("get", b"", Metadata({"key": key, "delete": "true"})).data == (
+        b"via sentinel"
+    )
+
+
+def test_failover_with_an_unknown_primary_name_is_a_binding_error(
+    make: Any, key: str, redis_sentinel: str
+) -> None:
+    cache = make(redisHost=redis_sentinel, failover="true", sentinelMasterName="nobody")
+    with pytest.raises(BindingError, match="nobody"):
+        cache.invoke("create", b"v", Metadata({"key": key}))
+
+
+def test_cluster_spreads_keys_over_the_nodes(make: Any, redis_cluster: str) -> None:
+    cache = make(redisHost=redis_cluster, redisType="cluster")
+    keys = [f"pb-cluster-{index}" for index in range(20)]  # hash to several slots
+    for index, key in enumerate(keys):
+        cache.invoke("create", str(index).encode(), Metadata({"key": key}))
+        cache.invoke("increment", b"", Metadata({"key": f"{key}-n", "ttlInSeconds": "60"}))
+    assert [cache.invoke("get", b"", Metadata({"key": k})).data for k in keys] == [
+        str(i).encode() for i in range(20)
+    ]
+    sizes = []
+    for address in redis_cluster.split(","):
+        host, port = address.split(":")
+        node = redis_py.Redis(host=host, port=int(port))
+        sizes.append(node.dbsize())
+        node.close()
+    assert sum(sizes) == 40
+    assert sum(1 for size in sizes if size) > 1  # a real cluster: the keys are spread
