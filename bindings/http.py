@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, model_validator
@@ -250,10 +251,16 @@ class HttpOutput(OutputBinding[HttpMetadata]):
         request = self._client.build_request(
             verb, url, headers=headers, content=data if has_body else None
         )
+        timeout = self.metadata.response_timeout
+        deadline = (
+            time.monotonic() + timeout.total_seconds()
+            if timeout is not None and timeout.total_seconds() > 0
+            else None
+        )
         try:
             response = self._client.send(request, stream=True)
             try:
-                body = self._read(response)
+                body = self._read(response, deadline)
             finally:
                 response.close()
         except httpx.HTTPError as error:
@@ -263,17 +270,20 @@ class HttpOutput(OutputBinding[HttpMetadata]):
             raise HttpStatusError(self.name, operation, result)
         return result
 
-    def _read(self, response: httpx.Response) -> bytes:
-        """The body, cut at `maxResponseBodySize` as Dapr's LimitReader does."""
+    def _read(self, response: httpx.Response, deadline: float | None) -> bytes:
+        """The body, cut at `maxResponseBodySize` as Dapr's LimitReader does. httpx times
+        each read; `deadline` bounds the whole request, as Dapr's request context does."""
+        import httpx
+
         limit = self.metadata.max_response_body_size
-        if limit <= 0:
-            return response.read()
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
-            chunks.append(chunk[: limit - size])
+            if deadline is not None and time.monotonic() > deadline:
+                raise httpx.ReadTimeout("responseTimeout elapsed", request=response.request)
+            chunks.append(chunk[: limit - size] if limit > 0 else chunk)
             size += len(chunks[-1])
-            if size >= limit:
+            if 0 < limit <= size:
                 break
         return b"".join(chunks)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime
 import ssl
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portabind.bindings.http import HttpMetadata, HttpOutput, HttpStatusError, binding
+from portabind.bindings.http import HttpMetadata, HttpOutput, HttpStatusError
 from portabind.errors import BindingError
 from portabind.events import Metadata
 
@@ -201,18 +202,43 @@ def test_response_body_is_cut_at_max_response_body_size(
 def test_response_timeout_fails_a_slow_request(
     httpserver: HTTPServer, client: Callable[..., HttpOutput]
 ) -> None:
+    answered = threading.Event()
+
     def slow(request: Request) -> Any:
         from werkzeug import Response
 
-        time.sleep(1.5)
+        answered.wait(3)  # released once the client gave up, so the server is free again
         return Response("late")
 
     httpserver.expect_request("/api").respond_with_handler(slow)
 
     started = time.monotonic()
-    with pytest.raises(BindingError, match="Timeout"):
-        client(responseTimeout="300ms").invoke("get", b"", Metadata())
-    assert time.monotonic() - started < 1.4
+    try:
+        with pytest.raises(BindingError, match="Timeout"):
+            client(responseTimeout="300ms").invoke("get", b"", Metadata())
+        assert time.monotonic() - started < 1.4
+    finally:
+        answered.set()
+
+
+def test_response_timeout_bounds_the_whole_request_not_each_read(
+    httpserver: HTTPServer, client: Callable[..., HttpOutput]
+) -> None:
+    def dripping(request: Request) -> Any:
+        from werkzeug import Response
+
+        def body() -> Iterator[bytes]:
+            for _ in range(8):
+                time.sleep(0.2)  # each read is quick; the whole body takes 1.6 s
+                yield b"drop "
+
+        return Response(body())
+
+    httpserver.expect_request("/api").respond_with_handler(dripping)
+
+    with pytest.raises(BindingError, match="responseTimeout elapsed"):
+        client(responseTimeout="700ms").invoke("get", b"", Metadata())
+    assert client().invoke("get", b"", Metadata()).data == b"drop " * 8
 
 
 def test_module_exports_an_output_only_binding() -> None:
