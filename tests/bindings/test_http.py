@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portabind.bindings.http import HttpMetadata, HttpOutput, HttpStatusError
+from portabind.bindings.http import HttpMetadata, HttpOutput, HttpStatusError, binding
 from portabind.errors import BindingError
 from portabind.events import Metadata
 
