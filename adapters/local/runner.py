@@ -239,7 +239,7 @@ class _Run:
     ) -> None:
         try:
             listen(deliver, self.stop)
-        except Exception as error:
+        except BaseException as error:  # a handler's sys.exit() ends the thread just the same
             self.crashed.append(name)
             self.console.crashed(name, error)
             self.stop.set()
