@@ -144,11 +144,21 @@ class Mqtt3Output(OutputBinding[Mqtt3Metadata]):
             self._refused = str(reason)
         self._connected.set()
 
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        # Closed before any CONNACK (a TLS peer refusing our certificate, say): fail now
+        # rather than wait for the timeout. Later drops are paho's to reconnect.
+        if not self._connected.is_set():
+            self._refused = f"the connection was closed ({reason})"
+            self._connected.set()
+
     def _ready(self) -> Any:
         with self._lock:
             if self._client is None:
                 self._refused = None
                 client = _client(self.metadata, "producer")
+                client.on_disconnect = self._on_disconnect
                 _connect(client, self.metadata, self._on_connect)
                 self._client = client
             client = self._client

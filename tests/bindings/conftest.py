@@ -82,8 +82,11 @@ def mqtt_url() -> str:
     return f"tcp://{_service('Mosquitto', 1883)}"
 
 
-def _redis_server(tmp: Path, port: int, *arguments: str) -> subprocess.Popen[bytes]:
-    """A redis-server on 127.0.0.1:`port` keeping its files in `tmp`, once it answers."""
+def _redis_server(
+    tmp: Path, port: int, *arguments: str, wait_on: int | None = None
+) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:`port` keeping its files in `tmp`, once it answers on
+    `wait_on` (default: `port`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         require_server("redis-server", "the binary is not on PATH", "apt-get install redis-server")
@@ -93,7 +96,7 @@ def _redis_server(tmp: Path, port: int, *arguments: str) -> subprocess.Popen[byt
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    _wait_for_port(port, process, tmp / f"redis-{port}.log")
+    _wait_for_port(wait_on or port, process, tmp / f"redis-{port}.log")
     return process
 
 
@@ -161,6 +164,142 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield ",".join(addresses)
     finally:
         _stop(processes)
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A throw-away CA with a server certificate for 127.0.0.1 and a client certificate."""
+
+    directory: Path
+
+    def path(self, name: str) -> str:
+        return str(self.directory / name)
+
+    def pem(self, name: str) -> str:
+        return (self.directory / name).read_text(encoding="utf-8")
+
+
+def _openssl(directory: Path, *arguments: str) -> None:
+    subprocess.run(["openssl", *arguments], cwd=directory, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    if shutil.which("openssl") is None:
+        require_server("openssl", "the binary is not on PATH", "apt-get install openssl")
+    directory = tmp_path_factory.mktemp("tls")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(
+        directory,
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=portabind test CA",
+    )
+    for name, names in (("server", "IP:127.0.0.1,DNS:localhost"), ("client", "DNS:client")):
+        _openssl(
+            directory,
+            "req",
+            *key,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+        )
+        (directory / f"{name}.ext").write_text(f"subjectAltName={names}\n", encoding="utf-8")
+        _openssl(
+            directory,
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
+    return Certificates(directory)
+
+
+@pytest.fixture(scope="session")
+def mqtt_tls_url(certificates: Certificates) -> Iterator[str]:
+    """ssl:// URL of a Mosquitto that requires a client certificate signed by the test CA."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        require_server("mosquitto", "the binary is not installed", "apt-get install mosquitto")
+    port = _free_port()
+    config = certificates.directory / "mosquitto.conf"
+    config.write_text(
+        "\n".join(
+            [
+                "user root",  # the certificates live in a directory only root may read
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence false",
+                f"cafile {certificates.path('ca.pem')}",
+                f"certfile {certificates.path('server.pem')}",
+                f"keyfile {certificates.path('server.key')}",
+                "require_certificate true",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    log = certificates.directory / "mosquitto.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [binary, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_port(port, process, log)
+        yield f"ssl://127.0.0.1:{port}"
+    finally:
+        _stop([process])
+
+
+@pytest.fixture(scope="session")
+def redis_tls_address(
+    certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """host:port of a TLS-only redis-server that requires a client certificate."""
+    port = _free_port()
+    process = _redis_server(
+        tmp_path_factory.mktemp("redis-tls"),
+        0,
+        "--tls-port",
+        str(port),
+        "--tls-cert-file",
+        certificates.path("server.pem"),
+        "--tls-key-file",
+        certificates.path("server.key"),
+        "--tls-ca-cert-file",
+        certificates.path("ca.pem"),
+        "--tls-auth-clients",
+        "yes",
+        "--save",
+        "",
+        wait_on=port,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop([process])
 
 
 def _free_port() -> int:

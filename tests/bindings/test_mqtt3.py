@@ -278,3 +278,33 @@ spec:
     finally:
         app.invoke_binding("cache", "delete", metadata={"key": f"{consumer}:{base}/hall"})
         runtime.close()
+
+
+def test_tls_with_ca_and_client_certificate_both_directions(
+    mqtt_tls_url: str, names: tuple[str, str], closing: Any, listen: Any, certificates: Any
+) -> None:
+    base, consumer = names
+    secure = Mqtt3Metadata.model_validate(
+        {
+            "url": mqtt_tls_url.replace("ssl://", "mqtts://"),  # Dapr's alias for ssl://
+            "topic": f"{base}/#",
+            "consumerID": consumer,
+            "cleanSession": "true",  # this broker keeps no sessions; subscribe before publish
+            "caCert": certificates.pem("ca.pem"),
+            "clientCert": certificates.pem("client.pem"),
+            "clientKey": certificates.pem("client.key"),
+        }
+    )
+    listener = listen(Mqtt3Input("sensors", secure))
+    sender = closing(Mqtt3Output("sensors", secure))
+    deadline = time.monotonic() + 10
+    while not listener.events and time.monotonic() < deadline:  # until subscribed
+        sender.invoke("create", b"secret reading", Metadata({"topic": f"{base}/tls"}))
+        time.sleep(0.3)
+    assert listener.events[0].data == b"secret reading"
+    assert listener.events[0].metadata["topic"] == f"{base}/tls"
+    anonymous = closing(
+        Mqtt3Output("sensors", secure.model_copy(update={"client_cert": None, "client_key": None}))
+    )
+    with pytest.raises(BindingError):
+        anonymous.invoke("create", b"x", Metadata())

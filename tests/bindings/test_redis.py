@@ -14,6 +14,8 @@ from portabind.events import Metadata
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from conftest import Certificates  # tests/bindings/conftest.py
+
 
 @pytest.fixture
 def make(redis_address: str, closing: Any) -> Callable[..., RedisOutput]:
@@ -194,3 +196,28 @@ def test_cluster_spreads_keys_over_the_nodes(make: Any, redis_cluster: str) -> N
         node.close()
     assert sum(sizes) == 40
     assert sum(1 for size in sizes if size) > 1  # a real cluster: the keys are spread
+
+
+def test_tls_with_a_client_certificate(
+    make: Any, key: str, redis_tls_address: str, certificates: Certificates
+) -> None:
+    secure = {
+        "redisHost": redis_tls_address,
+        "enableTLS": "true",
+        "clientCert": certificates.pem("client.pem"),
+        "clientKey": certificates.pem("client.key"),
+    }
+    # redis has no caCert field: the test CA is unknown, so only skipping verification works.
+    cache = make(**secure, insecureSkipTLSVerify="true")
+    cache.invoke("create", b"over tls", Metadata({"key": key}))
+    assert cache.invoke("get", b"", Metadata({"key": key})).data == b"over tls"
+    with pytest.raises(BindingError, match=r"(?i)certificate"):
+        make(**secure, redisMaxRetries="-1").invoke("get", b"", Metadata({"key": key}))
+    without_certificate = make(
+        redisHost=redis_tls_address,
+        enableTLS="true",
+        insecureSkipTLSVerify="true",
+        redisMaxRetries="-1",
+    )
+    with pytest.raises(BindingError):
+        without_certificate.invoke("get", b"", Metadata({"key": key}))
