@@ -360,7 +360,7 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                 f"input binding {self.name} (bindings.kafka) needs consumerGroup",
                 hint="add the metadata field consumerGroup (alias consumerID)",
             )
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
 
         consumer = Consumer(
             {
@@ -391,12 +391,18 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                     log.warning("%s: Kafka consumer: %s", self.name, record.error())
                     continue
                 where = _coordinates(record)
-                if self._handled(deliver, record, failures, stop):
-                    failures.pop(where, None)
-                    consumer.store_offsets(record)
-                elif not stop.is_set():
-                    # Read this record again: the partition restarts at its offset.
-                    consumer.seek(TopicPartition(*where))
+                handled = self._handled(deliver, record, failures, stop)
+                try:
+                    if handled:
+                        failures.pop(where, None)
+                        consumer.store_offsets(record)
+                    elif not stop.is_set():
+                        # Read this record again: the partition restarts at its offset.
+                        consumer.seek(TopicPartition(*where))
+                except KafkaException as error:
+                    # The partition went to another consumer meanwhile (a rebalance). Its new
+                    # owner starts from the last commit, so nothing is lost.
+                    log.warning("%s: record %s/%s@%s: %s", self.name, *where, error)
         finally:
             consumer.close()
 
