@@ -1,5 +1,5 @@
 # Developer and CI entry points. `make test` is what .ci/run (and CI) runs.
-.PHONY: venv tools lint test demo readme
+.PHONY: venv tools servers lint test demo readme
 
 VENV := .venv
 AZURITE := tools/node_modules/.bin/azurite
@@ -16,6 +16,11 @@ $(AZURITE): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
 	touch $@
 
+# Server binaries from Debian that the tests start themselves (on free ports).
+servers:
+	command -v victoria-metrics >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends victoria-metrics; }
+
 # mypy runs from inside .venv: from the root it would find ./portabind (the core only), from
 # elsewhere it checks the installed package, where adapters/, bindings/ and templates/ are mapped.
 lint:
@@ -24,7 +29,7 @@ lint:
 	cd $(VENV) && bin/mypy --config-file ../pyproject.toml --cache-dir ../.mypy_cache -p portabind
 
 test: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
-test: venv tools
+test: venv tools servers
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest -q
 
