@@ -7,7 +7,7 @@ AZURITE := tools/node_modules/.bin/azurite
 venv:
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]' --config-settings editable_mode=strict
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -e '.[dev]' --config-settings editable_mode=strict
 
 # Node-based emulators (Azurite), pinned by tools/package-lock.json; reinstalled only when
 # the lock file is newer than the installed binary.
