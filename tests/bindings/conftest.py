@@ -237,40 +237,58 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return Certificates(directory)
 
 
-@pytest.fixture(scope="session")
-def mqtt_tls_url(certificates: Certificates) -> Iterator[str]:
-    """ssl:// URL of a Mosquitto that requires a client certificate signed by the test CA."""
+def _mosquitto(directory: Path, *settings: str) -> Iterator[int]:
+    """A private Mosquitto on a free port with these configuration lines; yields the port."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         require_server("mosquitto", "the binary is not installed", "apt-get install mosquitto")
     port = _free_port()
-    config = certificates.directory / "mosquitto.conf"
-    config.write_text(
-        "\n".join(
-            [
-                "user root",  # the certificates live in a directory only root may read
-                f"listener {port} 127.0.0.1",
-                "allow_anonymous true",
-                "persistence false",
-                f"cafile {certificates.path('ca.pem')}",
-                f"certfile {certificates.path('server.pem')}",
-                f"keyfile {certificates.path('server.key')}",
-                "require_certificate true",
-                "",
-            ]
-        ),
-        encoding="utf-8",
-    )
-    log = certificates.directory / "mosquitto.log"
+    config = directory / f"mosquitto-{port}.conf"
+    lines = [
+        "user root",  # its files live in a directory only root may read
+        f"listener {port} 127.0.0.1",
+        "persistence false",
+        *settings,
+    ]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log = directory / f"mosquitto-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [binary, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT
         )
     try:
         _wait_for_port(port, process, log)
-        yield f"ssl://127.0.0.1:{port}"
+        yield port
     finally:
         _stop([process])
+
+
+@pytest.fixture(scope="session")
+def mqtt_tls_url(certificates: Certificates) -> Iterator[str]:
+    """ssl:// URL of a Mosquitto that requires a client certificate signed by the test CA."""
+    for port in _mosquitto(
+        certificates.directory,
+        "allow_anonymous true",
+        f"cafile {certificates.path('ca.pem')}",
+        f"certfile {certificates.path('server.pem')}",
+        f"keyfile {certificates.path('server.key')}",
+        "require_certificate true",
+    ):
+        yield f"ssl://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def mqtt_password_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """tcp://host:port of a Mosquitto that admits only user `sensor` with password `p@ss:w/rd`."""
+    directory = tmp_path_factory.mktemp("mosquitto-auth")
+    passwords = directory / "passwords"
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwords), "sensor", "p@ss:w/rd"],
+        check=True,
+        capture_output=True,
+    )
+    for port in _mosquitto(directory, "allow_anonymous false", f"password_file {passwords}"):
+        yield f"tcp://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

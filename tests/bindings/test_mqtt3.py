@@ -308,3 +308,20 @@ def test_tls_with_ca_and_client_certificate_both_directions(
     )
     with pytest.raises(BindingError):
         anonymous.invoke("create", b"x", Metadata())
+
+
+def test_credentials_in_the_url_are_sent_url_decoded(
+    mqtt_password_url: str, names: tuple[str, str], closing: Any
+) -> None:
+    base, consumer = names
+    host = mqtt_password_url.removeprefix("tcp://")
+
+    def sender(credentials: str) -> Mqtt3Output:
+        metadata = Mqtt3Metadata.model_validate(
+            {"url": f"mqtt://{credentials}@{host}", "topic": f"{base}/t", "consumerID": consumer}
+        )
+        return closing(Mqtt3Output("sensors", metadata))
+
+    sender("sensor:p%40ss%3Aw%2Frd").invoke("create", b"allowed", Metadata())
+    with pytest.raises(BindingError, match="did not accept"):
+        sender("sensor:wrong").invoke("create", b"refused", Metadata())
