@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from portabind.bindings import kafka
 from portabind.bindings.kafka import KafkaInput, KafkaMetadata, KafkaOutput, binding
-from portabind.errors import UserError
+from portabind.errors import BindingError, UserError
 from portabind.events import Metadata
 
 if TYPE_CHECKING:
@@ -314,3 +314,19 @@ def test_metadata_follows_dapr_names_and_refuses_what_is_not_supported() -> None
     with pytest.raises(ValueError, match="saslUsername"):
         model.model_validate({**base, "authType": "password"})
     assert binding.directions == frozenset({"input", "output"})
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_records_read_back_unchanged(
+    output: Any, kafka_brokers: str, topic: str, codec: str
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    payload = b"compress me " * 200
+    output(compression=codec).invoke("create", payload, Metadata())
+    (record,) = _read(kafka_brokers, topic, 1)
+    assert record.value() == payload
+
+
+def test_a_record_over_max_message_bytes_is_refused(output: Any) -> None:
+    with pytest.raises(BindingError, match="create"):
+        output(maxMessageBytes="1000").invoke("create", b"x" * 5000, Metadata())
