@@ -330,3 +330,18 @@ def test_compressed_records_read_back_unchanged(
 def test_a_record_over_max_message_bytes_is_refused(output: Any) -> None:
     with pytest.raises(BindingError, match="create"):
         output(maxMessageBytes="1000").invoke("create", b"x" * 5000, Metadata())
+
+
+def test_initial_offset_newest_skips_what_was_there_before_the_group(
+    settings: Any, output: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    _produce(kafka_brokers, topic, {"value": b"old"})
+    listener = listen(KafkaInput("events", settings(initialOffset="newest")))
+    sender = output()
+    deadline = time.monotonic() + 40
+    while not listener.events and time.monotonic() < deadline:  # until the group has joined
+        sender.invoke("create", b"new", Metadata())
+        time.sleep(0.5)
+    assert listener.events, "nothing delivered"
+    assert {event.data for event in listener.events} == {b"new"}
