@@ -7,6 +7,11 @@ is sent as a header, as Dapr does. The response body is the response data; its m
 `errorIfNot2XX` (the default) a non-2xx status raises `HttpStatusError`, which still carries
 that response.
 
+Inbound HTTP (a portabind extension: Dapr's http binding is output only) is turned into a
+`BindingEvent` by `request_event` on every target, and the handler's return value into the
+reply by `http_reply`, so the same request gives the same event and the same response on
+every cloud and under `portabind run`.
+
 httpx is imported when the client is made, so loading a component never needs it.
 """
 
@@ -15,6 +20,8 @@ from __future__ import annotations
 import re
 import ssl
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, model_validator
@@ -22,10 +29,11 @@ from pydantic import BeforeValidator, model_validator
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings import _tls
 from portabind.errors import BindingError
-from portabind.events import BindingResponse, Metadata
+from portabind.events import BindingEvent, BindingResponse, Metadata, to_bytes
 from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, is_truthy, setting
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import timedelta
 
     import httpx
@@ -298,6 +306,57 @@ def _response_metadata(response: httpx.Response) -> Metadata:
     metadata["statusCode"] = str(response.status_code)
     metadata["status"] = f"{response.status_code} {response.reason_phrase}".rstrip()
     return Metadata(metadata)
+
+
+def request_event(
+    name: str,
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    query: str,
+    body: bytes | str | None,
+    request_id: str | None = None,
+) -> BindingEvent:
+    """The event of one inbound request: `data` is the body as the client sent it. Metadata:
+    each request header under Go's canonical name (repeated headers joined with ", "),
+    `query` (the raw query string, when there is one), then `method` (upper case), `path`
+    (without the query string) and `requestId` (when the platform has one), which no
+    header can mask."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    fields: dict[str, str] = {}
+    for header, value in pairs:
+        key = canonical_header(header)
+        fields[key] = f"{fields[key]}, {value}" if key in fields else value
+    if query:
+        fields["query"] = query.removeprefix("?")
+    fields["method"] = method.upper()
+    fields["path"] = path
+    if request_id:
+        fields["requestId"] = request_id
+    return BindingEvent(name, to_bytes(body), Metadata(fields))
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """What an HTTP trigger answers; `content_type` is None when there is no body."""
+
+    status: int
+    body: bytes
+    content_type: str | None
+
+
+def http_reply(result: Any) -> HttpReply:
+    """The response for a handler's return value: None → 204; bytes → the body as given
+    (application/octet-stream); str → UTF-8 text; anything else (dict, list, a pydantic
+    model) → JSON."""
+    if result is None:
+        return HttpReply(204, b"", None)
+    if isinstance(result, bytes | bytearray | memoryview):
+        return HttpReply(200, bytes(result), "application/octet-stream")
+    if isinstance(result, str):
+        return HttpReply(200, result.encode("utf-8"), "text/plain; charset=utf-8")
+    return HttpReply(200, to_bytes(result), "application/json")
 
 
 binding = Binding(metadata=HttpMetadata, output=HttpOutput)
