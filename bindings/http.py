@@ -17,26 +17,33 @@ httpx is imported when the client is made, so loading a component never needs it
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, model_validator
 
-from portabind.binding import Binding, OutputBinding
+from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings import _tls
-from portabind.errors import BindingError
+from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata, to_bytes
 from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, is_truthy, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from datetime import timedelta
 
     import httpx
+
+log = logging.getLogger(__name__)
 
 #: Dapr's dial and TLS-handshake timeouts; it sets no overall timeout unless asked.
 CONNECT_TIMEOUT = 15.0
@@ -82,7 +89,11 @@ ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
 class HttpMetadata(BindingMetadata):
     binding_type = "bindings.http"
 
-    url: str = setting("url", description="base URL; request metadata `path` is appended")
+    url: str | None = setting(
+        "url",
+        None,
+        description="base URL; request metadata `path` is appended (required for output)",
+    )
     response_timeout: Duration | None = setting(
         "responseTimeout", None, description="timeout of a whole request (none by default)"
     )
@@ -203,6 +214,13 @@ class HttpOutput(OutputBinding[HttpMetadata]):
 
     def __init__(self, name: str, metadata: HttpMetadata) -> None:
         super().__init__(name, metadata)
+        if not metadata.url:
+            # Optional in the model only because an inbound-only trigger has no target.
+            raise UserError(
+                f"{name}: bindings.http needs `url` to send requests",
+                hint="set the `url` metadata field to the endpoint's base URL",
+            )
+        self._url = metadata.url
         import httpx
 
         self._client = httpx.Client(
@@ -243,7 +261,7 @@ class HttpOutput(OutputBinding[HttpMetadata]):
         import httpx
 
         try:
-            url = target_url(self.metadata.url, metadata)
+            url = target_url(self._url, metadata)
         except ValueError as error:
             raise BindingError(self.name, operation, str(error)) from None
         has_body = verb in _WITH_BODY
@@ -359,4 +377,169 @@ def http_reply(result: Any) -> HttpReply:
     return HttpReply(200, to_bytes(result), "application/json")
 
 
-binding = Binding(metadata=HttpMetadata, output=HttpOutput)
+#: Verbs an HTTP trigger may name: the ones every target's router accepts (Azure's
+#: `func.HttpMethod`).
+TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+AUTH_LEVELS = ("anonymous", "function", "admin")
+DEFAULT_PORT = 8080
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """An inbound HTTP trigger (portabind extension), from the component's annotations:
+    `trigger: "true"` enables it; `path` (default `/<component>`), `method` (comma-separated;
+    default: every method), `authLevel` (default `function`: callers need a function key on
+    Azure, IAM on GCP), `port` (the local listener's, default 8080)."""
+
+    path: str
+    methods: tuple[str, ...]
+    auth_level: str
+    port: int
+
+
+def trigger_settings(name: str, annotations: Mapping[str, str]) -> Trigger | None:
+    """The component's trigger, or None when `portabind.io/trigger` is not true. Raises
+    ValueError naming the annotation that is wrong."""
+    if not is_truthy(annotations.get("trigger", "false")):
+        return None
+    path = "/" + annotations.get("path", name).strip().lstrip("/")
+    if any(char in path for char in "{}*?#%") or ".." in path or "//" in path:
+        raise ValueError(
+            f"annotation portabind.io/path: {path!r} must be a literal path "
+            "(no templates, wildcards, query or '..')"
+        )
+    methods = tuple(
+        dict.fromkeys(
+            part.strip().upper()
+            for part in annotations.get("method", "").split(",")
+            if part.strip()
+        )
+    )
+    unknown = [method for method in methods if method not in TRIGGER_METHODS]
+    if unknown:
+        raise ValueError(
+            f"annotation portabind.io/method: {', '.join(unknown)} is not one of "
+            + ", ".join(TRIGGER_METHODS)
+        )
+    auth_level = annotations.get("authLevel", "function").strip().lower()
+    if auth_level not in AUTH_LEVELS:
+        raise ValueError(f"annotation portabind.io/authLevel: use one of {', '.join(AUTH_LEVELS)}")
+    port_text = annotations.get("port", str(DEFAULT_PORT)).strip()
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"annotation portabind.io/port: {port_text!r} is not a TCP port")
+    return Trigger(path, methods, auth_level, int(port_text))
+
+
+class HttpInput(InputBinding[HttpMetadata]):
+    """The local side of the HTTP trigger (`portabind run`): a server on 127.0.0.1 at the
+    trigger's port answering requests to its path and methods with the handler's result
+    (`http_reply`); a handler that raises gives 500, as the clouds do. Each component
+    listens on its own port."""
+
+    def trigger(self) -> Trigger:
+        try:
+            trigger = trigger_settings(self.name, self.annotations)
+        except ValueError as error:
+            raise UserError(f"{self.name}: {error}") from None
+        if trigger is None:
+            raise UserError(
+                f"{self.name}: bindings.http receives requests only as a trigger",
+                hint='set the component annotation portabind.io/trigger: "true" '
+                "(a portabind extension; Dapr's http binding is output only)",
+            )
+        return trigger
+
+    def listen(self, deliver: Callable[[BindingEvent], Any], stop: threading.Event) -> None:
+        from http.server import ThreadingHTTPServer
+
+        trigger = self.trigger()
+        handler = functools.partial(
+            _TriggerHandler, trigger=trigger, binding=self.name, deliver=deliver
+        )
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", trigger.port), handler)
+        except OSError as error:
+            raise UserError(
+                f"{self.name}: cannot listen on 127.0.0.1:{trigger.port}: {error.strerror}",
+                hint="pick a free port with the annotation portabind.io/port",
+            ) from None
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+        thread.start()
+        try:
+            stop.wait()
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+
+
+class _TriggerHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def __init__(
+        self,
+        *args: Any,
+        trigger: Trigger,
+        binding: str,
+        deliver: Callable[[BindingEvent], Any],
+    ) -> None:
+        self.trigger = trigger
+        self.binding = binding
+        self.deliver = deliver
+        super().__init__(*args)  # handles the request
+
+    def _serve(self) -> None:
+        import uuid
+
+        target = urlsplit(self.path)
+        if target.path != self.trigger.path:
+            self._answer(HttpReply(404, b"not found", "text/plain; charset=utf-8"))
+            return
+        if self.trigger.methods and self.command not in self.trigger.methods:
+            self._answer(
+                HttpReply(405, b"method not allowed", "text/plain; charset=utf-8"),
+                {"Allow": ", ".join(self.trigger.methods)},
+            )
+            return
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._answer(HttpReply(411, b"length required", "text/plain; charset=utf-8"))
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        event = request_event(
+            self.binding,
+            method=self.command,
+            path=target.path,
+            headers=self.headers.items(),
+            query=target.query,
+            body=body,
+            request_id=uuid.uuid4().hex,
+        )
+        try:
+            result = self.deliver(event)
+        except Exception as error:
+            log.debug("%s: handler failed", self.binding, exc_info=True)
+            message = f"handler failed: {type(error).__name__}: {error}"
+            self._answer(HttpReply(500, message.encode(), "text/plain; charset=utf-8"))
+            return
+        self._answer(http_reply(result))
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def _answer(self, reply: HttpReply, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(reply.status)
+        if reply.content_type:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s: " + format, self.binding, *args)
+
+
+binding = Binding(metadata=HttpMetadata, output=HttpOutput, input=HttpInput)

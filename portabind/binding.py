@@ -55,11 +55,17 @@ class OutputBinding(Generic[M]):
 class InputBinding(Generic[M]):
     """A local input listener used by `portabind run` and the Dapr target: it reads from the
     service, calls `deliver` for each message, and acknowledges only when `deliver` returns.
-    When `deliver` raises, the message is left for the service to redeliver."""
+    When `deliver` raises, the message is left for the service to redeliver. `deliver`
+    returns the handler's result, which a request/response input (the HTTP trigger) answers
+    with. `annotations` are the component's portabind-only settings (`portabind.io/` prefix
+    stripped)."""
 
-    def __init__(self, name: str, metadata: M) -> None:
+    def __init__(
+        self, name: str, metadata: M, *, annotations: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.metadata = metadata
+        self.annotations: Mapping[str, str] = dict(annotations or {})
 
     def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
         """Block, delivering messages, until `stop` is set."""

@@ -83,7 +83,7 @@ class Runtime:
                 field="spec.type",
                 hint="use it as an output binding, or pick a type with an input",
             )
-        return binding.input(name, self.metadata(name))
+        return binding.input(name, self.metadata(name), annotations=component.annotations)
 
     def names(self, direction: str) -> list[str]:
         """Component names usable in a direction (by type support and `direction`)."""

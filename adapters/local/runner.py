@@ -211,17 +211,18 @@ class _Run:
 
     def _deliverer(
         self, label: str, handle: Callable[[BindingEvent], Any]
-    ) -> Callable[[BindingEvent], None]:
-        def deliver(event: BindingEvent) -> None:
+    ) -> Callable[[BindingEvent], Any]:
+        def deliver(event: BindingEvent) -> Any:
             self.console.received(event)
             started = time.perf_counter()
             try:
-                handle(event)
+                result = handle(event)
             except Exception as error:
                 self.console.failed(label, error)
                 raise  # the listener leaves the message for redelivery
             self.console.handled(label, time.perf_counter() - started)
             self._count()
+            return result  # an HTTP trigger answers with it
 
         return deliver
 
@@ -234,8 +235,8 @@ class _Run:
     def _listen(
         self,
         name: str,
-        listen: Callable[[Callable[[BindingEvent], None], threading.Event], None],
-        deliver: Callable[[BindingEvent], None],
+        listen: Callable[[Callable[[BindingEvent], Any], threading.Event], None],
+        deliver: Callable[[BindingEvent], Any],
     ) -> None:
         try:
             listen(deliver, self.stop)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portabind.bindings.http import HttpMetadata, HttpOutput, HttpStatusError, binding
+from portabind.bindings.http import HttpInput, HttpMetadata, HttpOutput, HttpStatusError, binding
 from portabind.errors import BindingError
 from portabind.events import Metadata
 
@@ -241,9 +241,12 @@ def test_response_timeout_bounds_the_whole_request_not_each_read(
     assert client().invoke("get", b"", Metadata()).data == b"drop " * 8
 
 
-def test_module_exports_an_output_only_binding() -> None:
+def test_module_exports_the_output_and_the_trigger_extension() -> None:
+    # Dapr's http binding is output only; the input is portabind's HTTP trigger extension
+    # (tests/bindings/test_http_inbound.py).
     assert binding.output is HttpOutput
-    assert binding.directions == {"output"}
+    assert binding.input is HttpInput
+    assert binding.directions == {"input", "output"}
 
 
 def test_unreachable_server_is_a_binding_error() -> None:

@@ -3,7 +3,32 @@ reply built from a handler's result, and the local listener `portabind run` uses
 
 from __future__ import annotations
 
-from portabind.bindings.http import http_reply, request_event
+import threading
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import yaml
+
+from portabind.adapters.local.emulators import free_port, wait_for_port
+from portabind.adapters.local.runner import RunOptions, run
+from portabind.bindings.http import (
+    HttpInput,
+    HttpMetadata,
+    HttpOutput,
+    Trigger,
+    http_reply,
+    request_event,
+    trigger_settings,
+)
+from portabind.errors import UserError
+from portabind.project import load_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from portabind.events import BindingEvent
 
 
 def test_request_event_keeps_body_and_names_headers_like_go() -> None:
@@ -57,3 +82,181 @@ def test_reply_of_each_result_type() -> None:
     assert (raw.body, raw.content_type) == (b"\x00\x01", "application/octet-stream")
     listed = http_reply([1, {"a": "b"}])
     assert (listed.body, listed.content_type) == (b'[1,{"a":"b"}]', "application/json")
+
+
+# --- trigger settings -------------------------------------------------------------------
+
+
+def test_trigger_is_off_without_the_annotation() -> None:
+    assert trigger_settings("api", {}) is None
+    assert trigger_settings("api", {"trigger": "false", "path": "/x"}) is None
+
+
+def test_trigger_defaults_and_annotations() -> None:
+    assert trigger_settings("orders-api", {"trigger": "true"}) == Trigger(
+        path="/orders-api", methods=(), auth_level="function", port=8080
+    )
+    assert trigger_settings(
+        "api",
+        {
+            "trigger": "true",
+            "path": "v1/orders",
+            "method": "post, get,POST",
+            "authLevel": "Anonymous",
+            "port": "9091",
+        },
+    ) == Trigger(path="/v1/orders", methods=("POST", "GET"), auth_level="anonymous", port=9091)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ({"path": "/orders/{id}"}, "portabind.io/path"),
+        ({"path": "/a/../b"}, "portabind.io/path"),
+        ({"method": "POST,FETCH"}, "portabind.io/method: FETCH"),
+        ({"authLevel": "none"}, "portabind.io/authLevel"),
+        ({"port": "70000"}, "portabind.io/port"),
+    ],
+)
+def test_trigger_settings_refuse_what_a_target_cannot_route(
+    annotations: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        trigger_settings("api", {"trigger": "true", **annotations})
+
+
+# --- the local listener -------------------------------------------------------------------
+
+
+def _listener(port: int, **annotations: str) -> HttpInput:
+    return HttpInput(
+        "api",
+        HttpMetadata(),
+        annotations={"trigger": "true", "port": str(port), **annotations},
+    )
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., str]]:
+    """Run a listener in a thread; yields a starter returning its base URL."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def start(handler: Callable[[BindingEvent], Any], **annotations: str) -> str:
+        port = free_port()
+        listener = _listener(port, **annotations)
+        thread = threading.Thread(target=listener.listen, args=(handler, stop), daemon=True)
+        thread.start()
+        threads.append(thread)
+        wait_for_port(port, "127.0.0.1", timeout=10)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_listener_answers_with_the_handler_result(serve: Callable[..., str]) -> None:
+    seen: list[BindingEvent] = []
+
+    def handler(event: BindingEvent) -> Any:
+        seen.append(event)
+        return {"got": event.json()["id"]}
+
+    base = serve(handler, path="/orders", method="POST")
+    reply = httpx.post(f"{base}/orders?dry=1", json={"id": 5}, headers={"X-Tag": "t"})
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == {"got": 5}
+    (event,) = seen
+    assert event.data == b'{"id":5}'
+    assert event.metadata["method"] == "POST"
+    assert event.metadata["path"] == "/orders"
+    assert event.metadata["query"] == "dry=1"
+    assert event.metadata["x-tag"] == "t"
+    assert event.metadata["requestId"]
+
+
+def test_listener_routes_only_its_path_and_methods(serve: Callable[..., str]) -> None:
+    calls: list[BindingEvent] = []
+    base = serve(calls.append, path="/orders", method="POST,PUT")
+    assert httpx.post(f"{base}/other", content=b"x").status_code == 404
+    refused = httpx.get(f"{base}/orders")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "POST, PUT"
+    assert calls == []
+    # list.append returns None: no content
+    done = httpx.put(f"{base}/orders", content=b"x")
+    assert (done.status_code, done.content) == (204, b"")
+    assert len(calls) == 1
+
+
+def test_listener_answers_500_when_the_handler_raises(serve: Callable[..., str]) -> None:
+    def handler(event: BindingEvent) -> str:
+        raise RuntimeError("boom")
+
+    base = serve(handler)
+    reply = httpx.post(f"{base}/api", content=b"x")
+    assert reply.status_code == 500
+    assert "RuntimeError: boom" in reply.text
+
+
+def test_listener_refuses_a_component_without_the_trigger_annotation() -> None:
+    listener = HttpInput("api", HttpMetadata(), annotations={})
+    with pytest.raises(UserError, match=r'portabind.io/trigger: "true"'):
+        listener.listen(lambda event: None, threading.Event())
+
+
+def test_output_still_needs_a_url() -> None:
+    with pytest.raises(UserError, match="needs `url`"):
+        HttpOutput("api", HttpMetadata())
+
+
+TRIGGER_APP = """\
+from portabind import App, BindingEvent
+
+app = App()
+
+
+@app.binding("greet")
+def greet(event: BindingEvent) -> str:
+    return f"hello {event.text()} via {event.metadata['method']} {event.metadata['path']}"
+"""
+
+
+def test_portabind_run_serves_an_http_trigger(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "app.py").write_text(TRIGGER_APP)
+    (tmp_path / "components").mkdir()
+    (tmp_path / "components" / "greet.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "dapr.io/v1alpha1",
+                "kind": "Component",
+                "metadata": {
+                    "name": "greet",
+                    "annotations": {
+                        "portabind.io/trigger": "true",
+                        "portabind.io/path": "/hello",
+                        "portabind.io/method": "POST",
+                        "portabind.io/port": str(port),
+                    },
+                },
+                "spec": {"type": "bindings.http", "version": "v1", "metadata": []},
+            }
+        )
+    )
+    project = load_project(tmp_path)
+    options = RunOptions(
+        emulate=False, sends=[], exit_after=1, dapr_port=free_port(), app_port=None
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(run(project, options)), daemon=True)
+    runner.start()
+    wait_for_port(port, "127.0.0.1", timeout=20)
+    reply = httpx.post(f"http://127.0.0.1:{port}/hello", content=b"ada")
+    assert (reply.status_code, reply.text) == (200, "hello ada via POST /hello")
+    runner.join(20)
+    assert result == [0]
