@@ -70,6 +70,15 @@ class Registration:
         return inspect.iscoroutinefunction(self.function)
 
 
+def describe(function: Handler) -> str:
+    """`file:line qualname` of a handler, for messages that must say where to fix it."""
+    try:
+        where = f"{inspect.getsourcefile(function)}:{function.__code__.co_firstlineno} "
+    except (TypeError, AttributeError):  # builtins and callables without code
+        where = ""
+    return f"{where}{getattr(function, '__qualname__', repr(function))}"
+
+
 def _payload_reader(annotation: Any, qualname: str) -> Callable[[BindingEvent], Any]:
     if annotation in (inspect.Parameter.empty, BindingEvent, Any):
         return lambda event: event
@@ -132,8 +141,8 @@ class App:
         if name in self._handlers:
             other = self._handlers[name].function
             raise AppError(
-                f"component {name!r} already has a handler ({other.__qualname__}); "
-                f"cannot also register {function.__qualname__}"
+                f"component {name!r} already has a handler ({describe(other)}); "
+                f"cannot also register {describe(function)}"
             )
         hints = typing.get_type_hints(function, include_extras=True)
         parameters = list(inspect.signature(function).parameters.values())
@@ -145,10 +154,10 @@ class App:
             if output is not None:
                 outputs[parameter.name] = output
             elif index == 0:
-                payload = _payload_reader(annotation, function.__qualname__)
+                payload = _payload_reader(annotation, describe(function))
             elif parameter.default is inspect.Parameter.empty:
                 raise AppError(
-                    f"handler {function.__qualname__}: parameter {parameter.name!r} is neither "
+                    f"handler {describe(function)}: parameter {parameter.name!r} is neither "
                     "the event nor an Output",
                     hint="annotate output bindings as Output (or Annotated[Output, 'name'])",
                 )
