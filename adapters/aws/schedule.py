@@ -7,10 +7,12 @@ Sunday) or `rate(N minutes|hours|days)`. Each field is written from its expanded
 its text, so names, `?`, `N/step` and descriptors all come out in one spelling EventBridge
 reads the same way robfig does.
 
-A schedule whose firings EventBridge cannot reproduce raises `Untranslatable` naming the part
-at fault, never an approximation: a seconds field other than `0` (EventBridge fires on whole
-minutes), an `@every` interval that is not whole minutes, and both day fields restricted
-(robfig fires on a day matching either; EventBridge accepts only one of them).
+A schedule whose firings EventBridge cannot reproduce raises `Untranslatable` (the one the
+other targets' translations in `adapters/crontab.py` raise) naming the part at fault, never an
+approximation: a seconds field other than `0` (EventBridge fires on whole minutes), an
+`@every` interval that is not whole minutes, and both day fields restricted (robfig fires on
+a day matching either; EventBridge accepts only one of them), which `crontab` decides for
+every target alike.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from portabind.adapters.crontab import Untranslatable, _days
 from portabind.bindings.cron import FIELDS
 
 if TYPE_CHECKING:
@@ -28,10 +31,6 @@ _UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
 #: EventBridge fields that accept `start/step`; day-of-week does not.
 _STEPPED = frozenset({"minute", "hour", "day_of_month", "month"})
 _HIGH = {"minute": 59, "hour": 23, "day_of_month": 31, "month": 12, "day_of_week": 7}
-
-
-class Untranslatable(ValueError):
-    """A Dapr schedule EventBridge cannot fire at the same moments; says which part."""
 
 
 @dataclass(frozen=True)
@@ -90,26 +89,19 @@ def translate(schedule: CronSchedule) -> Expression:
             "fires on whole minutes only (use 0 for the seconds, or a 5-field schedule)"
         )
     star = dict(zip(FIELDS, schedule.wildcard, strict=True))
-    if not star["day_of_month"] and not star["day_of_week"]:
-        raise Untranslatable(
-            f"day-of-month {schedule.field('day_of_month')!r} and day-of-week "
-            f"{schedule.field('day_of_week')!r} are both restricted (Dapr fires on days matching "
-            "either); EventBridge allows only one of them: split it into two components"
-        )
 
     def written(name: str) -> str:
-        if star[name]:
-            return "*"
-        values = schedule.field_values(name)
-        if name == "day_of_week":  # robfig: 0 = Sunday; EventBridge: 1 = Sunday
-            values = frozenset(v + 1 for v in values)
-        return _field(name, values)
+        return "*" if star[name] else _field(name, schedule.field_values(name))
 
-    day_of_month = written("day_of_month")
-    day_of_week = written("day_of_week")
-    if star["day_of_week"]:
+    # robfig's day rule, decided once for every target: "*" marks a field matching any day.
+    day_of_month, day_of_week = _days(schedule, "EventBridge Scheduler")
+    if day_of_week == "*":
         day_of_week = "?"
-    else:
+        if day_of_month != "*":
+            day_of_month = written("day_of_month")
+    else:  # robfig: 0 = Sunday; EventBridge: 1 = Sunday
         day_of_month = "?"
+        sunday_one = frozenset(v + 1 for v in schedule.field_values("day_of_week"))
+        day_of_week = _field("day_of_week", sunday_one)
     fields = [written("minute"), written("hour"), day_of_month, written("month"), day_of_week]
     return Expression(f"cron({' '.join(fields)} *)", schedule.timezone)

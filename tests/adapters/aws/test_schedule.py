@@ -47,6 +47,9 @@ from portabind.bindings.cron import parse_schedule
         ("0 0 6 1-3 1 *", "cron(0 6 1-3 1 ? *)", None),
         ("0 0 0 1 */3 *", "cron(0 0 1 1/3 ? *)", None),
         ("*/1 * * * *", "cron(* * * * ? *)", None),
+        # both day fields restricted, one of them every day: robfig fires every day
+        ("0 0 0 1-31 * MON", "cron(0 0 * * ? *)", None),
+        ("0 0 0 1 * 0-6", "cron(0 0 * * ? *)", None),
         # the zone prefix becomes ScheduleExpressionTimezone
         ("CRON_TZ=Europe/Paris 0 30 9 * * MON-FRI", "cron(30 9 ? * 2-6 *)", "Europe/Paris"),
         ("TZ=Asia/Tokyo @daily", "cron(0 0 * * ? *)", "Asia/Tokyo"),
