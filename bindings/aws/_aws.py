@@ -67,6 +67,18 @@ def client(
     )
 
 
+def in_account(client: Any, account: str) -> Any:
+    """Make every request of `client` act in moto account `account` (moto's
+    `x-moto-account-id` header; AWS ignores it). Resources an ARN names live in the ARN's
+    account: under the emulator that is how a component's real ARN is served as is."""
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+
+    client.meta.events.register("before-sign", add_header)
+    return client
+
+
 def error_code(error: BaseException) -> str:
     """The AWS error code of a botocore `ClientError` (`NoSuchKey`, …), or ""."""
     response = getattr(error, "response", None)
