@@ -1,8 +1,11 @@
 """`portabind build --target azure`: an Azure Functions Python v2 app.
 
 OUT/
-  function_app.py        one queue-triggered function per input binding with a handler
-  host.json              extension bundle; queue settings (messageEncoding "none", see below)
+  function_app.py        one function per input binding with a handler (one per topic for
+                         kafka): queue_trigger, timer_trigger (cron), route (the HTTP trigger
+                         extension), kafka_trigger, generic_trigger rabbitMQTrigger
+  host.json              extension bundle; queue settings (messageEncoding "none", see below);
+                         routePrefix "" so an HTTP trigger answers on its path, as elsewhere
   local.settings.json    the setting names, with Azurite or empty values: never a secret
   appsettings.json       the settings to give the deployed app (`az functionapp config
                          appsettings set --settings @appsettings.json`): identity-based
@@ -16,6 +19,11 @@ read the queue with the function app's managed identity (role "Storage Queue Dat
 Processor"), so no account key is needed by the trigger. Secrets (`secretKeyRef`) become app
 settings named by `secret_env_name`, whose values are Key Vault references; the vault is the
 component annotation `portabind.io/keyVault`, or a placeholder to fill in.
+
+Other triggers (docs/triggers.md): cron's schedule becomes the exact NCRONTAB expression
+(`portabind.adapters.crontab`), its `CRON_TZ=` zone the app setting WEBSITE_TIME_ZONE; kafka
+and rabbitmq connection fields become app settings the trigger names (secrets: the Key Vault
+references above); kafka retries a failed record as the local listener does (`@app.retry`).
 
 Queue messages: host.json sets `extensions.queues.messageEncoding` to `none`. The host's default
 (base64) would reject or alter messages written by Dapr and by this project's storagequeues
@@ -35,18 +43,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
+from portabind.adapters.crontab import Untranslatable, ncrontab
+from portabind.bindings.http import trigger_settings
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError
 from portabind.metadata import parse_duration
 from portabind.secrets import secret_env_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import timedelta
 
     from portabind.components import Component
     from portabind.project import Project
 
-TRIGGERS = {"bindings.azure.storagequeues": "queue_trigger"}
+TRIGGERS = {
+    "bindings.azure.storagequeues": "queue_trigger",
+    "bindings.cron": "timer_trigger",
+    "bindings.http": "route (extension)",
+    "bindings.kafka": "kafka_trigger",
+    "bindings.rabbitmq": "rabbitMQTrigger",
+}
 
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
 #: host.json queue settings: annotation → (host.json key, default). Durations are hh:mm:ss.
@@ -153,27 +170,246 @@ def _host_queue_settings(components: list[Component]) -> dict[str, Any]:
     return settings
 
 
-def _function_app(components: list[Component], app_ref: str) -> str:
+class _Settings:
+    """The app settings the build emits: local.settings.json `Values` (never a secret) and
+    the deployed app settings (appsettings.json)."""
+
+    def __init__(self) -> None:
+        self.local = {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        }
+        self.deployed: list[dict[str, Any]] = []
+        #: host.json `extensions` sections the triggers need.
+        self.extensions: dict[str, dict[str, Any]] = {}
+        self._chosen: dict[str, tuple[str, str]] = {}
+
+    def add(self, name: str, value: str, *, local: str | None = None) -> None:
+        self.local[name] = value if local is None else local
+        self.deployed.append({"name": name, "value": value})
+
+    def agree(self, key: str, value: str, component: Component, what: str) -> bool:
+        """Whether `key` (app-wide on Azure) is set for the first time; components asking
+        for different values fail the build."""
+        if key in self._chosen and self._chosen[key][0] != value:
+            other, first = self._chosen[key][1], self._chosen[key][0]
+            raise BuildError(
+                f"{what} is app-wide on Azure Functions, and components {other!r} ({first}) "
+                f"and {component.name!r} ({value}) ask for different values",
+                hint="give both the same value, or build them as separate apps",
+            )
+        first_time = key not in self._chosen
+        self._chosen.setdefault(key, (value, component.name))
+        return first_time
+
+    def holding(self, component: Component, field: str) -> str:
+        """The name of an app setting holding the component's `field` (the Azure triggers
+        take setting names, never values): a secret's is the Key Vault reference the build
+        emits for every secret; a literal gets its own setting."""
+        model = registry.binding_for(component).metadata
+        names = model.dapr_names()
+        for key, value in component.binding_values().items():
+            if names.get(key.lower()) != field:
+                continue
+            if value.secret_ref is not None:
+                return secret_env_name(component.name, key)
+            name = app_setting(component.name, field)
+            self.add(name, value.literal or "")
+            return name
+        raise component.error(f"the Azure trigger needs {field}", field=field)
+
+
+def app_setting(component: str, field: str) -> str:
+    """The app setting that holds a component field for a trigger."""
+    return "PORTABIND_" + re.sub(r"[^0-9A-Za-z]+", "_", f"{component}_{field}").strip("_").upper()
+
+
+def _function(name: str, decorators: list[str], signature: str, body: str) -> str:
+    lines = ["", "", f"@app.function_name(name={_literal(name)})", *decorators]
+    lines += [f"def {name}({signature}:", f"    {body}", ""]
+    return "\n".join(lines)
+
+
+def _queue_function(component: Component, settings: _Settings) -> str:
+    setting = connection_setting(component.name)
+    settings.local[setting] = "UseDevelopmentStorage=true"
+    settings.deployed.append(
+        {"name": f"{setting}__queueServiceUri", "value": _metadata(component).account_url("queue")}
+    )
+    return _function(
+        _identifier(component.name),
+        [
+            "@app.queue_trigger(",
+            '    arg_name="message",',
+            f"    queue_name={_literal(_metadata(component).queue_name)},",
+            f"    connection={_literal(setting)},",
+            ")",
+        ],
+        "message: func.QueueMessage) -> None",
+        f"host.queue_message({_literal(component.name)}, message)",
+    )
+
+
+def _timer_function(component: Component, settings: _Settings) -> str:
+    schedule = _metadata(component).parsed()
+    try:
+        expression = ncrontab(schedule)
+    except Untranslatable as error:
+        raise component.error(f"schedule {schedule.source!r}: {error}", field="schedule") from None
+    # Linux plans other than Consumption read WEBSITE_TIME_ZONE (an IANA name); it is the
+    # zone of every timer in the app, as Dapr's `Local` is the machine's.
+    if schedule.timezone and settings.agree(
+        "WEBSITE_TIME_ZONE", schedule.timezone, component, "the timer zone (CRON_TZ)"
+    ):
+        settings.add("WEBSITE_TIME_ZONE", schedule.timezone)
+    return _function(
+        _identifier(component.name),
+        [f'@app.timer_trigger(arg_name="timer", schedule={_literal(expression)})'],
+        "timer: func.TimerRequest, context: func.Context) -> None",
+        f"host.timer_tick({_literal(component.name)}, timer, context)",
+    )
+
+
+def _route_function(component: Component, settings: _Settings) -> str:
+    try:
+        trigger = trigger_settings(component.name, component.annotations)
+    except ValueError as error:
+        raise component.error(str(error), field="metadata.annotations") from None
+    if trigger is None:
+        raise component.error(
+            "bindings.http receives requests only as a trigger (a portabind extension)",
+            field="metadata.annotations.portabind.io/trigger",
+            hint='set the annotation portabind.io/trigger: "true"',
+        )
+    methods = f"[{', '.join(_literal(m) for m in trigger.methods)}]" if trigger.methods else None
+    return _function(
+        _identifier(component.name),
+        [
+            "@app.route(",
+            f"    route={_literal(trigger.path.lstrip('/'))},",
+            f"    methods={methods},",
+            f"    auth_level=func.AuthLevel.{trigger.auth_level.upper()},",
+            ")",
+        ],
+        "req: func.HttpRequest, context: func.Context) -> func.HttpResponse",
+        f"return host.http_request({_literal(component.name)}, req, context)",
+    )
+
+
+#: Dapr `saslMechanism` → the Kafka trigger's authentication mode.
+_KAFKA_MECHANISMS = {"PLAINTEXT": "PLAIN", "SHA-256": "SCRAMSHA256", "SHA-512": "SCRAMSHA512"}
+
+
+def _kafka_functions(component: Component, settings: _Settings) -> str:
+    metadata = _metadata(component)
+    topics = [topic.strip() for topic in (metadata.topics or "").split(",") if topic.strip()]
+    if not topics:
+        raise component.error("a Kafka trigger needs the topics to consume", field="topics")
+    if not metadata.consumer_group:
+        raise component.error("a Kafka trigger needs a consumer group", field="consumerGroup")
+    unsupported = [
+        field
+        for field, value in (
+            ("authType", metadata.auth_type not in ("none", "password")),
+            ("caCert", metadata.ca_cert),
+            ("skipVerify", metadata.skip_verify),
+        )
+        if value
+    ]
+    if unsupported:
+        raise component.error(
+            "not translated to the Azure Kafka trigger (authType none or password, with the "
+            "broker's certificate from a public CA)",
+            field=unsupported[0],
+            hint="run this input with `portabind run` instead",
+        )
+    tls = metadata.auth_type != "none" and not metadata.disable_tls
+    arguments = [
+        f"    broker_list={_literal(settings.holding(component, 'brokers'))},",
+        f"    consumer_group={_literal(metadata.consumer_group)},",
+    ]
+    if metadata.auth_type == "password":
+        mechanism = _KAFKA_MECHANISMS[metadata.sasl_mechanism]
+        arguments += [
+            f"    username={_literal(settings.holding(component, 'saslUsername'))},",
+            f"    password={_literal(settings.holding(component, 'saslPassword'))},",
+            f"    authentication_mode=BrokerAuthenticationMode.{mechanism},",
+            f"    protocol=BrokerProtocol.{'SASLSSL' if tls else 'SASLPLAINTEXT'},",
+        ]
+    else:
+        arguments.append(f"    protocol=BrokerProtocol.{'SSL' if tls else 'PLAINTEXT'},")
+    if metadata.dead_letter_topic:
+        raise component.error(
+            "the Azure Kafka trigger has no dead-letter topic: after its retries the "
+            "checkpoint moves on and the record is lost",
+            field="deadLetterTopic",
+            hint="drop deadLetterTopic (the record is then retried until the handler "
+            "succeeds, as the local listener does), or run this input with `portabind run`",
+        )
+    # As the local listener: a failing record is retried until the handler succeeds.
+    retry = (
+        '@app.retry(strategy="fixed_delay", max_retry_count="-1", '
+        f'delay_interval="{_timespan(metadata.consume_retry_interval)}")'
+    )
     functions = []
-    for component in components:
-        metadata = _metadata(component)
-        identifier = _identifier(component.name)
+    for topic in topics:
         functions.append(
-            textwrap.dedent(
-                f"""\
-
-
-                @app.function_name(name={_literal(identifier)})
-                @app.queue_trigger(
-                    arg_name="message",
-                    queue_name={_literal(metadata.queue_name)},
-                    connection={_literal(connection_setting(component.name))},
-                )
-                def {identifier}(message: func.QueueMessage) -> None:
-                    host.queue_message({_literal(component.name)}, message)
-                """
+            _function(
+                _identifier(component.name if len(topics) == 1 else f"{component.name}_{topic}"),
+                [
+                    retry,
+                    "@app.kafka_trigger(",
+                    '    arg_name="record",',
+                    f"    topic={_literal(topic)},",
+                    *arguments,
+                    "    data_type=func.DataType.BINARY,",
+                    ")",
+                ],
+                "record: func.KafkaEvent) -> None",
+                f"host.kafka_record({_literal(component.name)}, record)",
             )
         )
+    return "".join(functions)
+
+
+def _rabbitmq_function(component: Component, settings: _Settings) -> str:
+    metadata = _metadata(component)
+    if metadata.prefetch_count and settings.agree(
+        "rabbitMQ.prefetchCount", str(metadata.prefetch_count), component, "prefetchCount"
+    ):
+        settings.extensions["rabbitMQ"] = {"prefetchCount": metadata.prefetch_count}
+    return _function(
+        _identifier(component.name),
+        [
+            "@app.generic_trigger(",
+            '    arg_name="message",',
+            '    type="rabbitMQTrigger",',
+            f"    queue_name={_literal(metadata.queue_name)},",
+            f"    connection_string_setting={_literal(settings.holding(component, 'host'))},",
+            "    data_type=func.DataType.BINARY,",
+            ")",
+        ],
+        "message: bytes) -> None",
+        f"host.rabbitmq_message({_literal(component.name)}, message)",
+    )
+
+
+_FUNCTIONS: dict[str, Callable[[Component, _Settings], str]] = {
+    "bindings.azure.storagequeues": _queue_function,
+    "bindings.cron": _timer_function,
+    "bindings.http": _route_function,
+    "bindings.kafka": _kafka_functions,
+    "bindings.rabbitmq": _rabbitmq_function,
+}
+
+
+def _function_app(components: list[Component], app_ref: str, settings: _Settings) -> str:
+    functions = "".join(_FUNCTIONS[c.type](c, settings) for c in components)
+    kafka = (
+        "from azure.functions.decorators.kafka import BrokerAuthenticationMode, BrokerProtocol"
+        if any(c.type == "bindings.kafka" for c in components)
+        else ""
+    )
     header = textwrap.dedent(
         f'''\
         """Generated by `portabind build --target azure`; do not edit (rebuild instead)."""
@@ -181,6 +417,7 @@ def _function_app(components: list[Component], app_ref: str) -> str:
         from pathlib import Path
 
         import azure.functions as func
+        {kafka}
 
         from portabind.adapters.azure.runtime import FunctionHost
 
@@ -188,44 +425,22 @@ def _function_app(components: list[Component], app_ref: str) -> str:
         app = func.FunctionApp()
         '''
     )
-    return header + "".join(functions)
+    return re.sub(r"\n\n\n+", "\n\n", header) + functions
 
 
-def _settings(
-    project: Project, triggered: list[Component]
-) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """local.settings.json `Values` and the deployed app settings."""
-    local = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-    }
-    deployed: list[dict[str, Any]] = []
-    for component in triggered:
-        setting = connection_setting(component.name)
-        local[setting] = "UseDevelopmentStorage=true"
-        deployed.append(
-            {
-                "name": f"{setting}__queueServiceUri",
-                "value": _metadata(component).account_url("queue"),
-            }
-        )
+def _secret_settings(project: Project, settings: _Settings) -> None:
+    """Each secret reference as an app setting holding a Key Vault reference."""
     for component in project.components.bindings():
         vault = component.annotation(KEY_VAULT_ANNOTATION) or "<key-vault-name>"
         for field, value in sorted(component.binding_values().items()):
             if value.secret_ref is None:
                 continue
-            name = secret_env_name(component.name, field)
             secret = re.sub(r"[^0-9A-Za-z-]", "-", value.secret_ref.key or value.secret_ref.name)
-            local[name] = ""
-            deployed.append(
-                {
-                    "name": name,
-                    "value": f"@Microsoft.KeyVault(VaultName={vault};SecretName={secret})",
-                }
+            settings.add(
+                secret_env_name(component.name, field),
+                f"@Microsoft.KeyVault(VaultName={vault};SecretName={secret})",
+                local="",
             )
-    for entry in deployed:
-        entry["slotSetting"] = False
-    return local, deployed
 
 
 def _requirements(project: Project) -> list[str]:
@@ -269,12 +484,9 @@ def _vendor(project: Project, out: Path) -> None:
         module = importlib.import_module(registry._module_name(component.type))
         source = Path(str(module.__file__))
         wanted.add(source)
-        directory = source.parent
-        while True:
-            wanted.update(p for p in directory.glob("_*.py"))  # __init__ and private helpers
-            if directory == bindings_root:
-                break
-            directory = directory.parent
+    # Every package __init__ and private helper: bindings share vendor helpers across
+    # packages (bindings.kafka uses bindings/aws/_aws.py for its awsiam fields).
+    wanted.update(bindings_root.rglob("_*.py"))
     for source in wanted:
         destination = target / "bindings" / source.relative_to(bindings_root)
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -289,17 +501,25 @@ def _vendor(project: Project, out: Path) -> None:
 def build(project: Project, out: Path) -> list[Path]:
     triggered = _triggered(project)
     out.mkdir(parents=True, exist_ok=True)
-    local, deployed = _settings(project, triggered)
-    host = {
-        "version": "2.0",
-        "extensionBundle": EXTENSION_BUNDLE,
-        "extensions": {"queues": _host_queue_settings(triggered)},
-    }
+    settings = _Settings()
+    function_app = _function_app(triggered, project.app_ref, settings)
+    _secret_settings(project, settings)
+    for entry in settings.deployed:
+        entry["slotSetting"] = False
+    extensions = dict(settings.extensions)
+    queues = [c for c in triggered if c.type == "bindings.azure.storagequeues"]
+    if queues:
+        extensions["queues"] = _host_queue_settings(queues)
+    if any(c.type == "bindings.http" for c in triggered):
+        # No `/api` prefix: the trigger answers on its path, as on the other targets.
+        extensions["http"] = {"routePrefix": ""}
+    host = {"version": "2.0", "extensionBundle": EXTENSION_BUNDLE, "extensions": extensions}
+    values = {"IsEncrypted": False, "Values": settings.local}
     files = {
-        "function_app.py": _function_app(triggered, project.app_ref),
+        "function_app.py": function_app,
         "host.json": json.dumps(host, indent=2) + "\n",
-        "local.settings.json": json.dumps({"IsEncrypted": False, "Values": local}, indent=2) + "\n",
-        "appsettings.json": json.dumps(deployed, indent=2) + "\n",
+        "local.settings.json": json.dumps(values, indent=2) + "\n",
+        "appsettings.json": json.dumps(settings.deployed, indent=2) + "\n",
         "requirements.txt": "\n".join(_requirements(project)) + "\n",
     }
     for name, text in files.items():

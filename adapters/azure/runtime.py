@@ -3,17 +3,24 @@
 It loads the bundled app and components once per worker, attaches a `Runtime` (secrets come
 from the app settings named by `secret_env_name`, which the build points at Key Vault), turns
 each trigger payload into a `BindingEvent` with the binding's own normalizer, and runs the
-handler. A handler failure propagates, so the Functions host retries the message and moves it
-to the `<queue>-poison` queue after `maxDequeueCount` attempts. Imports no SDK itself.
+handler. A handler failure propagates: the Functions host retries a queue message and moves it
+to the `<queue>-poison` queue after `maxDequeueCount` attempts, retries a Kafka record by the
+function's retry policy, answers an HTTP request with 500, and logs a failed timer tick (not
+retried, as in Dapr). Imports no SDK itself: the trigger objects come from the host.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from portabind.components import parse_metadata, placeholder_values
+from portabind.events import BindingEvent, Metadata
 from portabind.project import DEFAULT_APP, load_bundle
 from portabind.secrets import SecretResolver
 
@@ -68,3 +75,86 @@ class FunctionHost:
 
         decode = bool(getattr(self.trigger_metadata(name), "decode_base64", False))
         return self.app.handle(queue_event(name, message, decode_base64=decode))
+
+    def timer_tick(self, name: str, timer: Any, context: Any) -> Any:
+        """Handle one `func.TimerRequest` of cron component `name`: Dapr's cron event plus
+        the host's `invocationId` and `pastDue` (the tick fired late)."""
+        from portabind.bindings.cron import event_for
+
+        cron: Any = self.trigger_metadata(name)
+        tick = event_for(name, cron.parsed())
+        metadata = {
+            **tick.metadata,
+            "invocationId": str(context.invocation_id),
+            "pastDue": "true" if timer.past_due else "false",
+        }
+        return self.app.handle(BindingEvent(name, tick.data, Metadata(metadata)))
+
+    def http_request(self, name: str, request: Any, context: Any) -> Any:
+        """Answer one `func.HttpRequest` of the HTTP trigger `name` with the handler's result
+        (a `func.HttpResponse`); the invocation id is the request id."""
+        import azure.functions as func
+
+        from portabind.bindings.http import http_reply, request_event
+
+        url = urlsplit(request.url)
+        event = request_event(
+            name,
+            method=request.method,
+            path=url.path,
+            headers=request.headers.items(),
+            query=url.query,
+            body=request.get_body(),
+            request_id=str(context.invocation_id),
+        )
+        reply = http_reply(self.app.handle(event))
+        headers = {"Content-Type": reply.content_type} if reply.content_type else None
+        return func.HttpResponse(reply.body, status_code=reply.status, headers=headers)
+
+    def kafka_record(self, name: str, record: Any) -> Any:
+        """Handle one `func.KafkaEvent` of kafka component `name`, with the local
+        listener's mapping (`event_from_record`)."""
+        from portabind.bindings.kafka import event_from_record
+
+        kafka: Any = self.trigger_metadata(name)
+        return self.app.handle(
+            event_from_record(
+                name,
+                value=record.get_body(),
+                key=record.key,
+                topic=record.topic or "",
+                partition=record.partition if record.partition is not None else -1,
+                offset=record.offset if record.offset is not None else -1,
+                timestamp_ms=_unix_ms(record.timestamp),
+                headers=_kafka_headers(record.headers),
+                metadata=kafka,
+            )
+        )
+
+    def rabbitmq_message(self, name: str, body: bytes) -> Any:
+        """Handle one message of rabbitmq component `name`. The RabbitMQ extension hands
+        Python the body only, so there are no header keys on this target."""
+        from portabind.bindings.rabbitmq import event_from_message
+
+        return self.app.handle(event_from_message(name, body, None))
+
+
+def _unix_ms(timestamp: str | None) -> int | None:
+    """The host's record timestamp (ISO 8601, .NET's up to 7 fractional digits) as Dapr's
+    `__timestamp`: Unix milliseconds."""
+    if not timestamp:
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", timestamp.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _kafka_headers(headers: list[Any] | None) -> list[tuple[str, bytes]]:
+    """The host's record headers, `[{"Key": ..., "Value": <base64 of the bytes>}]` (the
+    extension serializes the header's byte array), as (name, bytes) pairs."""
+    return [
+        (str(header["Key"]), base64.b64decode(header.get("Value") or "", validate=True))
+        for header in headers or ()
+    ]
