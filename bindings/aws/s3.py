@@ -6,6 +6,13 @@ response `{"location", "versionID", "presignURL"?}` and metadata `key`), `get`, 
 `list` (the SDK's ListObjectsOutput as JSON), `presign`, and the bulk operations `bulkGet`,
 `bulkCreate`, `bulkDelete`. Request metadata `decodeBase64`, `encodeBase64`, `filePath`,
 `presignTTL` and `storageClass` override the component's values for one call.
+
+The input is an extension (Dapr has none; in the cloud the component becomes a Lambda `S3`
+trigger or an EventBridge rule): locally the listener adds a notification of the bucket's
+`s3:ObjectCreated:*` events (SAM's default) to an SQS queue of its own, keeping the bucket's
+other notifications, and polls that queue (`_relay`). `event_from_record` is the one mapping
+from an S3 event record to a `BindingEvent`; Lambda's records and the queued notifications
+have the same shape.
 """
 
 from __future__ import annotations
@@ -19,15 +26,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portabind.binding import Binding, OutputBinding
-from portabind.bindings.aws import _aws
+from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings.aws import _aws, _relay
 from portabind.errors import BindingError, NotFound
-from portabind.events import BindingResponse, Metadata, metadata_value, unquote
+from portabind.events import BindingEvent, BindingResponse, Metadata, metadata_value, unquote
 from portabind.metadata import Truthy, is_truthy, parse_duration, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import threading
+    from collections.abc import Callable, Mapping
 
+#: The bucket events the local listener subscribes to (SAM's default for an S3 trigger).
+NOTIFY_EVENTS = ("s3:ObjectCreated:*",)
 DEFAULT_MAX_RESULTS = 1000
 DEFAULT_CONCURRENCY = 10
 #: DeleteObjects takes at most 1000 keys per call.
@@ -80,6 +90,42 @@ def _endpoint(metadata: S3Metadata) -> str | None:
     return ("http://" if metadata.disable_ssl else "https://") + endpoint
 
 
+def _client(metadata: S3Metadata) -> Any:
+    return _aws.client(
+        "s3",
+        metadata,
+        endpoint=_endpoint(metadata),
+        use_ssl=not metadata.disable_ssl,
+        verify=not metadata.insecure_ssl,
+        # SigV4, as Dapr's SDK signs: botocore would presign us-east-1 URLs with SigV2.
+        config={
+            "signature_version": "s3v4",
+            "s3": {"addressing_style": "path" if metadata.force_path_style else "auto"},
+        },
+    )
+
+
+def event_from_record(name: str, record: Mapping[str, Any]) -> BindingEvent:
+    """The event for one S3 event record (from a Lambda event or a queued notification).
+
+    A notification has no payload field, so `data` is the record as JSON. Metadata: `key`
+    (URL-decoded: S3 encodes it in events, a space as `+`), `bucket`, `eventName`,
+    `eventTime`, and `size`, `eTag` and `versionId` when the record has them."""
+    s3 = record["s3"]
+    found = s3["object"]
+    metadata = {
+        "key": urllib.parse.unquote_plus(found["key"]),
+        "bucket": str(s3["bucket"]["name"]),
+        "eventName": str(record["eventName"]),
+        "eventTime": str(record["eventTime"]),
+    }
+    for field in ("size", "eTag", "versionId"):
+        if found.get(field) is not None:
+            metadata[field] = metadata_value(found[field])
+    data = json.dumps(record, separators=(",", ":")).encode("utf-8")
+    return BindingEvent(name, data, Metadata(metadata))
+
+
 def _tagging(tags: str) -> str:
     """Dapr's `tags` request metadata (`k1=v1,k2=v2`) as S3's URL-encoded `Tagging`."""
     pairs = []
@@ -111,18 +157,7 @@ class S3Output(OutputBinding[S3Metadata]):
     def __init__(self, name: str, metadata: S3Metadata) -> None:
         super().__init__(name, metadata)
         self._endpoint = _endpoint(metadata)
-        self._s3 = _aws.client(
-            "s3",
-            metadata,
-            endpoint=self._endpoint,
-            use_ssl=not metadata.disable_ssl,
-            verify=not metadata.insecure_ssl,
-            # SigV4, as Dapr's SDK signs: botocore would presign us-east-1 URLs with SigV2.
-            config={
-                "signature_version": "s3v4",
-                "s3": {"addressing_style": "path" if metadata.force_path_style else "auto"},
-            },
-        )
+        self._s3 = _client(metadata)
 
     # -- helpers -----------------------------------------------------------------------
     def _error(self, operation: str, message: str) -> BindingError:
@@ -342,11 +377,46 @@ class S3Output(OutputBinding[S3Metadata]):
         )
 
 
+class S3Input(InputBinding[S3Metadata]):
+    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+        bucket = self.metadata.bucket
+        configuration_id = f"portabind-{self.name}"
+
+        def attach(sqs: Any, url: str, queue_arn: str) -> None:
+            _relay.allow(sqs, url, queue_arn, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}")
+            s3 = _client(self.metadata)
+            current = s3.get_bucket_notification_configuration(Bucket=bucket)
+            current.pop("ResponseMetadata", None)
+            # Replace only this listener's entry: the bucket may notify others too.
+            queues = [
+                entry
+                for entry in current.get("QueueConfigurations", [])
+                if entry.get("Id") != configuration_id
+            ]
+            queues.append(
+                {"Id": configuration_id, "QueueArn": queue_arn, "Events": list(NOTIFY_EVENTS)}
+            )
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket,
+                NotificationConfiguration={**current, "QueueConfigurations": queues},
+            )
+
+        def events(body: str) -> list[BindingEvent]:
+            # S3's `s3:TestEvent`, sent when the notification is set, has no records.
+            return [event_from_record(self.name, r) for r in json.loads(body).get("Records", [])]
+
+        queue = _relay.queue_name("s3", self.name, bucket)
+        endpoint = _endpoint(self.metadata)
+        _relay.relay(
+            self.name, self.metadata, queue, attach, events, deliver, stop, endpoint=endpoint
+        )
+
+
 def provision(metadata: S3Metadata) -> None:
     """Create the bucket if it does not exist."""
     from botocore.exceptions import ClientError
 
-    s3 = _aws.client("s3", metadata, endpoint=_endpoint(metadata))
+    s3 = _client(metadata)
     request: dict[str, Any] = {"Bucket": metadata.bucket}
     if metadata.region and metadata.region != "us-east-1":
         request["CreateBucketConfiguration"] = {"LocationConstraint": metadata.region}
@@ -360,6 +430,7 @@ def provision(metadata: S3Metadata) -> None:
 binding = Binding(
     metadata=S3Metadata,
     output=S3Output,
+    input=S3Input,
     emulator="moto",
     emulate=_aws.emulate,
     provision=provision,

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.request
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from portabind.bindings.aws import _aws, s3
 from portabind.errors import BindingError, NotFound, UnsupportedOperation
-from portabind.events import Metadata
+from portabind.events import BindingEvent, Metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
+
+    from conftest import Listener  # tests/bindings/conftest.py
 
     from portabind.adapters.local.emulators.aws import MotoEmulator
 
@@ -290,3 +293,121 @@ def test_disable_ssl_prefixes_http_to_a_bare_endpoint(moto_server: MotoEmulator)
     output = s3.S3Output("r", metadata)
     assert call(output, "create", b"ok", key="k").json()["location"].startswith("http://")
     assert call(output, "get", key="k").data == b"ok"
+
+
+# -- input: bucket notifications ------------------------------------------------------------
+
+S3_EVENT = json.loads((Path(__file__).parents[2] / "events" / "s3-put.json").read_text())
+S3_SAMPLE = S3_EVENT["Records"][0]
+
+
+def test_lambda_record_maps_to_the_normalized_event() -> None:
+    event = s3.event_from_record("uploads", S3_SAMPLE)
+    assert json.loads(event.data) == S3_SAMPLE  # no payload field: the record as JSON
+    assert dict(event.metadata) == {
+        "key": "test/key",  # URL-decoded
+        "bucket": "example-bucket",
+        "eventName": "ObjectCreated:Put",
+        "eventTime": "1970-01-01T00:00:00.000Z",
+        "size": "1024",
+        "eTag": "0123456789abcdef0123456789abcdef",
+    }
+
+
+def test_event_keys_are_url_decoded_with_plus_as_space() -> None:
+    record = json.loads(json.dumps(S3_SAMPLE))
+    record["s3"]["object"] = {"key": "a+b%2Bc/%C3%A9.txt", "versionId": "v1"}
+    metadata = s3.event_from_record("uploads", record).metadata
+    assert metadata["key"] == "a b+c/é.txt"
+    assert metadata["versionId"] == "v1"
+    assert "size" not in metadata and "eTag" not in metadata  # e.g. a delete event
+
+
+def bucket_settings(moto: MotoEmulator, name: str) -> s3.S3Metadata:
+    values = {"bucket": name, "region": "eu-west-1", **_aws.emulate({"moto": moto.endpoint})}
+    metadata = s3.S3Metadata.model_validate(values)
+    s3.provision(metadata)
+    return metadata
+
+
+def wait_for_notification(metadata: s3.S3Metadata, component: str) -> None:
+    client = _aws.client("s3", metadata)
+    deadline = time.monotonic() + 15
+    while not any(
+        entry.get("Id") == f"portabind-{component}"
+        for entry in client.get_bucket_notification_configuration(Bucket=metadata.bucket).get(
+            "QueueConfigurations", []
+        )
+    ):
+        assert time.monotonic() < deadline, "the listener did not set up the notification"
+        time.sleep(0.05)
+
+
+def test_listener_delivers_created_objects_and_keeps_other_notifications(
+    moto_server: MotoEmulator, unique_name: Callable[..., str], listen: Callable[..., Listener]
+) -> None:
+    metadata = bucket_settings(moto_server, unique_name())
+    client = _aws.client("s3", metadata)
+    sqs = _aws.client("sqs", metadata)
+    other = sqs.create_queue(QueueName=unique_name("other"))["QueueUrl"]
+    other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])
+    existing = {
+        "Id": "someone-else",
+        "QueueArn": other_arn["Attributes"]["QueueArn"],
+        "Events": ["s3:ObjectRemoved:*"],
+    }
+    client.put_bucket_notification_configuration(
+        Bucket=metadata.bucket, NotificationConfiguration={"QueueConfigurations": [existing]}
+    )
+    listener = listen(s3.S3Input("uploads", metadata))
+    wait_for_notification(metadata, "uploads")
+    client.put_object(Bucket=metadata.bucket, Key="in box/a+b.txt", Body=b"hello")
+    (event,) = listener.wait_for(1)  # the s3:TestEvent was skipped
+    assert event.metadata["key"] == "in box/a+b.txt"
+    assert event.metadata["bucket"] == metadata.bucket
+    assert event.metadata["eventName"].startswith("ObjectCreated:")
+    assert event.metadata["size"] == "5"
+    assert event.metadata["eTag"].strip('"') == client.head_object(
+        Bucket=metadata.bucket, Key="in box/a+b.txt"
+    )["ETag"].strip('"')
+    assert event.json()["s3"]["bucket"]["name"] == metadata.bucket
+    configured = client.get_bucket_notification_configuration(Bucket=metadata.bucket)
+    assert "someone-else" in [q["Id"] for q in configured["QueueConfigurations"]]
+
+
+def test_listener_event_matches_the_lambda_event(
+    moto_server: MotoEmulator, unique_name: Callable[..., str], listen: Callable[..., Listener]
+) -> None:
+    metadata = bucket_settings(moto_server, unique_name())
+    listener = listen(s3.S3Input("uploads", metadata))
+    wait_for_notification(metadata, "uploads")
+    _aws.client("s3", metadata).put_object(Bucket=metadata.bucket, Key="test/key", Body=b"x")
+    (local,) = listener.wait_for(1)
+    cloud = s3.event_from_record("uploads", S3_SAMPLE)
+    assert set(local.metadata) == set(cloud.metadata)
+    assert local.metadata["key"] == cloud.metadata["key"]
+    # moto leaves out a few fields S3 sends (userIdentity, requestParameters, sequencer, …);
+    # everything it sends is where S3 puts it.
+    local_record, cloud_record = local.json(), cloud.json()
+    assert set(local_record) <= set(cloud_record)
+    assert set(local_record["s3"]["object"]) <= set(cloud_record["s3"]["object"])
+
+
+def test_failed_notification_is_delivered_again(
+    moto_server: MotoEmulator, unique_name: Callable[..., str], listen: Callable[..., Listener]
+) -> None:
+    metadata = bucket_settings(moto_server, unique_name())
+    failures: list[str] = []
+
+    def handler(event: BindingEvent) -> None:
+        if not failures:
+            failures.append(event.metadata["key"])
+            raise RuntimeError("handler failed")
+
+    listener = listen(s3.S3Input("uploads", metadata), handler)
+    wait_for_notification(metadata, "uploads")
+    _aws.client("s3", metadata).put_object(Bucket=metadata.bucket, Key="flaky", Body=b"x")
+    first, again = listener.wait_for(2)
+    assert first.data == again.data
+    assert [first.metadata["key"], again.metadata["key"]] == ["flaky", "flaky"]
+    assert listener.failures == 1
