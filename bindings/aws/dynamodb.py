@@ -153,14 +153,30 @@ class DynamoDBOutput(OutputBinding[DynamoDBMetadata]):
 
 
 class _TableStream:
-    """`_shards.Stream` over the DynamoDB Streams API."""
+    """`_shards.Stream` over the DynamoDB Streams API, on the table's latest stream."""
 
-    def __init__(self, name: str, client: Any, stream_arn: str) -> None:
+    def __init__(self, name: str, metadata: DynamoDBMetadata) -> None:
         self._name = name
-        self._streams = client
-        self._arn = stream_arn
+        self._table = metadata.table
+        self._dynamodb = _aws.client("dynamodb", metadata)
+        self._streams = _aws.client("dynamodbstreams", metadata)
+        self._arn = ""
+
+    def _stream_arn(self) -> str:
+        described = self._dynamodb.describe_table(TableName=self._table)["Table"]
+        arn = described.get("LatestStreamArn")
+        if not arn or not described.get("StreamSpecification", {}).get("StreamEnabled"):
+            raise ComponentError(
+                f"table {self._table!r} has no stream to read changes from",
+                component=self._name,
+                field="table",
+                hint=f"enable DynamoDB Streams on the table (view type {STREAM_VIEW})",
+            )
+        return str(arn)
 
     def shard_ids(self) -> list[str]:
+        if not self._arn:
+            self._arn = self._stream_arn()
         ids: list[str] = []
         request: dict[str, Any] = {"StreamArn": self._arn}
         while True:
@@ -191,21 +207,13 @@ class _TableStream:
 
 
 class DynamoDBInput(InputBinding[DynamoDBMetadata]):
+    """A missing table is waited for (logged, retried); a table without a stream is a
+    component error that ends the listener."""
+
     def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        described = _aws.client("dynamodb", self.metadata).describe_table(
-            TableName=self.metadata.table
-        )
-        arn = described["Table"].get("LatestStreamArn")
-        if not arn or not described["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
-            raise ComponentError(
-                f"table {self.metadata.table!r} has no stream to read changes from",
-                component=self.name,
-                field="table",
-                hint=f"enable DynamoDB Streams on the table (view type {STREAM_VIEW})",
-            )
-        stream = _TableStream(self.name, _aws.client("dynamodbstreams", self.metadata), arn)
+        stream = _TableStream(self.name, self.metadata)
         _shards.poll(self.name, stream, deliver, stop, (BotoCoreError, ClientError))
 
 

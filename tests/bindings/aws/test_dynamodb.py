@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,3 +205,17 @@ def test_listener_needs_a_stream(
 
 def test_metadata_requires_table_and_region() -> None:
     assert dynamodb.DynamoDBMetadata.required_names() == ["region", "table"]
+
+
+def test_listener_waits_for_a_table_created_later(
+    table: dynamodb.DynamoDBMetadata,
+    unique_name: Callable[..., str],
+    listen: Callable[..., Listener],
+) -> None:
+    later = table.model_copy(update={"table": unique_name("later")})
+    listener = listen(dynamodb.DynamoDBInput("changes", later))
+    time.sleep(1.5)  # the listener has found no table at least once
+    dynamodb.provision(later)
+    dynamodb.DynamoDBOutput("orders", later).invoke("create", b'{"id": "late"}', Metadata())
+    (event,) = listener.wait_for(1)
+    assert event.metadata["eventName"] == "INSERT"
