@@ -11,10 +11,13 @@ acknowledged the record. Request metadata `partitionKey` (or `__key`) is the rec
 
 The input listener is a group consumer of `topics` that stores a record's offset for commit
 only after the handler returned. When the handler raises, the offset is not stored and the
-consumer seeks back, so the record is delivered again (docs/delivery.md): until it succeeds
-with `consumeRetryEnabled: true`, as in Dapr; otherwise up to `ATTEMPTS` deliveries, after
-which it is logged as dropped, with its coordinates, and skipped. Dapr instead skips it at
-once and a later commit loses it silently.
+consumer seeks back, so the record is delivered again `consumeRetryInterval` later
+(docs/delivery.md); a failing record is never skipped. With `deadLetterTopic` (a portabind
+extension, like `maxDeliveries`) it is produced there, with the error and its origin as
+headers, after `maxDeliveries` failed deliveries, and its offset stored only once the broker
+acknowledged that copy. Without it the record is retried until the handler succeeds, as Dapr
+does with `consumeRetryEnabled: true`; Dapr's default instead skips it at once and a later
+commit loses it silently.
 
 `event_from_record` is the one mapping from a Kafka record to a `BindingEvent`.
 
@@ -47,10 +50,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Deliveries of a failing record without `consumeRetryEnabled` before it is skipped.
-ATTEMPTS = 3
-#: How long one `create` waits for the broker's acknowledgement.
+#: How long one produce (`create`, a dead-letter copy) waits for the broker's acknowledgement.
 PRODUCE_TIMEOUT = 30.0
+#: A record still failing after `maxDeliveries` is logged at error level once per this many
+#: further failures: visible without a line per retry.
+REPORT_EVERY = 100
+#: Characters of the handler's error kept in the `portabind-error` dead-letter header.
+ERROR_HEADER_CHARS = 1000
 #: How often the listener looks at `stop` while no record arrives.
 IDLE_SECONDS = 0.5
 
@@ -81,6 +87,18 @@ class KafkaMetadata(AwsCredentials):
     initial_offset: Literal["newest", "oldest"] = setting("initialOffset", "newest")
     consume_retry_enabled: Truthy = setting("consumeRetryEnabled", False)
     consume_retry_interval: Duration = setting("consumeRetryInterval", timedelta(milliseconds=100))
+    dead_letter_topic: str | None = setting(
+        "deadLetterTopic",
+        None,
+        description="portabind extension (not in Dapr): topic a record goes to after "
+        "maxDeliveries failed deliveries; without it the record is retried until handled",
+    )
+    max_deliveries: int = setting(
+        "maxDeliveries",
+        3,
+        description="portabind extension (not in Dapr): failed deliveries of a record before "
+        "it is dead-lettered, or (without deadLetterTopic) logged at error level",
+    )
     heartbeat_interval: Duration = setting("heartbeatInterval", timedelta(seconds=3))
     session_timeout: Duration = setting("sessionTimeout", timedelta(seconds=10))
     version: str = setting("version", "2.0.0.0", description="no effect: negotiated")
@@ -168,6 +186,15 @@ class KafkaMetadata(AwsCredentials):
             )
         if self.schema_registry_url:
             raise ValueError("the Avro schema registry (schemaRegistryURL) is not supported")
+        if self.max_deliveries < 1:
+            raise ValueError("maxDeliveries must be at least 1")
+        if self.dead_letter_topic and self.consume_retry_enabled:
+            # Dapr's consumeRetryEnabled retries until the handler succeeds: the dead-letter
+            # topic would never be used, which a user setting both would not expect.
+            raise ValueError(
+                "deadLetterTopic is not used with consumeRetryEnabled: true, which retries "
+                "a record until the handler succeeds; set one or the other"
+            )
         if self.auth_type == "password" and not self.sasl_username:
             raise ValueError("authType password needs saslUsername and saslPassword")
         if self.auth_type == "mtls" and not (self.client_cert and self.client_key):
@@ -272,16 +299,15 @@ def event_from_record(
     return BindingEvent(name, value or b"", Metadata(fields))
 
 
-class KafkaOutput(OutputBinding[KafkaMetadata]):
-    operations = ("create",)
+class _ProduceFailed(Exception):
+    """The broker did not acknowledge a record; the message says why."""
 
-    def __init__(self, name: str, metadata: KafkaMetadata) -> None:
-        super().__init__(name, metadata)
-        if not metadata.publish_topic:
-            raise UserError(
-                f"output binding {name} (bindings.kafka) needs publishTopic",
-                hint="add the metadata field publishTopic: the topic `create` produces to",
-            )
+
+class _Publisher:
+    """A producer whose `send` returns once the broker acknowledged the record: `create` and
+    the listener's dead-lettering produce this way."""
+
+    def __init__(self, metadata: KafkaMetadata) -> None:
         from confluent_kafka import Producer
 
         self._producer = Producer(
@@ -293,24 +319,18 @@ class KafkaOutput(OutputBinding[KafkaMetadata]):
             }
         )
 
-    def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None,
+        headers: list[tuple[str, bytes | str | None]],
+        partition: int | None = None,
+    ) -> None:
+        """Produce one record and wait for its acknowledgement; `_ProduceFailed` if none came."""
         from confluent_kafka import KafkaException
 
-        if metadata.get("valueSchemaType"):
-            raise UserError("request metadata valueSchemaType (Avro) is not supported")
-        key = metadata.get("partitionKey") or metadata.get("__key")
-        options: dict[str, Any] = {"key": key.encode() if key else None}
-        if "partitionNumber" in metadata:
-            try:
-                options["partition"] = int(metadata["partitionNumber"])
-            except ValueError:
-                raise UserError(
-                    f"request metadata partitionNumber {metadata['partitionNumber']!r} "
-                    "is not an integer"
-                ) from None
-        headers: list[tuple[str, str | bytes | None]] = [
-            (k, v.encode()) for k, v in metadata.items() if not self.metadata.excluded(k)
-        ]
         done = threading.Event()
         outcome: list[Any] = []
 
@@ -318,13 +338,10 @@ class KafkaOutput(OutputBinding[KafkaMetadata]):
             outcome.append(error)
             done.set()
 
+        options: dict[str, Any] = {} if partition is None else {"partition": partition}
         try:
             self._producer.produce(
-                self.metadata.publish_topic or "",
-                data,
-                headers=headers or None,
-                on_delivery=delivered,
-                **options,
+                topic, value, key=key, headers=headers or None, on_delivery=delivered, **options
             )
             # poll() serves delivery callbacks; several threads may poll at once.
             waited = 0.0
@@ -332,20 +349,81 @@ class KafkaOutput(OutputBinding[KafkaMetadata]):
                 self._producer.poll(0.1)
                 waited += 0.1
         except (KafkaException, BufferError) as error:
-            raise BindingError(self.name, "create", str(error)) from error
+            raise _ProduceFailed(str(error)) from error
         if not done.is_set():
-            raise BindingError(self.name, "create", f"no acknowledgement in {PRODUCE_TIMEOUT}s")
+            raise _ProduceFailed(f"no acknowledgement in {PRODUCE_TIMEOUT}s")
         if outcome[0] is not None:
-            raise BindingError(self.name, "create", str(outcome[0]))
-        return BindingResponse()
+            raise _ProduceFailed(str(outcome[0]))
 
     def close(self) -> None:
         self._producer.flush(PRODUCE_TIMEOUT)
 
 
+class KafkaOutput(OutputBinding[KafkaMetadata]):
+    operations = ("create",)
+
+    def __init__(self, name: str, metadata: KafkaMetadata) -> None:
+        super().__init__(name, metadata)
+        if not metadata.publish_topic:
+            raise UserError(
+                f"output binding {name} (bindings.kafka) needs publishTopic",
+                hint="add the metadata field publishTopic: the topic `create` produces to",
+            )
+        self._publisher = _Publisher(metadata)
+
+    def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
+        if metadata.get("valueSchemaType"):
+            raise UserError("request metadata valueSchemaType (Avro) is not supported")
+        key = metadata.get("partitionKey") or metadata.get("__key")
+        partition = None
+        if "partitionNumber" in metadata:
+            try:
+                partition = int(metadata["partitionNumber"])
+            except ValueError:
+                raise UserError(
+                    f"request metadata partitionNumber {metadata['partitionNumber']!r} "
+                    "is not an integer"
+                ) from None
+        headers: list[tuple[str, bytes | str | None]] = [
+            (k, v.encode()) for k, v in metadata.items() if not self.metadata.excluded(k)
+        ]
+        try:
+            self._publisher.send(
+                self.metadata.publish_topic or "",
+                data,
+                key=key.encode() if key else None,
+                headers=headers,
+                partition=partition,
+            )
+        except _ProduceFailed as error:
+            raise BindingError(self.name, "create", str(error)) from error
+        return BindingResponse()
+
+    def close(self) -> None:
+        self._publisher.close()
+
+
 def _coordinates(record: Any) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed record."""
     return str(record.topic()), int(record.partition()), int(record.offset())
+
+
+def _dead_letter_headers(
+    record_headers: Iterable[tuple[str, bytes | str | None]] | None,
+    error: BaseException,
+    where: tuple[str, int, int],
+) -> list[tuple[str, bytes | str | None]]:
+    """The headers of a record's dead-letter copy: its own, then the handler's error (type and
+    message, truncated) and the record's origin."""
+    topic, partition, offset = where
+    reason = f"{type(error).__name__}: {error}"[:ERROR_HEADER_CHARS]
+    return [
+        *(record_headers or ()),
+        ("portabind-error", reason.encode()),
+        ("portabind-original-topic", topic.encode()),
+        ("portabind-original-partition", str(partition).encode()),
+        ("portabind-original-offset", str(offset).encode()),
+    ]
 
 
 class KafkaInput(InputBinding[KafkaMetadata]):
@@ -362,6 +440,7 @@ class KafkaInput(InputBinding[KafkaMetadata]):
             )
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+        dead_letters = _Publisher(self.metadata) if self.metadata.dead_letter_topic else None
         consumer = Consumer(
             {
                 **client_config(self.metadata),
@@ -374,8 +453,8 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                 "max.partition.fetch.bytes": self.metadata.consumer_fetch_default,
                 "fetch.min.bytes": self.metadata.consumer_fetch_min,
                 "partition.assignment.strategy": _ASSIGNMENT[self.metadata.rebalance_strategy],
-                # Offsets are stored only for handled records and committed in the background
-                # (and on close): a record whose handler failed is never committed past.
+                # Offsets are stored only for handled (or dead-lettered) records and committed
+                # in the background and on close: a failing record is never committed past.
                 "enable.auto.commit": True,
                 "enable.auto.offset.store": False,
             }
@@ -391,12 +470,12 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                     log.warning("%s: Kafka consumer: %s", self.name, record.error())
                     continue
                 where = _coordinates(record)
-                handled = self._handled(deliver, record, failures, stop)
+                done = self._done(deliver, record, failures, dead_letters)
                 try:
-                    if handled:
+                    if done:
                         failures.pop(where, None)
                         consumer.store_offsets(record)
-                    elif not stop.is_set():
+                    elif not stop.wait(self.metadata.consume_retry_interval.total_seconds()):
                         # Read this record again: the partition restarts at its offset.
                         consumer.seek(TopicPartition(*where))
                 except KafkaException as error:
@@ -405,16 +484,18 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                     log.warning("%s: record %s/%s@%s: %s", self.name, *where, error)
         finally:
             consumer.close()
+            if dead_letters is not None:
+                dead_letters.close()
 
-    def _handled(
+    def _done(
         self,
         deliver: Callable[[BindingEvent], None],
         record: Any,
         failures: dict[tuple[str, int, int], int],
-        stop: threading.Event,
+        dead_letters: _Publisher | None,
     ) -> bool:
-        """Deliver one record. True when its offset may be committed: it was handled, or it
-        failed `ATTEMPTS` times without `consumeRetryEnabled` and is skipped."""
+        """Deliver one record. True when its offset may be stored: it was handled, or the
+        broker acknowledged its copy on the dead-letter topic."""
         _, stamp = record.timestamp()
         event = event_from_record(
             self.name,
@@ -432,19 +513,59 @@ class KafkaInput(InputBinding[KafkaMetadata]):
             deliver(event)
             return True
         except Exception as error:  # the handler's failure
-            failures[where] = failures.get(where, 0) + 1
-            if not self.metadata.consume_retry_enabled and failures[where] >= ATTEMPTS:
+            count = failures[where] = failures.get(where, 0) + 1
+            budget = self.metadata.max_deliveries
+            if dead_letters is not None and count >= budget:
+                return self._dead_lettered(dead_letters, record, error, count)
+            if count < budget:
+                log.warning(
+                    "%s: record %s/%s@%s failed (%s); redelivering", self.name, *where, error
+                )
+            elif (count - budget) % REPORT_EVERY == 0:
                 log.error(
-                    "%s: dropped record %s/%s@%s after %d failed deliveries: %s",
+                    "%s: record %s/%s@%s has failed %d deliveries (%s); still retrying: it is "
+                    "never skipped (set deadLetterTopic to move such records aside)",
                     self.name,
                     *where,
-                    failures[where],
+                    count,
                     error,
                 )
-                return True
-            log.warning("%s: record %s/%s@%s failed (%s); redelivering", self.name, *where, error)
-        stop.wait(self.metadata.consume_retry_interval.total_seconds())
-        return False
+            return False
+
+    def _dead_lettered(
+        self, dead_letters: _Publisher, record: Any, error: Exception, count: int
+    ) -> bool:
+        """Copy a record that failed `count` times to `deadLetterTopic`; True once acknowledged."""
+        where = _coordinates(record)
+        topic = self.metadata.dead_letter_topic or ""
+        try:
+            dead_letters.send(
+                topic,
+                record.value(),
+                key=record.key(),
+                headers=_dead_letter_headers(record.headers(), error, where),
+            )
+        except _ProduceFailed as failure:
+            log.error(
+                "%s: record %s/%s@%s failed %d deliveries (%s) and could not be written to "
+                "dead-letter topic %s (%s); it stays uncommitted and comes round again",
+                self.name,
+                *where,
+                count,
+                error,
+                topic,
+                failure,
+            )
+            return False
+        log.error(
+            "%s: record %s/%s@%s failed %d deliveries (%s); moved to dead-letter topic %s",
+            self.name,
+            *where,
+            count,
+            error,
+            topic,
+        )
+        return True
 
 
 binding = Binding(metadata=KafkaMetadata, output=KafkaOutput, input=KafkaInput)

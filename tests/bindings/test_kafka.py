@@ -86,6 +86,15 @@ def _committed(brokers: str, group: str, topic: str, partitions: int) -> dict[in
     return {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
 
 
+def _end_offset(brokers: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": "unused"})
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), 10)
+    finally:
+        consumer.close()
+    return int(high)
+
+
 def _create_topic(brokers: str, topic: str, partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": brokers})
     for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
@@ -216,22 +225,107 @@ def test_a_failed_record_is_redelivered_and_committed_only_after_success(
         time.sleep(0.5)
 
 
-def test_a_record_failing_every_time_is_skipped_after_bounded_attempts(
-    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+@pytest.fixture
+def dead(kafka_brokers: str, topic: str) -> str:
+    """A one-partition dead-letter topic for `topic`."""
+    _create_topic(kafka_brokers, f"{topic}-dead", 1)
+    return f"{topic}-dead"
+
+
+def _rejects_poison(event: BindingEvent) -> None:
+    if event.data.startswith(b"poison"):
+        raise RuntimeError("cannot process " + event.data.decode())
+
+
+def _stopped(listener: Listener) -> None:
+    listener.stop.set()
+    assert listener.finished.wait(30), "the listener did not stop"
+    assert listener.error is None
+
+
+def test_a_record_failing_every_time_goes_to_the_dead_letter_topic_then_is_committed(
+    settings: Any, kafka_brokers: str, topic: str, dead: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    headers = [("tenant", b"acme"), ("trace", b"\x00\xff")]
+    _produce(
+        kafka_brokers,
+        topic,
+        {"value": b"poison \x00", "key": b"order-7", "headers": headers},
+        {"value": b"good"},
+    )
+    metadata = settings(deadLetterTopic=dead, maxDeliveries="2", consumeRetryInterval="10ms")
+    listener = listen(KafkaInput("events", metadata), _rejects_poison)
+    events = listener.wait_for(3, timeout=40)
+    assert [e.data for e in events] == [b"poison \x00", b"poison \x00", b"good"]
+    (copy,) = _read(kafka_brokers, dead, 1)
+    assert (copy.key(), copy.value()) == (b"order-7", b"poison \x00")
+    assert copy.headers() == [
+        *headers,
+        ("portabind-error", b"RuntimeError: cannot process poison \x00"),
+        ("portabind-original-topic", topic.encode()),
+        ("portabind-original-partition", b"0"),
+        ("portabind-original-offset", b"0"),
+    ]
+    _stopped(listener)
+    assert _committed(kafka_brokers, f"{topic}-group", topic, 1) == {0: 2}
+    # A new member of the group starts behind both: it gets only what comes next.
+    _produce(kafka_brokers, topic, {"value": b"next"})
+    (event,) = listen(KafkaInput("events", metadata)).wait_for(1, timeout=40)
+    assert event.data == b"next"
+
+
+def test_the_dead_letter_error_header_is_truncated(
+    settings: Any, kafka_brokers: str, topic: str, dead: str, listen: Callable[..., Listener]
+) -> None:
+    _produce(kafka_brokers, topic, {"value": b"poison" + b"!" * 5000})
+    metadata = settings(deadLetterTopic=dead, maxDeliveries="1")
+    listen(KafkaInput("events", metadata), _rejects_poison).wait_for(1, timeout=40)
+    (copy,) = _read(kafka_brokers, dead, 1)
+    error = dict(copy.headers())["portabind-error"]
+    assert error.startswith(b"RuntimeError: cannot process poison!!!")
+    assert len(error) == kafka.ERROR_HEADER_CHARS
+
+
+def test_a_record_the_dead_letter_topic_refuses_is_not_committed(
+    settings: Any, kafka_brokers: str, topic: str, dead: str, listen: Callable[..., Listener]
+) -> None:
+    _create_topic(kafka_brokers, topic, 1)
+    # Fits maxMessageBytes on its own, not with the error headers of its dead-letter copy.
+    _produce(kafka_brokers, topic, {"value": b"poison" + b"!" * 700}, {"value": b"good"})
+    metadata = settings(
+        deadLetterTopic=dead, maxDeliveries="2", consumeRetryInterval="10ms", maxMessageBytes="1200"
+    )
+    listener = listen(KafkaInput("events", metadata), _rejects_poison)
+    events = listener.wait_for(4, timeout=40)
+    assert all(e.data.startswith(b"poison") for e in events)  # "good" waits behind it
+    _stopped(listener)
+    assert _committed(kafka_brokers, f"{topic}-group", topic, 1) == {}
+    assert _end_offset(kafka_brokers, dead) == 0  # nothing was written there
+
+
+def test_without_a_dead_letter_topic_a_failing_record_is_retried_and_never_skipped(
+    settings: Any,
+    kafka_brokers: str,
+    topic: str,
+    listen: Callable[..., Listener],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"poison"}, {"value": b"good"})
-    processed: list[bytes] = []
-
-    def rejects_poison(event: BindingEvent) -> None:
-        if event.data == b"poison":
-            raise RuntimeError("cannot process")
-        processed.append(event.data)
-
-    listener = listen(KafkaInput("events", settings()), rejects_poison)
-    events = listener.wait_for(kafka.ATTEMPTS + 1, timeout=40)
-    assert [e.data for e in events] == [b"poison"] * kafka.ATTEMPTS + [b"good"]
-    assert processed == [b"good"]
+    metadata = settings(consumeRetryInterval="10ms")
+    assert metadata.max_deliveries == 3
+    listener = listen(KafkaInput("events", metadata), _rejects_poison)
+    listener.wait_for(3 * metadata.max_deliveries, timeout=40)
+    _stopped(listener)
+    assert {e.data for e in listener.events} == {b"poison"}
+    assert _committed(kafka_brokers, f"{topic}-group", topic, 1) == {}
+    # Visible: an error when the budget is spent, then one per REPORT_EVERY failures.
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and r.name == kafka.log.name]
+    assert len(errors) == 1 + (len(listener.events) - 3) // kafka.REPORT_EVERY
+    assert f"{topic}/0@0 has failed 3 deliveries" in errors[0].getMessage()
+    event = listen(KafkaInput("events", metadata)).wait_for(1, timeout=40)[0]
+    assert (event.data, event.metadata["__offset"]) == (b"poison", "0")  # the next member's first
 
 
 def test_consume_retry_enabled_retries_until_the_handler_succeeds(
@@ -239,7 +333,7 @@ def test_consume_retry_enabled_retries_until_the_handler_succeeds(
 ) -> None:
     _create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"flaky"})
-    failures_wanted = kafka.ATTEMPTS + 2
+    failures_wanted = settings().max_deliveries + 2
 
     def flaky(event: BindingEvent) -> None:
         if len(listener.events) < failures_wanted:  # deliveries finished before this one
@@ -313,6 +407,11 @@ def test_metadata_follows_dapr_names_and_refuses_what_is_not_supported() -> None
             model.model_validate({**base, **refused})
     with pytest.raises(ValueError, match="saslUsername"):
         model.model_validate({**base, "authType": "password"})
+    with pytest.raises(ValueError, match="maxDeliveries"):
+        model.model_validate({**base, "maxDeliveries": "0"})
+    # consumeRetryEnabled retries until success (Dapr): a dead-letter topic would never be used.
+    with pytest.raises(ValueError, match="deadLetterTopic"):
+        model.model_validate({**base, "deadLetterTopic": "d", "consumeRetryEnabled": "true"})
     assert binding.directions == frozenset({"input", "output"})
 
 
