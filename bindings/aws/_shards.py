@@ -6,8 +6,8 @@ records one at a time in shard order and remembers, per shard, the sequence numb
 record the handler accepted (the checkpoint, kept in memory for the life of the listener).
 
 When the handler fails, that shard stops advancing: its iterator is dropped, and after a
-back-off the shard is read again from just after the checkpoint, so the failed record comes
-again and nothing behind it is skipped. That is what Lambda does for a stream trigger by
+back-off the shard is read again at the failed record's sequence number, so it comes again
+and nothing behind it is skipped. That is what Lambda does for a stream trigger by
 default (retry from the first failed sequence number until the record expires); other shards
 keep flowing meanwhile.
 """
@@ -17,11 +17,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from portabind.binding import InputBinding
+from portabind.bindings.aws._aws import AwsCredentials
+from portabind.errors import ComponentError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from portabind.events import BindingEvent
 
@@ -38,6 +42,26 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 
 
+#: Where a new listener starts reading, unless `portabind.io/startingPosition` says otherwise.
+#: Lambda's trigger defaults to LATEST (the AWS build); locally the oldest record is the
+#: better default: an emulated stream is new on every run, and records the app writes while
+#: the listener is still starting would be skipped at LATEST.
+DEFAULT_START = "TRIM_HORIZON"
+
+
+def starting_position(component: str, annotations: Mapping[str, str]) -> str:
+    """The `portabind.io/startingPosition` annotation (LATEST or TRIM_HORIZON, as Lambda's
+    `StartingPosition`), or `DEFAULT_START`."""
+    position = (annotations.get("startingPosition") or DEFAULT_START).upper()
+    if position not in ("LATEST", "TRIM_HORIZON"):
+        raise ComponentError(
+            f"startingPosition must be LATEST or TRIM_HORIZON, got {position!r}",
+            component=component,
+            field="metadata.annotations.portabind.io/startingPosition",
+        )
+    return position
+
+
 class Stream(Protocol):
     """What `poll` needs from one service; errors of the SDK propagate from every method."""
 
@@ -45,8 +69,9 @@ class Stream(Protocol):
         """Every shard of the stream, open or closed."""
         ...
 
-    def iterator(self, shard_id: str, after: str | None) -> str:
-        """An iterator just after sequence number `after`, or at the oldest record."""
+    def iterator(self, shard_id: str, kind: str, sequence: str | None) -> str:
+        """A shard iterator of type `kind` (TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER,
+        AFTER_SEQUENCE_NUMBER), at `sequence` for the last two."""
         ...
 
     def read(self, iterator: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -62,9 +87,35 @@ class Stream(Protocol):
         ...
 
 
+M = TypeVar("M", bound=AwsCredentials)
+
+
+class StreamInput(InputBinding[M]):
+    """A listener on a sharded stream: `stream()` names it, `poll` reads it from the
+    annotated starting position."""
+
+    def __init__(
+        self, name: str, metadata: M, *, annotations: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(name, metadata, annotations=annotations)
+        self.start = starting_position(name, self.annotations)
+
+    def stream(self) -> Stream:
+        raise NotImplementedError
+
+    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors = (BotoCoreError, ClientError)
+        poll(self.name, self.stream(), deliver, stop, errors, start=self.start)
+
+
 @dataclass
 class _Shard:
-    checkpoint: str | None = None
+    #: Where a new iterator starts: the listener's starting position, then after the last
+    #: delivered record, or at a failed one.
+    kind: str
+    sequence: str | None = None
     iterator: str | None = None
     done: bool = False
     failures: int = 0
@@ -77,16 +128,19 @@ def poll(
     deliver: Callable[[BindingEvent], None],
     stop: threading.Event,
     service_errors: tuple[type[BaseException], ...],
+    *,
+    start: str = DEFAULT_START,
 ) -> None:
-    """Deliver every record of `stream` until `stop` is set. `service_errors` are the SDK's
-    exceptions: a failed call is logged and retried on the next round, never fatal."""
+    """Deliver every record of `stream` until `stop` is set, each shard from `start`
+    (TRIM_HORIZON or LATEST). `service_errors` are the SDK's exceptions: a failed call is
+    logged and retried on the next round, never fatal."""
     shards: dict[str, _Shard] = {}
     refreshed = float("-inf")
     while not stop.is_set():
         if time.monotonic() - refreshed >= SHARD_REFRESH_SECONDS:
             try:
                 for shard_id in stream.shard_ids():
-                    shards.setdefault(shard_id, _Shard())
+                    shards.setdefault(shard_id, _Shard(start))
                 refreshed = time.monotonic()
             except service_errors as error:
                 log.warning("%s: listing the stream's shards failed: %s", name, error)
@@ -115,10 +169,10 @@ def _read_shard(
     """One GetRecords round on a shard; True when records were delivered."""
     try:
         if shard.iterator is None:
-            shard.iterator = stream.iterator(shard_id, shard.checkpoint)
+            shard.iterator = stream.iterator(shard_id, shard.kind, shard.sequence)
         records, following = stream.read(shard.iterator)
     except service_errors as error:
-        # An expired iterator among them: the next round asks for a new one at the checkpoint.
+        # An expired iterator among them: the next round asks for a new one where it was.
         log.warning("%s: reading shard %s failed: %s", name, shard_id, error)
         shard.iterator = None
         return False
@@ -142,9 +196,10 @@ def _read_shard(
                 delay,
             )
             shard.iterator = None
+            shard.kind, shard.sequence = "AT_SEQUENCE_NUMBER", sequence
             shard.not_before = time.monotonic() + delay
             return True
-        shard.checkpoint = sequence
+        shard.kind, shard.sequence = "AFTER_SEQUENCE_NUMBER", sequence
         shard.failures = 0
     shard.iterator = following
     shard.done = following is None

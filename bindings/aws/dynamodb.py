@@ -8,10 +8,11 @@ decimal (`N`), empty strings, lists and objects become `NULL`, and an empty key 
 
 The input is an extension (Dapr has none): the listener polls the table's DynamoDB stream
 (`_shards.poll`, in order per shard, a failed record retried before the ones behind it, from
-the oldest record for a new listener). In the cloud the same component becomes a Lambda
-`DynamoDB` trigger. `event_from_record` is the one mapping from a stream record to a
-`BindingEvent`: the Lambda runtime hands it the records of a DynamoDB event, the listener turns
-each GetRecords entry into that Lambda shape first (`lambda_record`).
+the oldest record for a new listener unless `portabind.io/startingPosition` says LATEST). In
+the cloud the same component becomes a Lambda `DynamoDB` trigger. `event_from_record` is the
+one mapping from a stream record to a `BindingEvent`: the Lambda runtime hands it the records
+of a DynamoDB event, the listener turns each GetRecords entry into that Lambda shape first
+(`lambda_record`).
 
 `provision` (emulator only) creates the table with the string partition key `id`
 (`KEY_ATTRIBUTE`) and a NEW_AND_OLD_IMAGES stream, and turns the stream on for an existing
@@ -25,15 +26,14 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.binding import Binding, OutputBinding
 from portabind.bindings.aws import _aws, _shards
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
 from portabind.metadata import setting
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
 #: The partition key of a table `provision` creates (a string attribute).
 KEY_ATTRIBUTE = "id"
@@ -186,13 +186,11 @@ class _TableStream:
                 return ids
             request["ExclusiveStartShardId"] = described["LastEvaluatedShardId"]
 
-    def iterator(self, shard_id: str, after: str | None) -> str:
-        position: dict[str, str] = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-            if after is not None
-            else {"ShardIteratorType": "TRIM_HORIZON"}
+    def iterator(self, shard_id: str, kind: str, sequence: str | None) -> str:
+        position = {"SequenceNumber": sequence} if sequence is not None else {}
+        got = self._streams.get_shard_iterator(
+            StreamArn=self._arn, ShardId=shard_id, ShardIteratorType=kind, **position
         )
-        got = self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard_id, **position)
         return str(got["ShardIterator"])
 
     def read(self, iterator: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -206,15 +204,12 @@ class _TableStream:
         return event_from_record(self._name, lambda_record(record, stream_arn=self._arn))
 
 
-class DynamoDBInput(InputBinding[DynamoDBMetadata]):
+class DynamoDBInput(_shards.StreamInput[DynamoDBMetadata]):
     """A missing table is waited for (logged, retried); a table without a stream is a
-    component error that ends the listener."""
+    component error that ends the listener. `portabind.io/startingPosition` as for Kinesis."""
 
-    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        stream = _TableStream(self.name, self.metadata)
-        _shards.poll(self.name, stream, deliver, stop, (BotoCoreError, ClientError))
+    def stream(self) -> _shards.Stream:
+        return _TableStream(self.name, self.metadata)
 
 
 def provision(metadata: DynamoDBMetadata) -> None:

@@ -7,9 +7,11 @@ shard, a random UUID by default, as in Dapr.
 The input listener polls GetRecords on every shard (`_shards.poll`): records arrive in order
 per shard, and a record whose handler failed is retried, with back-off, before anything behind
 it on its shard; the checkpoint lives in memory, so a new listener starts at the oldest record
-still in the stream (TRIM_HORIZON). Both of Dapr's `mode`s read this way locally (moto has no
-enhanced fan-out). Dapr itself ignores handler errors; portabind follows Lambda, which retries
-from the first failed record, so the handler sees the same delivery contract on both paths.
+still in the stream (TRIM_HORIZON), or at new records only with the annotation
+`portabind.io/startingPosition: LATEST` (the Lambda trigger's default, see `_shards`). Both
+of Dapr's `mode`s read this way locally (moto has no enhanced fan-out). Dapr itself ignores
+handler errors; portabind follows Lambda, which retries from the first failed record, so the
+handler sees the same delivery contract on both paths.
 
 `event_from_record` is the one mapping from a record to a `BindingEvent`: the Lambda runtime
 hands it the records of a Kinesis event, the listener turns each GetRecords entry into that
@@ -22,15 +24,14 @@ import base64
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.binding import Binding, OutputBinding
 from portabind.bindings.aws import _aws, _shards
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
 from portabind.metadata import setting
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
 
 class KinesisMetadata(_aws.AwsCredentials):
@@ -127,14 +128,10 @@ class _KinesisStream:
                 return ids
             request = {"NextToken": page["NextToken"]}
 
-    def iterator(self, shard_id: str, after: str | None) -> str:
-        position: dict[str, str] = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-            if after is not None
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
+    def iterator(self, shard_id: str, kind: str, sequence: str | None) -> str:
+        position = {"StartingSequenceNumber": sequence} if sequence is not None else {}
         got = self._kinesis.get_shard_iterator(
-            StreamName=self._stream, ShardId=shard_id, **position
+            StreamName=self._stream, ShardId=shard_id, ShardIteratorType=kind, **position
         )
         return str(got["ShardIterator"])
 
@@ -151,9 +148,15 @@ class _KinesisStream:
         return event_from_record(self._name, shaped)
 
 
-class KinesisInput(InputBinding[KinesisMetadata]):
-    def __init__(self, name: str, metadata: KinesisMetadata, **options: Any) -> None:
-        super().__init__(name, metadata, **options)
+class KinesisInput(_shards.StreamInput[KinesisMetadata]):
+    def __init__(
+        self,
+        name: str,
+        metadata: KinesisMetadata,
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(name, metadata, annotations=annotations)
         if not metadata.consumer_name:
             # Dapr requires it for input (the KCL application / EFO consumer name).
             raise ComponentError(
@@ -163,16 +166,9 @@ class KinesisInput(InputBinding[KinesisMetadata]):
                 hint="name the consumer, e.g. consumerName: my-app",
             )
 
-    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        stream = _KinesisStream(
-            self.name,
-            _aws.client("kinesis", self.metadata),
-            self.metadata.stream_name,
-            self.metadata.region,
-        )
-        _shards.poll(self.name, stream, deliver, stop, (BotoCoreError, ClientError))
+    def stream(self) -> _shards.Stream:
+        client = _aws.client("kinesis", self.metadata)
+        return _KinesisStream(self.name, client, self.metadata.stream_name, self.metadata.region)
 
 
 def provision(metadata: KinesisMetadata) -> None:

@@ -219,3 +219,18 @@ def test_listener_waits_for_a_table_created_later(
     dynamodb.DynamoDBOutput("orders", later).invoke("create", b'{"id": "late"}', Metadata())
     (event,) = listener.wait_for(1)
     assert event.metadata["eventName"] == "INSERT"
+
+
+def test_latest_delivers_only_changes_after_the_start(
+    table: dynamodb.DynamoDBMetadata, listen: Callable[..., Listener]
+) -> None:
+    output = dynamodb.DynamoDBOutput("orders", table)
+    output.invoke("create", b'{"id": "before"}', Metadata())
+    binding = dynamodb.DynamoDBInput("changes", table, annotations={"startingPosition": "LATEST"})
+    listener = listen(binding)
+    time.sleep(2)  # the listener holds its LATEST iterators by now
+    output.invoke("create", b'{"id": "after"}', Metadata())
+    (event,) = listener.wait_for(1)
+    assert event.json()["dynamodb"]["Keys"] == {"id": {"S": "after"}}
+    time.sleep(1.5)
+    assert len(listener.events) == 1

@@ -5,6 +5,7 @@ the Lambda runtime."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,3 +188,31 @@ def test_provision_is_idempotent(stream: kinesis.KinesisMetadata) -> None:
     kinesis.provision(stream)
     summary = _aws.client("kinesis", stream).describe_stream_summary(StreamName=stream.stream_name)
     assert summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
+
+
+def test_latest_skips_older_records_and_still_retries_a_failed_one(
+    stream: kinesis.KinesisMetadata, listen: Callable[..., Listener]
+) -> None:
+    output = kinesis.KinesisOutput("clicks", stream)
+    output.invoke("create", b"old", Metadata({"partitionKey": "p"}))
+    failed: list[bytes] = []
+
+    def handler(event: BindingEvent) -> None:
+        if not failed:
+            failed.append(event.data)
+            raise RuntimeError("handler failed")
+
+    binding = kinesis.KinesisInput("clicks", stream, annotations={"startingPosition": "latest"})
+    listener = listen(binding, handler)
+    time.sleep(2)  # the listener holds its LATEST iterators by now
+    output.invoke("create", b"new", Metadata({"partitionKey": "p"}))
+    # The first record read from LATEST fails: it comes again (no checkpoint yet to go by).
+    assert [e.data for e in listener.wait_for(2)] == [b"new", b"new"]
+
+
+def test_starting_position_must_be_latest_or_trim_horizon(
+    stream: kinesis.KinesisMetadata,
+) -> None:
+    with pytest.raises(ComponentError, match="startingPosition"):
+        kinesis.KinesisInput("clicks", stream, annotations={"startingPosition": "AT_TIMESTAMP"})
+    assert kinesis.KinesisInput("clicks", stream).start == "TRIM_HORIZON"
