@@ -9,8 +9,9 @@ response `{"location", "versionID", "presignURL"?}` and metadata `key`), `get`, 
 
 The input is an extension (Dapr has none; in the cloud the component becomes a Lambda `S3`
 trigger or an EventBridge rule): locally the listener adds a notification of the bucket's
-`s3:ObjectCreated:*` events (SAM's default) to an SQS queue of its own, keeping the bucket's
-other notifications, and polls that queue (`_relay`). `event_from_record` is the one mapping
+`s3:ObjectCreated:*` events (SAM's default; see `S3Input` for the annotations that change it)
+to an SQS queue of its own, keeping the bucket's other notifications, and polls that queue
+(`_relay`). `event_from_record` is the one mapping
 from an S3 event record to a `BindingEvent`; Lambda's records and the queued notifications
 have the same shape.
 """
@@ -378,27 +379,44 @@ class S3Output(OutputBinding[S3Metadata]):
 
 
 class S3Input(InputBinding[S3Metadata]):
+    """The annotations the AWS build reads for the S3 trigger apply here too:
+    `portabind.io/events` (comma-separated S3 event types, default `s3:ObjectCreated:*`),
+    `portabind.io/prefix` and `portabind.io/suffix` (object key filters)."""
+
+    def _notification(self, queue_arn: str) -> dict[str, Any]:
+        events = self.annotations.get("events") or ",".join(NOTIFY_EVENTS)
+        entry: dict[str, Any] = {
+            "Id": f"portabind-{self.name}",
+            "QueueArn": queue_arn,
+            "Events": [event.strip() for event in events.split(",") if event.strip()],
+        }
+        rules = [
+            {"Name": part, "Value": self.annotations[part]}
+            for part in ("prefix", "suffix")
+            if self.annotations.get(part)
+        ]
+        if rules:
+            entry["Filter"] = {"Key": {"FilterRules": rules}}
+        return entry
+
     def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
         bucket = self.metadata.bucket
-        configuration_id = f"portabind-{self.name}"
 
         def attach(sqs: Any, url: str, queue_arn: str) -> None:
             _relay.allow(sqs, url, queue_arn, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}")
             s3 = _client(self.metadata)
             current = s3.get_bucket_notification_configuration(Bucket=bucket)
             current.pop("ResponseMetadata", None)
+            entry = self._notification(queue_arn)
             # Replace only this listener's entry: the bucket may notify others too.
             queues = [
-                entry
-                for entry in current.get("QueueConfigurations", [])
-                if entry.get("Id") != configuration_id
+                other
+                for other in current.get("QueueConfigurations", [])
+                if other.get("Id") != entry["Id"]
             ]
-            queues.append(
-                {"Id": configuration_id, "QueueArn": queue_arn, "Events": list(NOTIFY_EVENTS)}
-            )
             s3.put_bucket_notification_configuration(
                 Bucket=bucket,
-                NotificationConfiguration={**current, "QueueConfigurations": queues},
+                NotificationConfiguration={**current, "QueueConfigurations": [*queues, entry]},
             )
 
         def events(body: str) -> list[BindingEvent]:

@@ -411,3 +411,27 @@ def test_failed_notification_is_delivered_again(
     assert first.data == again.data
     assert [first.metadata["key"], again.metadata["key"]] == ["flaky", "flaky"]
     assert listener.failures == 1
+
+
+def test_annotations_choose_the_events_and_filter_the_keys(
+    moto_server: MotoEmulator, unique_name: Callable[..., str], listen: Callable[..., Listener]
+) -> None:
+    metadata = bucket_settings(moto_server, unique_name())
+    annotations = {
+        "events": "s3:ObjectCreated:*, s3:ObjectRemoved:*",
+        "prefix": "in/",
+        "suffix": ".csv",
+    }
+    listener = listen(s3.S3Input("uploads", metadata, annotations=annotations))
+    wait_for_notification(metadata, "uploads")
+    client = _aws.client("s3", metadata)
+    client.put_object(Bucket=metadata.bucket, Key="out/skipped.csv", Body=b"x")
+    client.put_object(Bucket=metadata.bucket, Key="in/skipped.txt", Body=b"x")
+    client.put_object(Bucket=metadata.bucket, Key="in/a.csv", Body=b"x")
+    client.delete_object(Bucket=metadata.bucket, Key="in/a.csv")
+    created, removed = listener.wait_for(2)
+    assert created.metadata["eventName"].startswith("ObjectCreated:")
+    assert removed.metadata["eventName"].startswith("ObjectRemoved:")
+    assert created.metadata["key"] == removed.metadata["key"] == "in/a.csv"
+    time.sleep(1)
+    assert len(listener.events) == 2
