@@ -5,9 +5,13 @@ SNS and S3 push to Lambda; a process on a laptop cannot be pushed to, so the lis
 an SQS queue, has the source deliver into it (`attach`: an SNS subscription, a bucket
 notification), and polls it. The queue's name is fixed per component and source, so messages
 sent while `portabind run` was stopped are still there on the next start, and attaching again
-is a no-op. A message is deleted only after every event in it was delivered; after a handler
-failure it comes back after a back-off that grows with its receive count (1 s, 2 s, 4 s, …
-up to a minute), so a failure never loses a message.
+is a no-op. The queue, its policy and the subscription or notification outlive the run on
+purpose; against real AWS (no `--emulate`) delete them by hand when the listener is retired
+(queues are named `portabind-<sns|s3>-<component>-<hash>`).
+
+A message is deleted only after every event in it was delivered; after a handler failure it
+comes back after a back-off that grows with its receive count (1 s, 2 s, 4 s, … up to a
+minute), so a failure never loses a message.
 """
 
 from __future__ import annotations
