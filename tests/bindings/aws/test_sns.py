@@ -239,3 +239,17 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_messages_sent_while_stopped_arrive_on_the_next_start(
+    topic: sns.SnsMetadata, listen: Callable[..., Listener]
+) -> None:
+    first = listen(sns.SnsInput("alerts", topic))
+    wait_until(lambda: _subscribed(topic, _relay.queue_name("sns", "alerts", topic.topic_arn)))
+    first.stop.set()
+    assert first.finished.wait(_relay.WAIT_SECONDS + 5)
+    publish(topic, "while away")
+    (event,) = listen(sns.SnsInput("alerts", topic)).wait_for(1)
+    assert event.data == b"while away"
+    subscriptions = client("sns", topic).list_subscriptions_by_topic(TopicArn=topic.topic_arn)
+    assert len(subscriptions["Subscriptions"]) == 1  # the same queue, subscribed once
