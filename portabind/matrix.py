@@ -23,19 +23,22 @@ class Row:
     output: bool
     operations: tuple[str, ...]
     triggers: Mapping[str, str]  # target -> native trigger, or "" when none
+    fallbacks: Mapping[str, str]  # target -> the alternative when there is no trigger, or ""
 
 
-def _triggers(target: str) -> Mapping[str, str]:
+def _declared(target: str, name: str) -> Mapping[str, str]:
+    """A build module's `TRIGGERS` or `FALLBACKS` (Dapr type → text)."""
     try:
         module = importlib.import_module(f"portabind.adapters.{target}.build")
     except ModuleNotFoundError:
         return {}
-    triggers: Mapping[str, str] = getattr(module, "TRIGGERS", {})
-    return triggers
+    declared: Mapping[str, str] = getattr(module, name, {})
+    return declared
 
 
 def support_matrix() -> list[Row]:
-    per_target = {target: _triggers(target) for target in CLOUD_TARGETS}
+    per_target = {target: _declared(target, "TRIGGERS") for target in CLOUD_TARGETS}
+    fallbacks = {target: _declared(target, "FALLBACKS") for target in CLOUD_TARGETS}
     rows = []
     for type_string in registry.available_types():
         module = importlib.import_module("portabind.bindings" + type_string[len("bindings") :])
@@ -47,9 +50,21 @@ def support_matrix() -> list[Row]:
                 output=binding.output is not None,
                 operations=binding.output.operations if binding.output else (),
                 triggers={t: per_target[t].get(type_string, "") for t in CLOUD_TARGETS},
+                fallbacks={t: fallbacks[t].get(type_string, "") for t in CLOUD_TARGETS},
             )
         )
     return rows
+
+
+def _cell(row: Row, target: str) -> str:
+    """An input's native trigger (or what to use without one); an output-only type's
+    client, plus the trigger a target adds as an extension."""
+    trigger = row.triggers[target]
+    if row.input:
+        return trigger or f"none: use {row.fallbacks[target] or '`portabind run`'}"
+    if not row.output:
+        return "-"
+    return f"client; trigger {trigger}" if trigger else "client"
 
 
 def render(rows: list[Row], *, markdown: bool = False) -> str:
@@ -60,12 +75,7 @@ def render(rows: list[Row], *, markdown: bool = False) -> str:
             "yes" if row.input else "-",
             "yes" if row.output else "-",
             " ".join(row.operations) or "-",
-            *[
-                (row.triggers[t] or ("none: use `portabind run`" if row.input else "-"))
-                if row.input
-                else ("client" if row.output else "-")
-                for t in CLOUD_TARGETS
-            ],
+            *[_cell(row, target) for target in CLOUD_TARGETS],
             "listener + client"
             if row.input and row.output
             else "listener"

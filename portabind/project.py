@@ -110,12 +110,15 @@ def check_project(
                     hint=f"it supports: {', '.join(sorted(binding.directions))}",
                 )
             )
-        if component.name in project.app.handlers and binding.input is None:
+        # `portabind.io/trigger` opts an output-only type into a cloud's native trigger.
+        extension = (component.annotation("trigger") or "").lower() == "true"
+        if component.name in project.app.handlers and binding.input is None and not extension:
             problems.append(
                 component.error(
                     f"a handler is registered for it, but {component.type} is output-only",
                     hint="handlers take input bindings; call output bindings with "
-                    "app.invoke_binding",
+                    'app.invoke_binding (or annotate portabind.io/trigger: "true" to use a '
+                    "cloud trigger portabind adds, docs/aws.md)",
                 )
             )
     for name, registration in project.app.handlers.items():
