@@ -7,9 +7,10 @@ listener class. Nothing else in portabind needs editing to add one.
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
 
 from portabind.errors import UnsupportedOperation
 from portabind.metadata import BindingMetadata
@@ -86,7 +87,18 @@ class Binding(Generic[M]):
     #: name (e.g. {"moto": "http://127.0.0.1:5000"}); these values replace the component's.
     emulate: Callable[[Mapping[str, str]], dict[str, str]] | None = None
     #: Creates the queue, bucket or topic the metadata names, if missing (emulator only).
-    provision: Callable[[M], None] | None = None
+    #: It may take a second argument, the component's `portabind.io/` annotations (prefix
+    #: stripped), for settings Dapr's metadata has no field for (an SQS dead-letter queue).
+    provision: Callable[[M], None] | Callable[[M, Mapping[str, str]], None] | None = None
+
+    def provision_resource(self, metadata: M, annotations: Mapping[str, str]) -> None:
+        """Call `provision` (if any), with the annotations when it takes a second argument."""
+        if self.provision is None:
+            return
+        if len(inspect.signature(self.provision).parameters) > 1:
+            cast("Callable[[M, Mapping[str, str]], None]", self.provision)(metadata, annotations)
+        else:
+            cast("Callable[[M], None]", self.provision)(metadata)
 
     @property
     def directions(self) -> frozenset[str]:

@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from portabind import registry
-from portabind.errors import PortabindError, UserError, ValidationFailed
+from portabind.errors import ComponentError, PortabindError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -131,9 +131,14 @@ class Emulators:
             except UserError as error:
                 problems.extend(error.errors if isinstance(error, ValidationFailed) else [error])
                 continue
-            if binding.provision is not None:
-                binding.provision(metadata)
-                created.append(f"{component.name} ({component.type})")
+            if binding.provision is None:
+                continue
+            try:
+                binding.provision_resource(metadata, component.annotations)
+            except ComponentError as error:  # a bad annotation: say which component has it
+                problems.append(component.error(error.detail, field=error.field, hint=error.hint))
+                continue
+            created.append(f"{component.name} ({component.type})")
         if problems:
             raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
         if created:

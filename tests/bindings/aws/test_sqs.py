@@ -3,6 +3,8 @@ message → BindingEvent mapping shared with the Lambda runtime."""
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from portabind.bindings.aws import _aws, sqs
-from portabind.errors import BindingError
+from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, Metadata
 
 if TYPE_CHECKING:
@@ -202,6 +204,30 @@ def test_stopping_mid_batch_releases_the_undelivered_messages(queue: sqs.SqsMeta
     )
 
 
+def test_messages_handled_before_a_handler_ends_the_thread_stay_deleted(
+    queue: sqs.SqsMetadata,
+) -> None:
+    client, url = raw_client(queue)
+    for body in ("a", "b", "c"):
+        client.send_message(QueueUrl=url, MessageBody=body)
+    delivered: list[bytes] = []
+
+    def handle(event: BindingEvent) -> None:
+        delivered.append(event.data)
+        if len(delivered) == 2:
+            raise SystemExit("the handler quits")
+
+    with pytest.raises(SystemExit):
+        sqs.SqsInput("orders", queue).listen(handle, threading.Event())
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # the first is deleted; the one that ended the thread and the undelivered one remain
+    assert (
+        int(attributes["ApproximateNumberOfMessages"])
+        + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        == 2
+    )
+
+
 def test_provision_is_idempotent_and_makes_fifo_queues(queue: sqs.SqsMetadata) -> None:
     sqs.provision(queue)
     fifo = queue.model_copy(update={"queue_name": queue.queue_name + ".fifo"})
@@ -216,3 +242,86 @@ def test_metadata_requires_queue_name_and_region() -> None:
     assert {"accessKey", "secretKey", "sessionToken"} <= sqs.SqsMetadata.secret_names()
     parsed = sqs.SqsMetadata.model_validate({"queueName": "q", "awsRegion": "eu-west-1"})
     assert parsed.region == "eu-west-1"
+
+
+def queue_attributes(metadata: sqs.SqsMetadata, name: str) -> dict[str, str]:
+    client = _aws.client("sqs", metadata)
+    url = client.get_queue_url(QueueName=name)["QueueUrl"]
+    attributes: dict[str, str] = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    return attributes
+
+
+def test_provision_sets_the_annotated_visibility_timeout_and_redrive(
+    queue: sqs.SqsMetadata,
+) -> None:
+    # `queue` exists already (default settings): the annotations still apply to it.
+    sqs.provision(queue, {"visibilityTimeout": "1m30s", "maxReceiveCount": "4"})
+    attributes = queue_attributes(queue, queue.queue_name)
+    assert attributes["VisibilityTimeout"] == "90"
+    dead_letter = queue_attributes(queue, queue.queue_name + "-dlq")
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dead_letter["QueueArn"],
+        "maxReceiveCount": 4,
+    }
+
+
+def test_provision_without_annotations_sets_no_redrive(queue: sqs.SqsMetadata) -> None:
+    sqs.provision(queue, {"batchSize": "5"})
+    assert "RedrivePolicy" not in queue_attributes(queue, queue.queue_name)
+    assert queue_attributes(queue, queue.queue_name)["VisibilityTimeout"] == "30"
+
+
+def test_provision_redrives_a_fifo_queue_to_a_fifo_dead_letter_queue(
+    queue: sqs.SqsMetadata,
+) -> None:
+    fifo = queue.model_copy(update={"queue_name": queue.queue_name + ".fifo"})
+    sqs.provision(fifo, {"maxRetries": "2"})
+    dead_letter = queue_attributes(queue, queue.queue_name + "-dlq.fifo")
+    assert dead_letter["FifoQueue"] == "true"
+    policy = json.loads(queue_attributes(queue, fifo.queue_name)["RedrivePolicy"])
+    assert policy == {"deadLetterTargetArn": dead_letter["QueueArn"], "maxReceiveCount": 3}
+
+
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [
+        ({}, None),
+        ({"maxReceiveCount": "2"}, ("orders-dlq", 2)),
+        ({"maxRetries": "0"}, ("orders-dlq", 1)),  # retried N times: N + 1 receives
+        ({"maxRetries": "-1", "onFailure": "dlq"}, None),  # retried forever
+        ({"maxReceiveCount": "7", "maxRetries": "1"}, ("orders-dlq", 7)),
+        ({"onFailure": "dlq"}, ("orders-dlq", sqs.DEFAULT_MAX_RECEIVE_COUNT)),
+        ({"onFailure": "arn:aws:sqs:eu-west-1:123456789012:parked"}, ("parked", 5)),
+    ],
+)
+def test_redrive_follows_the_annotations(
+    annotations: dict[str, str], expected: tuple[str, int] | None
+) -> None:
+    assert sqs.redrive("orders", annotations) == expected
+
+
+@pytest.mark.parametrize(
+    ("annotations", "field", "message"),
+    [
+        ({"maxReceiveCount": "0"}, "maxReceiveCount", "a whole number from 1 to 1000, got '0'"),
+        ({"maxReceiveCount": "3.5"}, "maxReceiveCount", "got '3.5'"),
+        ({"maxRetries": "-2"}, "maxRetries", "a whole number from -1 to 999"),
+        ({"onFailure": "arn:aws:sns:us-east-1:1:topic"}, "onFailure", 'ARN or "dlq"'),
+        ({"visibilityTimeout": "500ms"}, "visibilityTimeout", "whole seconds from 0 to 12h"),
+        ({"visibilityTimeout": "13h"}, "visibilityTimeout", "got '13h'"),
+        ({"visibilityTimeout": "soon"}, "visibilityTimeout", "got 'soon'"),
+    ],
+)
+def test_provision_rejects_bad_annotations(
+    queue: sqs.SqsMetadata, annotations: dict[str, str], field: str, message: str
+) -> None:
+    with pytest.raises(ComponentError, match=re.escape(message)) as caught:
+        sqs.provision(queue, annotations)
+    assert caught.value.field == f"metadata.annotations.portabind.io/{field}"
+
+
+def test_binding_hands_provision_the_annotations(queue: sqs.SqsMetadata) -> None:
+    sqs.binding.provision_resource(queue, {"visibilityTimeout": "7"})
+    assert queue_attributes(queue, queue.queue_name)["VisibilityTimeout"] == "7"
