@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from portabind.components import Component
+
 log = logging.getLogger(__name__)
 
 #: Dapr's dial and TLS-handshake timeouts; it sets no overall timeout unless asked.
@@ -430,6 +432,36 @@ def trigger_settings(name: str, annotations: Mapping[str, str]) -> Trigger | Non
     return Trigger(path, methods, auth_level, int(port_text))
 
 
+def component_trigger(component: Component) -> Trigger:
+    """The trigger of an HTTP component a target deploys; a ComponentError names the
+    annotation at fault, or asks for `portabind.io/trigger`."""
+    try:
+        trigger = trigger_settings(component.name, component.annotations)
+    except ValueError as error:
+        raise component.error(str(error), field="metadata.annotations") from None
+    if trigger is None:
+        raise component.error(
+            "bindings.http receives requests only as a trigger (a portabind extension; "
+            "Dapr's http binding is output only)",
+            field="metadata.annotations.portabind.io/trigger",
+            hint='set the annotation portabind.io/trigger: "true"',
+        )
+    return trigger
+
+
+def refusal(trigger: Trigger, method: str, path: str) -> tuple[HttpReply, dict[str, str]] | None:
+    """The reply (and headers) for a request the trigger does not route: 404 for another
+    path, 405 for another method; None when the handler should answer. Azure's router does
+    this itself; the local listener and Cloud Functions (which hand every path to the
+    function) use this."""
+    text = "text/plain; charset=utf-8"
+    if path != trigger.path:
+        return HttpReply(404, b"not found", text), {}
+    if trigger.methods and method.upper() not in trigger.methods:
+        return HttpReply(405, b"method not allowed", text), {"Allow": ", ".join(trigger.methods)}
+    return None
+
+
 class HttpInput(InputBinding[HttpMetadata]):
     """The local side of the HTTP trigger (`portabind run`): a server on 127.0.0.1 at the
     trigger's port answering requests to its path and methods with the handler's result
@@ -494,14 +526,9 @@ class _TriggerHandler(BaseHTTPRequestHandler):
         import uuid
 
         target = urlsplit(self.path)
-        if target.path != self.trigger.path:
-            self._answer(HttpReply(404, b"not found", "text/plain; charset=utf-8"))
-            return
-        if self.trigger.methods and self.command not in self.trigger.methods:
-            self._answer(
-                HttpReply(405, b"method not allowed", "text/plain; charset=utf-8"),
-                {"Allow": ", ".join(self.trigger.methods)},
-            )
+        refused = refusal(self.trigger, self.command, target.path)
+        if refused is not None:
+            self._answer(*refused)
             return
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._answer(HttpReply(411, b"length required", "text/plain; charset=utf-8"))

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from portabind import registry
 from portabind.adapters.crontab import Untranslatable, ncrontab
-from portabind.bindings.http import trigger_settings
+from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError
 from portabind.metadata import parse_duration
@@ -271,16 +271,7 @@ def _timer_function(component: Component, settings: _Settings) -> str:
 
 
 def _route_function(component: Component, settings: _Settings) -> str:
-    try:
-        trigger = trigger_settings(component.name, component.annotations)
-    except ValueError as error:
-        raise component.error(str(error), field="metadata.annotations") from None
-    if trigger is None:
-        raise component.error(
-            "bindings.http receives requests only as a trigger (a portabind extension)",
-            field="metadata.annotations.portabind.io/trigger",
-            hint='set the annotation portabind.io/trigger: "true"',
-        )
+    trigger = component_trigger(component)
     methods = f"[{', '.join(_literal(m) for m in trigger.methods)}]" if trigger.methods else None
     return _function(
         _identifier(component.name),

@@ -1,6 +1,7 @@
 """`portabind build --target gcp`: a Cloud Functions (gen2) source directory.
 
-OUT/ holds `main.py` (one functions-framework `@cloud_event` function per input handler),
+OUT/ holds `main.py` (one functions-framework function per input handler: `@cloud_event` for
+Pub/Sub, `@http` for the HTTP trigger extension and for cron),
 `requirements.txt`, the user's code and components, the portabind parts they need
 (vendored as OUT/portabind, so Cloud Build installs nothing else), and the deployment:
 `deploy.yaml` (each function's entry point, runtime, region, trigger, retry policy,
@@ -8,8 +9,17 @@ environment and Secret Manager references) and `deploy.sh` (the same as `gcloud 
 deploy --gen2` commands). Secrets stay references: each `secretKeyRef` becomes
 `--set-secrets ENV=SECRET:latest`, ENV being the variable `secret_env_name` names.
 
+Cron (docs/triggers.md): a Cloud Scheduler job calls the function's URL (an HTTP target
+with an OIDC token, so the function stays private) on the schedule translated exactly to
+unix-cron (`portabind.adapters.crontab`), in the schedule's `CRON_TZ` zone (else Etc/UTC).
+HTTP rather than Pub/Sub: no topic to create, and the request carries the job name and the
+scheduled time. A failed tick is not retried (the job's default), as in Dapr. deploy.sh
+creates or updates the job after deploying the function and lets the job's service account
+(annotation `serviceAccount`, else the project's default compute account) invoke it.
+
 Settings (component annotations, `portabind.io/` prefix): `region` (default us-central1),
-`secret` (the Secret Manager secret id for a reference, as `field=secret-id,...`).
+`secret` (the Secret Manager secret id for a reference, as `field=secret-id,...`), `project`
+(for cron and HTTP functions; default: gcloud's configured project), `serviceAccount` (cron).
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from portabind import registry
+from portabind.adapters.crontab import Untranslatable, unix_cron
+from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError
 from portabind.secrets import secret_env_name
@@ -33,8 +45,15 @@ if TYPE_CHECKING:
     from portabind.components import Component
     from portabind.project import Project
 
-#: Dapr input type → the CloudEvent type of its native Cloud Functions trigger.
-TRIGGERS = {"bindings.gcp.pubsub": "google.cloud.pubsub.topic.v1.messagePublished"}
+#: Dapr input type → its native Cloud Functions trigger (the CloudEvent type, or HTTP).
+TRIGGERS = {
+    "bindings.gcp.pubsub": "google.cloud.pubsub.topic.v1.messagePublished",
+    "bindings.cron": "Cloud Scheduler job → HTTP",
+    "bindings.http": "HTTP (extension)",
+}
+PUBSUB_EVENT = TRIGGERS["bindings.gcp.pubsub"]
+#: Cloud Scheduler's zone when the schedule names none (Dapr's `Local` on a UTC machine).
+DEFAULT_TIME_ZONE = "Etc/UTC"
 
 RUNTIME = "python312"
 DEFAULT_REGION = "us-central1"
@@ -71,6 +90,14 @@ MAIN_FUNCTION = '''
 def {entry_point}(cloud_event):
     """{type} component {component!r}: {trigger}."""
     function.pubsub({component!r}, cloud_event)
+'''
+
+MAIN_HTTP_FUNCTION = '''
+
+@functions_framework.http
+def {entry_point}(request):
+    """{type} component {component!r}: {trigger}."""
+    return function.{method}({component!r}, request)
 '''
 
 
@@ -154,19 +181,34 @@ def _package_modules(package: str) -> list[str]:
     return [f"{package}.{m.name}" for m in pkgutil.iter_modules([str(path)]) if not m.ispkg]
 
 
+def _binding_packages() -> set[str]:
+    """Every bindings package with its private helpers (`_*.py`): helpers are shared across
+    packages (bindings.kafka uses bindings/aws/_aws.py), so all of them are bundled."""
+    import pkgutil
+
+    found: set[str] = set()
+    packages = ["portabind.bindings"]
+    while packages:
+        package = packages.pop()
+        found.add(package)
+        for info in pkgutil.iter_modules([str(_module_file(package).parent)]):
+            if info.ispkg:
+                packages.append(f"{package}.{info.name}")
+            elif info.name.startswith("_"):
+                found.add(f"{package}.{info.name}")
+    return found
+
+
 def vendor(project: Project, out: Path) -> None:
     """Copy the portabind core, this adapter's runtime and the binding modules the
-    components use (with their vendor's shared `_*.py` modules) to OUT/portabind."""
+    components use (with every bindings package's shared `_*.py` modules) to OUT/portabind."""
     modules = {"portabind", *_package_modules("portabind")}
     modules |= {"portabind.adapters", "portabind.adapters.gcp", "portabind.adapters.gcp.runtime"}
-    modules |= {"portabind.bindings", "portabind.bindings.gcp", "portabind.bindings.gcp.pubsub"}
-    for component in project.components.bindings():
-        module = "portabind.bindings" + component.type.removeprefix("bindings")
-        package = module.rsplit(".", 1)[0]
-        modules.add(module)
-        parts = package.split(".")
-        modules |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)}
-        modules |= {m for m in _package_modules(package) if m.rsplit(".", 1)[1].startswith("_")}
+    modules |= {"portabind.bindings.gcp.pubsub", *_binding_packages()}
+    modules |= {
+        "portabind.bindings" + component.type.removeprefix("bindings")
+        for component in project.components.bindings()
+    }
     for name in sorted(modules):
         _copy_module(name, out)
 
@@ -245,6 +287,61 @@ def secret_references(project: Project) -> tuple[dict[str, str], list[str]]:
     return secrets, sorted(set(passthrough))
 
 
+def _pubsub_trigger(component: Component) -> dict[str, Any]:
+    gcp_project, topic = _trigger(component)
+    return {
+        "project": gcp_project,
+        "trigger": {
+            "eventType": PUBSUB_EVENT,
+            "pubsubTopic": f"projects/{gcp_project}/topics/{topic}",
+            "topic": topic,
+            "retryPolicy": "RETRY_POLICY_RETRY",
+        },
+    }
+
+
+def _http_trigger(component: Component) -> dict[str, Any]:
+    trigger = component_trigger(component)
+    return {
+        "project": component.annotation("project"),
+        "trigger": {
+            "type": "http",
+            "path": trigger.path,
+            "methods": list(trigger.methods),
+            "allowUnauthenticated": trigger.auth_level == "anonymous",
+        },
+    }
+
+
+def _scheduler_trigger(component: Component) -> dict[str, Any]:
+    binding = registry.binding_for(component)
+    metadata: Any = parse_metadata(component, binding.metadata, placeholder_values(component))
+    schedule = metadata.parsed()
+    try:
+        expression = unix_cron(schedule)
+    except Untranslatable as error:
+        raise component.error(f"schedule {schedule.source!r}: {error}", field="schedule") from None
+    return {
+        "project": component.annotation("project"),
+        "trigger": {
+            "type": "scheduler",
+            "job": function_name(component.name),
+            "schedule": expression,
+            "timeZone": schedule.timezone or DEFAULT_TIME_ZONE,
+            "target": "http",
+            "httpMethod": "POST",
+            "serviceAccount": component.annotation("serviceAccount"),
+        },
+    }
+
+
+_TRIGGER_BUILDERS = {
+    "bindings.gcp.pubsub": _pubsub_trigger,
+    "bindings.http": _http_trigger,
+    "bindings.cron": _scheduler_trigger,
+}
+
+
 def _functions(project: Project) -> list[dict[str, Any]]:
     functions = []
     for name in project.app.handlers:
@@ -256,7 +353,6 @@ def _functions(project: Project) -> list[dict[str, Any]]:
                 "long-running listener with `portabind run` (for example on Cloud Run), or "
                 "bridge it to a Pub/Sub topic",
             )
-        gcp_project, topic = _trigger(component)
         functions.append(
             {
                 "name": function_name(name),
@@ -265,13 +361,7 @@ def _functions(project: Project) -> list[dict[str, Any]]:
                 "entryPoint": entry_point(name),
                 "runtime": RUNTIME,
                 "region": component.annotation("region") or DEFAULT_REGION,
-                "project": gcp_project,
-                "trigger": {
-                    "eventType": TRIGGERS[component.type],
-                    "pubsubTopic": f"projects/{gcp_project}/topics/{topic}",
-                    "topic": topic,
-                    "retryPolicy": "RETRY_POLICY_RETRY",
-                },
+                **_TRIGGER_BUILDERS[component.type](component),
             }
         )
     if not functions:
@@ -282,19 +372,28 @@ def _functions(project: Project) -> list[dict[str, Any]]:
     return functions
 
 
+def _project_flag(function: dict[str, Any]) -> list[str]:
+    return ["--project=" + shlex.quote(function["project"])] if function["project"] else []
+
+
 def gcloud_command(function: dict[str, Any], secrets: dict[str, str], env: list[str]) -> str:
     """The `gcloud functions deploy` command for one function (run from OUT/)."""
+    trigger = function["trigger"]
     args = [
         "gcloud functions deploy " + shlex.quote(function["name"]),
         "--gen2",
-        "--project=" + shlex.quote(function["project"]),
+        *_project_flag(function),
         "--region=" + shlex.quote(function["region"]),
         "--runtime=" + function["runtime"],
         '--source="$HERE"',
         "--entry-point=" + function["entryPoint"],
-        "--trigger-topic=" + shlex.quote(function["trigger"]["topic"]),
-        "--retry",
     ]
+    if "topic" in trigger:
+        args += ["--trigger-topic=" + shlex.quote(trigger["topic"]), "--retry"]
+    else:
+        args.append("--trigger-http")
+        public = trigger.get("allowUnauthenticated", False)
+        args.append("--allow-unauthenticated" if public else "--no-allow-unauthenticated")
     if env:
         # Expanded from the deploying shell's environment, like the component's envRef.
         args.append('"--set-env-vars=' + ",".join(f"{v}=${{{v}}}" for v in env) + '"')
@@ -303,6 +402,57 @@ def gcloud_command(function: dict[str, Any], secrets: dict[str, str], env: list[
             "--set-secrets=" + shlex.quote(",".join(f"{k}={v}" for k, v in secrets.items()))
         )
     return " \\\n  ".join(args)
+
+
+def scheduler_commands(function: dict[str, Any]) -> str:
+    """After the function is deployed: let the job's service account invoke it, then
+    create (or update) the Cloud Scheduler job calling its URL with an OIDC token."""
+    trigger = function["trigger"]
+    name, project = shlex.quote(function["name"]), _project_flag(function)
+    where = [*project, "--region=" + shlex.quote(function["region"])]
+    account = (
+        shlex.quote(trigger["serviceAccount"])
+        if trigger["serviceAccount"]
+        else '"$(default_service_account' + "".join(f" {p}" for p in project) + ')"'
+    )
+    lines = [
+        f'URL="$(gcloud functions describe {name} --gen2 {" ".join(where)} '
+        "--format='value(serviceConfig.uri)')\"",
+        f"ACCOUNT={account}",
+        f"gcloud functions add-invoker-policy-binding {name} {' '.join(where)} "
+        '--member="serviceAccount:$ACCOUNT"',
+    ]
+    job = shlex.quote(trigger["job"])
+    location = [*project, "--location=" + shlex.quote(function["region"])]
+    flags = [
+        *location,
+        "--schedule=" + shlex.quote(trigger["schedule"]),
+        "--time-zone=" + shlex.quote(trigger["timeZone"]),
+        '--uri="$URL"',
+        "--http-method=" + trigger["httpMethod"],
+        '--oidc-service-account-email="$ACCOUNT"',
+        '--oidc-token-audience="$URL"',
+    ]
+    command = " \\\n    ".join
+    lines += [
+        f"if gcloud scheduler jobs describe {job} {' '.join(location)} >/dev/null 2>&1; then",
+        "  " + command([f"gcloud scheduler jobs update http {job}", *flags]),
+        "else",
+        "  " + command([f"gcloud scheduler jobs create http {job}", *flags]),
+        "fi",
+    ]
+    return "\n".join(lines)
+
+
+DEFAULT_ACCOUNT_FUNCTION = """\
+# The project's default compute service account (the job's identity unless the component
+# names one with the annotation portabind.io/serviceAccount).
+default_service_account() {
+  project="$(gcloud config get-value project 2>/dev/null)"
+  for arg in "$@"; do project="${arg#--project=}"; done
+  number="$(gcloud projects describe "$project" --format='value(projectNumber)')"
+  echo "${number}-compute@developer.gserviceaccount.com"
+}"""
 
 
 def build(project: Project, out: Path) -> list[Path]:
@@ -316,12 +466,22 @@ def build(project: Project, out: Path) -> list[Path]:
 
     main = MAIN_HEADER.format(app_ref=project.app_ref)
     for function in functions:
-        main += MAIN_FUNCTION.format(
-            entry_point=function["entryPoint"],
-            type=function["type"],
-            component=function["component"],
-            trigger=f"{function['trigger']['eventType']} on {function['trigger']['pubsubTopic']}",
-        )
+        trigger = function["trigger"]
+        fields = {
+            "entry_point": function["entryPoint"],
+            "type": function["type"],
+            "component": function["component"],
+        }
+        if "eventType" in trigger:
+            described = f"{trigger['eventType']} on {trigger['pubsubTopic']}"
+            main += MAIN_FUNCTION.format(trigger=described, **fields)
+        elif trigger["type"] == "http":
+            methods = ",".join(trigger["methods"]) or "any method"
+            described = f"HTTP trigger, {methods} {trigger['path']}"
+            main += MAIN_HTTP_FUNCTION.format(trigger=described, method="http", **fields)
+        else:
+            described = f"Cloud Scheduler job {trigger['job']} ({trigger['schedule']})"
+            main += MAIN_HTTP_FUNCTION.format(trigger=described, method="scheduled", **fields)
     (out / "main.py").write_text(main, encoding="utf-8")
     (out / "requirements.txt").write_text("\n".join(requirements(project)) + "\n")
 
@@ -347,7 +507,13 @@ def build(project: Project, out: Path) -> list[Path]:
     (out / "deploy.yaml").write_text(header + yaml.safe_dump(manifest, sort_keys=False))
     script = ["#!/bin/sh", "# Generated by `portabind build --target gcp`.", "set -eu"]
     script.append('HERE="$(cd "$(dirname "$0")" && pwd)"')
-    script += [gcloud_command(function, secrets, env) for function in functions]
+    scheduled = [f for f in functions if f["trigger"].get("type") == "scheduler"]
+    if any(not f["trigger"]["serviceAccount"] for f in scheduled):
+        script.append(DEFAULT_ACCOUNT_FUNCTION)
+    for function in functions:
+        script.append(gcloud_command(function, secrets, env))
+        if function in scheduled:
+            script.append(scheduler_commands(function))
     (out / "deploy.sh").write_text("\n".join(script) + "\n")
     (out / "deploy.sh").chmod(0o755)
     return [out / name for name in ("main.py", "requirements.txt", "deploy.yaml", "deploy.sh")]

@@ -5,7 +5,10 @@ each secret to the function as the environment variable `secret_env_name` names 
 with `--set-secrets`), which the runtime's resolver reads before any secret store. Each
 trigger's CloudEvent is normalized by the binding's own function, the one the local listener
 uses, and handed to the app; a failure raises, so functions-framework answers 500 and
-Pub/Sub redelivers the message (or dead-letters it, by the subscription's policy).
+Pub/Sub redelivers the message (or dead-letters it, by the subscription's policy). HTTP
+functions (the HTTP trigger extension, and cron called by Cloud Scheduler) answer with the
+handler's result; a failure is a 500 too (an HTTP function is never retried, and Cloud
+Scheduler's default is no retry, as Dapr's cron).
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from portabind.bindings.gcp.pubsub import message_event
+from portabind.events import BindingEvent, Metadata
 from portabind.project import load_bundle
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from portabind.app import App
-    from portabind.events import BindingEvent
     from portabind.runtime import Runtime
 
 PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -50,6 +53,53 @@ class Function:
     def pubsub(self, component: str, cloud_event: Any) -> Any:
         """Handle one Pub/Sub message; raises when the handler fails."""
         return self.app.handle(self.pubsub_event(component, cloud_event))
+
+    def http(self, component: str, request: Any) -> tuple[bytes, int, dict[str, str]]:
+        """Answer one Flask request to the HTTP trigger `component`: the handler's result,
+        or 404/405 for a path or method the trigger does not route (Cloud Functions hands
+        every path of the function's URL to it)."""
+        from portabind.bindings.http import http_reply, refusal, request_event, trigger_settings
+
+        trigger = trigger_settings(component, self.runtime.components.get(component).annotations)
+        if trigger is None:
+            raise ValueError(f"{component!r} is not an HTTP trigger (portabind.io/trigger)")
+        refused = refusal(trigger, request.method, request.path)
+        if refused is not None:
+            reply, headers = refused
+        else:
+            event = request_event(
+                component,
+                method=request.method,
+                path=request.path,
+                headers=request.headers.items(),
+                query=request.query_string.decode("latin-1"),
+                body=request.get_data(),
+                request_id=request.headers.get("Function-Execution-Id"),
+            )
+            reply, headers = http_reply(self.app.handle(event)), {}
+        if reply.content_type:
+            headers["Content-Type"] = reply.content_type
+        return reply.body, reply.status, headers
+
+    def scheduled(self, component: str, request: Any) -> tuple[str, int, dict[str, str]]:
+        """Handle one call of the Cloud Scheduler job of cron component `component`: Dapr's
+        cron event plus the job's `jobName` and `scheduleTime` (RFC 3339), from the
+        headers Cloud Scheduler sends. Only the job's POST fires a tick."""
+        from portabind.bindings.cron import event_for
+
+        if request.method != "POST":
+            return "method not allowed", 405, {"Allow": "POST"}
+        cron: Any = self.runtime.metadata(component)
+        tick = event_for(component, cron.parsed())
+        metadata = dict(tick.metadata)
+        for key, header in (
+            ("jobName", "X-CloudScheduler-JobName"),
+            ("scheduleTime", "X-CloudScheduler-ScheduleTime"),
+        ):
+            if request.headers.get(header):
+                metadata[key] = request.headers[header]
+        self.app.handle(BindingEvent(component, tick.data, Metadata(metadata)))
+        return "", 204, {}
 
 
 def load(

@@ -21,23 +21,10 @@ from portabind.errors import UserError
 from portabind.project import check_project, load_project
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
-APP = """
-import json
-import os
-
-from portabind import App, BindingEvent
-
-app = App()
-
-
-def record(event: BindingEvent) -> None:
-    with open(os.environ["RECORD_PATH"], "a") as file:
-        line = {"name": event.name, "data": event.data.hex(), "metadata": dict(event.metadata)}
-        file.write(json.dumps(line) + "\\n")
-
-
+HANDLERS = """
 @app.binding("tick")
 def tick(event: BindingEvent) -> None:
     record(event)
@@ -89,7 +76,7 @@ SECRETS = {
 }
 
 
-def project_dir(tmp_path: Path, **overrides: Any) -> Path:
+def project_dir(tmp_path: Path, app: str, **overrides: Any) -> Path:
     documents = {
         "tick": component(
             "tick", "bindings.cron", schedule="CRON_TZ=Europe/Paris 0 */5 8-18 * * MON-FRI"
@@ -118,7 +105,7 @@ def project_dir(tmp_path: Path, **overrides: Any) -> Path:
     documents.update(overrides)
     root = tmp_path / "project"
     (root / "components").mkdir(parents=True)
-    (root / "app.py").write_text(APP)
+    (root / "app.py").write_text(app)
     docs = [SECRETS, *documents.values()]
     (root / "components" / "all.yaml").write_text(yaml.safe_dump_all(docs))
     return root
@@ -184,9 +171,11 @@ print(json.dumps(result))
 
 
 @pytest.fixture
-def built(tmp_path: Path) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+def built(
+    tmp_path: Path, recording_app: Callable[[str], str]
+) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
     out = tmp_path / "out"
-    build(project_dir(tmp_path), out)
+    build(project_dir(tmp_path, recording_app(HANDLERS)), out)
     record_path = tmp_path / "events.jsonl"
     completed = subprocess.run(
         [sys.executable, "-c", DRIVER, str(out)],
@@ -361,9 +350,12 @@ def test_rabbitmq_becomes_a_rabbitmq_trigger(built: Any) -> None:
     ],
 )
 def test_what_azure_cannot_express_is_a_build_error_naming_component_and_field(
-    tmp_path: Path, override: dict[str, Any], message: str | None
+    tmp_path: Path,
+    recording_app: Callable[[str], str],
+    override: dict[str, Any],
+    message: str | None,
 ) -> None:
-    root = project_dir(tmp_path, **override)
+    root = project_dir(tmp_path, recording_app(HANDLERS), **override)
     if message is None:
         build(root, tmp_path / "out")
         return
@@ -371,7 +363,9 @@ def test_what_azure_cannot_express_is_a_build_error_naming_component_and_field(
         build(root, tmp_path / "out")
 
 
-def test_timer_zones_must_agree_app_wide(tmp_path: Path) -> None:
+def test_timer_zones_must_agree_app_wide(
+    tmp_path: Path, recording_app: Callable[[str], str]
+) -> None:
     other = component("jobs", "bindings.cron", schedule="CRON_TZ=Asia/Tokyo @daily")
     with pytest.raises(UserError, match=r"app-wide.*Europe/Paris.*Asia/Tokyo"):
-        build(project_dir(tmp_path, jobs=other), tmp_path / "out")
+        build(project_dir(tmp_path, recording_app(HANDLERS), jobs=other), tmp_path / "out")
