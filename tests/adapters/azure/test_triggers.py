@@ -38,6 +38,8 @@ def api(event: BindingEvent) -> dict:
 
 @app.binding("stream")
 def stream(event: BindingEvent) -> None:
+    if event.data == b"poison":
+        raise ValueError("cannot handle this record")
     record(event)
 
 
@@ -166,6 +168,28 @@ call(
     ),
 )
 call("jobs", b"job-body")
+
+
+def outcome(name, *args):
+    try:
+        call(name, *args)
+    except Exception as error:
+        return type(error).__name__
+    return "returned"
+
+
+# A failure reaches the host: it answers 500, or retries the record by the retry policy.
+result["failures"] = {
+    "api": outcome(
+        "api",
+        func.HttpRequest(method="POST", url="https://o.net/orders", headers={}, body=b"{}"),
+        Context(),
+    ),
+    "stream": outcome(
+        "stream_refunds",
+        func.KafkaEvent(body=b"poison", offset=1, partition=0, topic="refunds", headers=[]),
+    ),
+}
 print(json.dumps(result))
 """
 
@@ -236,7 +260,7 @@ def test_http_trigger_is_a_route_answering_with_the_handler_result(built: Any) -
     assert result["response"]["status"] == 200
     assert json.loads(result["response"]["body"]) == {"accepted": 3}
     assert result["response"]["content_type"] == "application/json"
-    (api,) = [e for e in events if e["name"] == "api"]
+    api = next(e for e in events if e["name"] == "api")  # the second one fails
     assert bytes.fromhex(api["data"]) == b'{"id": 3}'
     assert api["metadata"] == {
         "Content-Type": "application/json",
@@ -286,6 +310,12 @@ def test_kafka_becomes_one_kafka_trigger_per_topic_with_setting_names(built: Any
     )
     assert bytes.fromhex(record["data"]) == local_event.data
     assert record["metadata"] == dict(local_event.metadata)
+
+
+def test_a_handler_failure_reaches_the_functions_host(built: Any) -> None:
+    _, result, events = built
+    assert result["failures"] == {"api": "KeyError", "stream": "ValueError"}
+    assert [e["name"] for e in events].count("stream") == 1  # the poison record left no trace
 
 
 def test_rabbitmq_becomes_a_rabbitmq_trigger(built: Any) -> None:
