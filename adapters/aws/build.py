@@ -5,19 +5,18 @@ the components profile (YAML only: a secrets file next to it is never copied), t
 portabind the app runs on (core, the binding modules its components use, this adapter's
 runtime) and `requirements.txt`, so `sam build && sam deploy` needs nothing else.
 
-The template:
-- one `AWS::Serverless::Function` per input binding with a handler, its native event source
-  (`TRIGGERS`) with `FunctionResponseTypes: [ReportBatchItemFailures]`, batch size and
-  window from the `portabind.io/batchSize` / `portabind.io/batchWindow` annotations;
-- an SQS trigger's queue is created by the stack, as SAM users usually own it, with a dead
-  letter queue (`<queue>-dlq`) after `portabind.io/maxReceiveCount` (default 5) failed
-  receives, so a poison message cannot loop forever. Annotate `portabind.io/existing: "true"`
-  to subscribe to a queue that exists already (referenced by ARN, nothing created);
-- least-privilege SAM policy templates for every output-capable AWS component of the
-  profile (the app may call any of them): `S3CrudPolicy`, `SQSSendMessagePolicy`, …;
-- each `secretKeyRef` as an environment variable (`secret_env_name`) whose value is a
-  Secrets Manager dynamic reference, `{{resolve:secretsmanager:<name>:SecretString:<key>}}`:
-  CloudFormation resolves it at deploy time; the template never holds a secret value.
+The template has one `AWS::Serverless::Function` per input binding with a handler, with the
+native event source `TRIGGERS` names (targets.md §1, §2.1), `FunctionResponseTypes:
+[ReportBatchItemFailures]` on batch sources, least-privilege policies for every output the
+profile declares (`POLICIES`), retry and dead-letter settings from annotations or a Dapr
+Resiliency document, and each `secretKeyRef` as an environment variable (`secret_env_name`)
+holding a Secrets Manager dynamic reference, `{{resolve:secretsmanager:<name>:SecretString:
+<key>}}`, which CloudFormation resolves at deploy time: the template never holds a secret.
+docs/aws.md lists every `portabind.io/` annotation this build reads.
+
+Resources the stack owns by default, as SAM users usually do: an SQS trigger's queue (with a
+dead letter queue), a Kinesis trigger's stream and an S3 trigger's bucket. Annotate
+`portabind.io/existing: "true"` to subscribe to one that exists already.
 """
 
 from __future__ import annotations
@@ -25,34 +24,71 @@ from __future__ import annotations
 import compileall
 import importlib.metadata
 import importlib.util
+import json
 import py_compile
 import re
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from portabind import registry
-from portabind.errors import BuildError
+from portabind.adapters.aws.schedule import translate
+from portabind.adapters.crontab import Untranslatable
+from portabind.bindings.cron import ScheduleError, parse_schedule
+from portabind.errors import BuildError, ComponentError
 from portabind.metadata import parse_duration
 from portabind.secrets import secret_env_name
 
 if TYPE_CHECKING:
-    from portabind.components import Component
+    from collections.abc import Callable
+
+    from portabind.components import Component, ComponentSet, Value
     from portabind.project import Project
 
-#: Dapr type → SAM event type of its native Lambda trigger.
-TRIGGERS = {"bindings.aws.sqs": "SQS"}
+#: Dapr type → the native Lambda trigger a build gives its input (the support matrix reads it).
+TRIGGERS = {
+    "bindings.aws.sqs": "SQS",
+    "bindings.aws.kinesis": "Kinesis",
+    "bindings.aws.sns": "SNS (extension)",
+    "bindings.aws.s3": "S3 or EventBridgeRule (extension)",
+    "bindings.aws.dynamodb": "DynamoDB stream (extension)",
+    "bindings.cron": "ScheduleV2",
+    "bindings.http": "HttpApi (extension)",
+    "bindings.kafka": "MSK or SelfManagedKafka",
+    "bindings.rabbitmq": "MQ (Amazon MQ brokers)",
+    "bindings.mqtt3": "IoTRule (AWS IoT Core)",
+}
+#: Types Dapr gives no input direction: their trigger is opt-in, `portabind.io/trigger: "true"`.
+EXTENSIONS = frozenset(
+    {"bindings.aws.sns", "bindings.aws.s3", "bindings.aws.dynamodb", "bindings.http"}
+)
+_RUN = "`portabind run` or a Dapr sidecar"
+#: Input types without a Lambda trigger → the honest alternative (targets.md §1).
+FALLBACKS = {
+    "bindings.azure.storagequeues": _RUN,
+    "bindings.azure.servicebusqueues": _RUN,
+    "bindings.azure.eventhubs": "bindings.kafka on the Event Hubs Kafka endpoint, or " + _RUN,
+    "bindings.azure.eventgrid": "a bindings.http webhook trigger, or " + _RUN,
+    "bindings.gcp.pubsub": "a push subscription to a bindings.http trigger, or " + _RUN,
+    "bindings.kubernetes": "a Dapr sidecar in the cluster, or `portabind run`",
+    "bindings.twitter": "a bindings.cron trigger that polls, or " + _RUN,
+}
 #: Output type → (SAM policy template, its parameter, the Dapr field giving the value).
+#: DynamoDB's only operation is `create` (PutItem): the write policy suffices.
 POLICIES = {
     "bindings.aws.s3": ("S3CrudPolicy", "BucketName", "bucket"),
     "bindings.aws.sqs": ("SQSSendMessagePolicy", "QueueName", "queueName"),
     "bindings.aws.sns": ("SNSPublishMessagePolicy", "TopicName", "topicArn"),
     "bindings.aws.dynamodb": ("DynamoDBWritePolicy", "TableName", "table"),
-    "bindings.aws.kinesis": ("KinesisCrudPolicy", "StreamName", "streamName"),
 }
+#: Kinesis' only operation is `create` (PutRecord); KinesisCrudPolicy would also grant
+#: CreateStream and DeleteStream, so this statement is written inline.
+KINESIS_PUT = ("kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary")
 ENTRY_MODULE = "portabind_lambda"
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 DEFAULT_RUNTIME = "python3.12"
@@ -60,10 +96,31 @@ DEFAULT_RUNTIME = "python3.12"
 #: advises six times it so retries of a throttled batch do not redeliver early.
 TIMEOUT_SECONDS = 30
 VISIBILITY_TIMEOUT = 6 * TIMEOUT_SECONDS
-DEFAULT_MAX_RECEIVE_COUNT = 5
 FOURTEEN_DAYS = 14 * 24 * 3600
 #: Extras whose packages every Lambda needs: boto3 and Powertools (the SQS batch handler).
 BASE_EXTRA = "aws"
+#: Kafka `authType`/`saslMechanism` → Lambda's SourceAccessConfigurations type; MSK takes
+#: SCRAM-SHA-512 only.
+_SASL = {
+    "SHA-512": "SASL_SCRAM_512_AUTH",
+    "SHA-256": "SASL_SCRAM_256_AUTH",
+    "PLAINTEXT": "BASIC_AUTH",
+}
+_MSK_SASL = frozenset({"SHA-512"})
+#: A self-managed cluster in a VPC: annotation → (access type, URI prefix Lambda expects).
+_VPC = {
+    "subnets": ("VPC_SUBNET", "subnet:"),
+    "securityGroups": ("VPC_SECURITY_GROUP", "security_group:"),
+}
+#: Dapr Resiliency's default inbound retry policies, most specific first (dapr-bindings.md §1.6).
+_DEFAULT_RETRY_POLICIES = (
+    "DefaultBindingComponentInboundRetryPolicy",
+    "DefaultComponentInboundRetryPolicy",
+    "DefaultComponentRetryPolicy",
+    "DefaultRetryPolicy",
+)
+#: Lambda's async invocations (S3, SNS, schedules, IoT) retry at most twice.
+ASYNC_MAX_RETRIES = 2
 
 
 def _logical_id(name: str, suffix: str) -> str:
@@ -83,18 +140,39 @@ def _runtime() -> str:
     return current if current in SUPPORTED_RUNTIMES else DEFAULT_RUNTIME
 
 
-def _literal(component: Component, field: str) -> str:
-    """A component field that must be a literal to appear in the template (a resource name)."""
+def _value(component: Component, field: str) -> tuple[str, Value] | None:
+    """The component's entry for Dapr field `field` (any alias), with the key it used."""
     names = registry.binding_for(component).metadata.dapr_names()
     for key, value in component.binding_values().items():
         if names.get(key.lower()) == field:
-            if value.literal:
-                return value.literal
-            raise component.error(
-                "must be a literal value for the AWS build (it names a resource in the template)",
-                field=key,
-            )
-    raise component.error("is required", field=field)
+            return key, value
+    return None
+
+
+def _literal(component: Component, field: str, *, required: bool = True) -> str | None:
+    """A component field that must be a literal to appear in the template (a resource name)."""
+    found = _value(component, field)
+    if found is None:
+        if required:
+            raise component.error("is required", field=field)
+        return None
+    key, value = found
+    if value.literal is not None:
+        return value.literal
+    raise component.error(
+        "must be a literal value for the AWS build (it names a resource in the template)",
+        field=key,
+    )
+
+
+def _name(component: Component, field: str) -> str:
+    value = _literal(component, field)
+    assert value is not None  # required
+    return value
+
+
+def _annotation_field(key: str) -> str:
+    return f"metadata.annotations.portabind.io/{key}"
 
 
 def _annotation_int(component: Component, key: str, default: int | None) -> int | None:
@@ -106,82 +184,633 @@ def _annotation_int(component: Component, key: str, default: int | None) -> int 
     except ValueError:
         raise component.error(
             f"annotation portabind.io/{key} must be a whole number, got {raw!r}",
-            field=f"metadata.annotations.portabind.io/{key}",
+            field=_annotation_field(key),
         ) from None
 
 
-def _sqs_event(component: Component, resources: dict[str, Any]) -> dict[str, Any]:
-    """The SQS event of a trigger, adding its queue and dead letter queue to `resources`
-    unless the component subscribes to an existing queue."""
-    queue_name = _literal(component, "queueName")
-    fifo = queue_name.endswith(".fifo")
-    if (component.annotation("existing") or "").lower() == "true":
-        queue_arn: Any = {
-            "Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:"
-            f"{queue_name}"
-        }
-    else:
-        queue_id = _logical_id(component.name, "Queue")
-        dlq_id = _logical_id(component.name, "DeadLetterQueue")
-        fifo_props = {"FifoQueue": True} if fifo else {}
-        dlq_name = queue_name.removesuffix(".fifo") + "-dlq" + (".fifo" if fifo else "")
-        resources[dlq_id] = {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": dlq_name,
-                "MessageRetentionPeriod": FOURTEEN_DAYS,
-                **fifo_props,
-            },
-        }
-        resources[queue_id] = {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": queue_name,
-                "VisibilityTimeout": VISIBILITY_TIMEOUT,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-                    "maxReceiveCount": _annotation_int(
-                        component, "maxReceiveCount", DEFAULT_MAX_RECEIVE_COUNT
-                    ),
-                },
-                **fifo_props,
-            },
-        }
-        queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
-    properties: dict[str, Any] = {"Queue": queue_arn}
+def _flag(component: Component, key: str) -> bool | None:
+    raw = component.annotation(key)
+    if raw is None:
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise component.error(
+            f'annotation portabind.io/{key} must be "true" or "false", got {raw!r}',
+            field=_annotation_field(key),
+        )
+    return raw.lower() == "true"
+
+
+def _required_annotation(component: Component, key: str, what: str) -> str:
+    value = component.annotation(key)
+    if not value:
+        raise component.error(
+            f"the AWS build needs {what}",
+            field=_annotation_field(key),
+            hint=f'add the annotation portabind.io/{key}: "..." (docs/aws.md)',
+        )
+    return value
+
+
+def _arn(service: str, resource: str) -> dict[str, str]:
+    return {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:"
+        f"{resource}"
+    }
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How often a failed event is retried and where it goes then (`on_failure`: an SQS or
+    SNS ARN, or `dlq` for a queue the stack creates). None: the platform's default."""
+
+    max_retries: int | None = None
+    bisect: bool | None = None
+    on_failure: str | None = None
+    #: `max_retries` came from a Resiliency policy, not an annotation.
+    from_resiliency: bool = False
+
+    @property
+    def annotated(self) -> bool:
+        """Whether annotations ask for any of it (a Resiliency policy, often a default
+        for every component, is applied only where the trigger has the setting)."""
+        asked = (None if self.from_resiliency else self.max_retries, self.bisect, self.on_failure)
+        return asked != (None, None, None)
+
+
+def _resiliency_retries(components: ComponentSet, name: str) -> int | None:
+    """`maxRetries` of the Resiliency inbound retry policy that applies to component `name`
+    (its named target, else Dapr's default policy names), or None."""
+    for document in components.resiliency:
+        policies = (document.spec.get("policies") or {}).get("retries") or {}
+        targets = (document.spec.get("targets") or {}).get("components") or {}
+        inbound = (targets.get(name) or {}).get("inbound") or {}
+        chosen = inbound.get("retry")
+        candidates = [chosen] if chosen else [p for p in _DEFAULT_RETRY_POLICIES if p in policies]
+        for policy_name in candidates:
+            policy = policies.get(policy_name)
+            if policy is None:
+                raise BuildError(
+                    f"Resiliency {document.metadata.name!r}: component {name!r} names retry "
+                    f"policy {policy_name!r}, which spec.policies.retries does not define"
+                )
+            return int(policy.get("maxRetries", -1))
+    return None
+
+
+def _retries(component: Component, components: ComponentSet) -> Retries:
+    """Annotations first, then the Resiliency document's inbound retry policy."""
+    max_retries = _annotation_int(component, "maxRetries", None)
+    from_resiliency = max_retries is None
+    if from_resiliency:
+        max_retries = _resiliency_retries(components, component.name)
+    if max_retries is not None and max_retries < -1:
+        raise component.error(
+            f"maxRetries must be -1 (forever) or more, got {max_retries}",
+            field=_annotation_field("maxRetries"),
+        )
+    on_failure = component.annotation("onFailure")
+    if (
+        on_failure is not None
+        and on_failure != "dlq"
+        and not re.match(r"^arn:aws[a-z-]*:(sqs|sns):", on_failure)
+    ):
+        raise component.error(
+            f'onFailure must be an SQS queue or SNS topic ARN, or "dlq", got {on_failure!r}',
+            field=_annotation_field("onFailure"),
+        )
+    return Retries(max_retries, _flag(component, "bisectOnError"), on_failure, from_resiliency)
+
+
+@dataclass
+class _Function:
+    """What one input's trigger contributes to its function and to the stack."""
+
+    component: Component
+    retries: Retries
+    resources: dict[str, Any]
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def id(self, suffix: str) -> str:
+        return _logical_id(self.component.name, suffix)
+
+    def refuse_retries(self, why: str) -> None:
+        if self.retries.annotated:
+            raise self.component.error(
+                f"retry and dead-letter settings do not apply: {why}",
+                hint="remove portabind.io/maxRetries, bisectOnError and onFailure (or the "
+                "Resiliency inbound retry policy) for this component",
+            )
+
+    def failure_destination(self) -> Any:
+        """The on-failure destination's ARN, with the policy to send to it (a queue the
+        stack creates for `dlq`)."""
+        target = self.retries.on_failure
+        if target == "dlq":
+            queue_id = self.id("FailureQueue")
+            self.resources[queue_id] = {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"MessageRetentionPeriod": FOURTEEN_DAYS},
+            }
+            self.policies.append(
+                {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": [queue_id, "QueueName"]}}}
+            )
+            return {"Fn::GetAtt": [queue_id, "Arn"]}
+        assert target is not None
+        service, name = target.split(":")[2], target.rsplit(":", 1)[-1]
+        if service == "sqs":
+            self.policies.append({"SQSSendMessagePolicy": {"QueueName": name}})
+        else:
+            self.policies.append({"SNSPublishMessagePolicy": {"TopicName": name}})
+        return target
+
+    def stream_retries(self, properties: dict[str, Any], *, destination: bool = True) -> None:
+        """Poll-based stream sources (Kinesis, DynamoDB, Kafka in provisioned mode)."""
+        if self.retries.max_retries is not None:
+            properties["MaximumRetryAttempts"] = self.retries.max_retries
+        if self.retries.bisect is not None:
+            properties["BisectBatchOnFunctionError"] = self.retries.bisect
+        if self.retries.on_failure is not None:
+            if not destination:
+                raise self.component.error(
+                    "a self-managed Kafka trigger has no on-failure destination in SAM",
+                    field=_annotation_field("onFailure"),
+                )
+            # No `Type`: cfn-lint rejects it here (targets.md §4.1); the policy is ours.
+            properties["DestinationConfig"] = {
+                "OnFailure": {"Destination": self.failure_destination()}
+            }
+
+    def async_retries(self, default: int | None = None) -> None:
+        """Asynchronous invocations (S3, SNS, EventBridge, Scheduler, IoT): the function's
+        EventInvokeConfig."""
+        if self.retries.bisect:
+            raise self.component.error(
+                "bisectOnError applies to stream triggers only",
+                field=_annotation_field("bisectOnError"),
+            )
+        attempts = self.retries.max_retries if self.retries.max_retries is not None else default
+        if attempts is not None and self.retries.from_resiliency:
+            # Lambda's most for an async event: a Resiliency policy asking more (or forever)
+            # gets that most rather than failing every build that uses the policy.
+            attempts = ASYNC_MAX_RETRIES if attempts < 0 else min(attempts, ASYNC_MAX_RETRIES)
+        if attempts is not None and not 0 <= attempts <= ASYNC_MAX_RETRIES:
+            raise self.component.error(
+                f"Lambda retries an asynchronous event 0 to {ASYNC_MAX_RETRIES} times, got "
+                f"maxRetries {attempts}",
+                field=_annotation_field("maxRetries"),
+            )
+        config: dict[str, Any] = {}
+        if attempts is not None:
+            config["MaximumRetryAttempts"] = attempts
+        if self.retries.on_failure is not None:
+            destination = self.failure_destination()
+            kind = "SNS" if ":sns:" in str(destination) else "SQS"
+            config["DestinationConfig"] = {"OnFailure": {"Type": kind, "Destination": destination}}
+        if config:
+            self.properties["EventInvokeConfig"] = config
+
+
+def _batching(
+    function: _Function, properties: dict[str, Any], limit: int, *, window: bool = True
+) -> None:
+    component = function.component
     batch_size = _annotation_int(component, "batchSize", None)
-    window = _annotation_int(component, "batchWindow", None)
-    limit = 10 if fifo else 10000
+    seconds = _annotation_int(component, "batchWindow", None)
     if batch_size is not None and not 1 <= batch_size <= limit:
         raise component.error(
-            f"portabind.io/batchSize must be 1..{limit} for this queue, got {batch_size}",
-            field="metadata.annotations.portabind.io/batchSize",
+            f"portabind.io/batchSize must be 1..{limit} for this source, got {batch_size}",
+            field=_annotation_field("batchSize"),
         )
-    if batch_size is not None and batch_size > 10 and not window:
+    if batch_size is not None:
+        properties["BatchSize"] = batch_size
+    if seconds is not None:
+        if not window:
+            raise component.error(
+                "this event source takes no batching window",
+                field=_annotation_field("batchWindow"),
+            )
+        properties["MaximumBatchingWindowInSeconds"] = seconds
+
+
+def _starting_position(component: Component, default: str = "LATEST") -> str:
+    position = (component.annotation("startingPosition") or default).upper()
+    if position not in ("LATEST", "TRIM_HORIZON"):
+        raise component.error(
+            f"startingPosition must be LATEST or TRIM_HORIZON, got {position!r}",
+            field=_annotation_field("startingPosition"),
+        )
+    return position
+
+
+def _existing(component: Component) -> bool:
+    return bool(_flag(component, "existing"))
+
+
+def _sqs_event(function: _Function) -> dict[str, Any]:
+    """The SQS event, adding the queue and its dead letter queue to the stack unless the
+    component subscribes to an existing queue. Retries are the queue's redrive policy, read
+    from the annotations as the local emulator reads them (`bindings.aws.sqs.redrive`): by
+    default a `<queue>-dlq` after `DEFAULT_MAX_RECEIVE_COUNT` receives; maxRetries N gives
+    N + 1 receives (-1: no redrive); onFailure an SQS ARN redrives to that queue."""
+    from portabind.bindings.aws.sqs import redrive
+
+    component, resources = function.component, function.resources
+    queue_name = _name(component, "queueName")
+    fifo = queue_name.endswith(".fifo")
+    retries = function.retries
+    if retries.bisect is not None:
+        raise component.error(
+            "bisectOnError applies to stream triggers only",
+            field=_annotation_field("bisectOnError"),
+        )
+    if _existing(component):
+        function.refuse_retries("an existing queue's redrive policy is set on the queue itself")
+        queue_arn: Any = _arn("sqs", queue_name)
+    else:
+        queue_id = function.id("Queue")
+        fifo_props = {"FifoQueue": True} if fifo else {}
+        annotations = dict(component.annotations)
+        if retries.max_retries is not None:  # a Resiliency policy counts as the annotation
+            annotations.setdefault("maxRetries", str(retries.max_retries))
+        try:
+            policy = redrive(queue_name, annotations)
+        except ComponentError as error:
+            raise component.error(error.detail, field=error.field) from None
+        if policy is None and retries.max_retries is None:
+            policy = redrive(queue_name, {"onFailure": "dlq"})
+        queue: dict[str, Any] = {"QueueName": queue_name, "VisibilityTimeout": VISIBILITY_TIMEOUT}
+        if policy is not None:
+            dlq_name, receives = policy
+            if retries.on_failure not in (None, "dlq"):
+                dead_letter: Any = retries.on_failure
+            else:
+                dlq_id = function.id("DeadLetterQueue")
+                dead_letter = {"Fn::GetAtt": [dlq_id, "Arn"]}
+                resources[dlq_id] = {
+                    "Type": "AWS::SQS::Queue",
+                    "Properties": {
+                        "QueueName": dlq_name,
+                        "MessageRetentionPeriod": FOURTEEN_DAYS,
+                        **fifo_props,
+                    },
+                }
+            queue["RedrivePolicy"] = {
+                "deadLetterTargetArn": dead_letter,
+                "maxReceiveCount": receives,
+            }
+        resources[queue_id] = {"Type": "AWS::SQS::Queue", "Properties": {**queue, **fifo_props}}
+        queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+    properties: dict[str, Any] = {"Queue": queue_arn}
+    _batching(function, properties, 10 if fifo else 10000)
+    if properties.get("BatchSize", 0) > 10 and not properties.get("MaximumBatchingWindowInSeconds"):
         raise BuildError(
             f"component {component.name!r}: an SQS batch larger than 10 needs a batching window",
             hint='add the annotation portabind.io/batchWindow (e.g. "5s")',
         )
-    if batch_size is not None:
-        properties["BatchSize"] = batch_size
-    if window is not None:
-        properties["MaximumBatchingWindowInSeconds"] = window
     properties["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
     return {"Type": "SQS", "Properties": properties}
 
 
+def _stream_event(function: _Function, kind: str, stream: Any) -> dict[str, Any]:
+    """A Kinesis or DynamoDB stream event: partial replies on, retries as annotated."""
+    properties: dict[str, Any] = {
+        "Stream": stream,
+        "StartingPosition": _starting_position(function.component),
+    }
+    _batching(function, properties, 10000)
+    function.stream_retries(properties)
+    properties["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    return {"Type": kind, "Properties": properties}
+
+
+def _kinesis_event(function: _Function) -> dict[str, Any]:
+    """The Kinesis event; the stack creates the stream (on-demand) unless it exists."""
+    component = function.component
+    stream_name = _name(component, "streamName")
+    if _existing(component):
+        stream: Any = _arn("kinesis", f"stream/{stream_name}")
+    else:
+        stream_id = function.id("Stream")
+        function.resources[stream_id] = {
+            "Type": "AWS::Kinesis::Stream",
+            "Properties": {"Name": stream_name, "StreamModeDetails": {"StreamMode": "ON_DEMAND"}},
+        }
+        stream = {"Fn::GetAtt": [stream_id, "Arn"]}
+    return _stream_event(function, "Kinesis", stream)
+
+
+def _dynamodb_event(function: _Function) -> dict[str, Any]:
+    """The table's DynamoDB stream. The stack creates the table as the local emulator does
+    (`bindings.aws.dynamodb.provision`: string partition key `id`, a NEW_AND_OLD_IMAGES
+    stream); an existing table's stream ARN carries a creation timestamp, so it comes from
+    `portabind.io/streamArn`."""
+    from portabind.bindings.aws.dynamodb import KEY_ATTRIBUTE, STREAM_VIEW
+
+    component = function.component
+    table = _name(component, "table")
+    stream: Any
+    if _existing(component):
+        stream = _required_annotation(
+            component, "streamArn", "the existing table's stream ARN (its stream turned on)"
+        )
+    else:
+        table_id = function.id("Table")
+        function.resources[table_id] = {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": table,
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+                "StreamSpecification": {"StreamViewType": STREAM_VIEW},
+            },
+        }
+        stream = {"Fn::GetAtt": [table_id, "StreamArn"]}
+    return _stream_event(function, "DynamoDB", stream)
+
+
+def _sns_event(function: _Function) -> dict[str, Any]:
+    function.async_retries()
+    return {"Type": "SNS", "Properties": {"Topic": _name(function.component, "topicArn")}}
+
+
+def _s3_event(function: _Function) -> dict[str, Any]:
+    """An S3 notification of a bucket the stack creates (SAM accepts no other), or an
+    EventBridge rule for an existing bucket (its EventBridge notifications turned on)."""
+    component = function.component
+    bucket = _name(component, "bucket")
+    function.async_retries()
+    if _existing(component):
+        return {
+            "Type": "EventBridgeRule",
+            "Properties": {
+                "Pattern": {
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {"bucket": {"name": [bucket]}},
+                }
+            },
+        }
+    bucket_id = function.id("Bucket")
+    function.resources[bucket_id] = {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {"BucketName": bucket},
+    }
+    events = [
+        e.strip() for e in (component.annotation("events") or "s3:ObjectCreated:*").split(",")
+    ]
+    properties: dict[str, Any] = {"Bucket": {"Ref": bucket_id}, "Events": events}
+    rules = [
+        {"Name": part, "Value": component.annotation(part)}
+        for part in ("prefix", "suffix")
+        if component.annotation(part)
+    ]
+    if rules:
+        properties["Filter"] = {"S3Key": {"Rules": rules}}
+    return {"Type": "S3", "Properties": properties}
+
+
+def _cron_event(function: _Function) -> dict[str, Any]:
+    """An EventBridge Scheduler schedule firing when Dapr's would (adapters/aws/schedule.py).
+    As in Dapr, a failed tick is not retried unless maxRetries says so."""
+    component = function.component
+    schedule_text = _name(component, "schedule")
+    try:
+        expression = translate(parse_schedule(schedule_text))
+    except (ScheduleError, Untranslatable) as error:
+        raise component.error(
+            f"schedule {schedule_text!r} cannot run on EventBridge Scheduler: {error}",
+            field="schedule",
+            hint="run it with " + _RUN + ", or change the schedule",
+        ) from None
+    function.async_retries(default=0)
+    properties: dict[str, Any] = {
+        "ScheduleExpression": expression.expression,
+        # The scheduler's own context, so each tick carries the platform's identifiers.
+        "Input": json.dumps(
+            {
+                "scheduledTime": "<aws.scheduler.scheduled-time>",
+                "executionId": "<aws.scheduler.execution-id>",
+                "scheduleArn": "<aws.scheduler.schedule-arn>",
+            },
+            separators=(",", ":"),
+        ),
+    }
+    if expression.timezone:
+        properties["ScheduleExpressionTimezone"] = expression.timezone
+    return {"Type": "ScheduleV2", "Properties": properties}
+
+
+def _http_event(function: _Function) -> dict[str, Any]:
+    component = function.component
+    function.refuse_retries("an HTTP request is synchronous: the caller sees the failure")
+    path = component.annotation("path") or f"/{component.name}"
+    if not path.startswith("/"):
+        raise component.error(
+            f"path must start with '/', got {path!r}", field=_annotation_field("path")
+        )
+    method = (component.annotation("method") or "ANY").upper()
+    return {"Type": "HttpApi", "Properties": {"Path": path, "Method": method}}
+
+
+def _secret_arn(component: Component, *fields: str) -> Any:
+    """The Secrets Manager secret an event source authenticates with: the annotation
+    `portabind.io/secretArn`, else the secret a `secretKeyRef` of one of `fields` names."""
+    annotated = component.annotation("secretArn")
+    if annotated:
+        return annotated
+    for name in fields:
+        found = _value(component, name)
+        if found is not None and found[1].secret_ref is not None:
+            return _arn("secretsmanager", f"secret:{found[1].secret_ref.name}")
+    raise component.error(
+        "the event source needs the ARN of a Secrets Manager secret holding the credentials",
+        field=_annotation_field("secretArn"),
+        hint=f"add portabind.io/secretArn, or give {' or '.join(fields)} as a secretKeyRef "
+        "(the secret must hold Lambda's JSON keys, e.g. username and password)",
+    )
+
+
+def _kafka_access(component: Component, msk: bool) -> list[dict[str, Any]]:
+    """SourceAccessConfigurations from `authType`, `saslMechanism` and `caCert`."""
+    auth = (_literal(component, "authType") or "").lower()
+    access: list[dict[str, Any]] = []
+    if auth == "password":
+        mechanism = (_literal(component, "saslMechanism", required=False) or "PLAINTEXT").upper()
+        if mechanism not in _SASL or (msk and mechanism not in _MSK_SASL):
+            allowed = sorted(_MSK_SASL if msk else _SASL)
+            raise component.error(
+                f"saslMechanism {mechanism!r} has no {'MSK' if msk else 'Lambda'} event source "
+                f"equivalent (use {', '.join(allowed)})",
+                field="saslMechanism",
+            )
+        access.append({"Type": _SASL[mechanism], "URI": _secret_arn(component, "saslPassword")})
+    elif auth == "mtls":
+        access.append(
+            {"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret_arn(component, "clientKey")}
+        )
+    elif auth == "awsiam" and not msk:
+        raise component.error(
+            "authType awsiam needs an MSK cluster", field=_annotation_field("mskClusterArn")
+        )
+    elif auth not in ("none", "awsiam"):
+        raise component.error(
+            f"authType {auth!r} has no Lambda Kafka event source equivalent",
+            field="authType",
+            hint="use none, password, mtls or awsiam (MSK), or run it with " + _RUN,
+        )
+    if not msk and _value(component, "caCert") is not None:
+        access.append(
+            {
+                "Type": "SERVER_ROOT_CA_CERTIFICATE",
+                "URI": _required_annotation(
+                    component, "caSecretArn", "a Secrets Manager secret holding caCert"
+                ),
+            }
+        )
+    if bool(component.annotation("subnets")) != bool(component.annotation("securityGroups")):
+        raise component.error(
+            "Lambda reaches brokers in a VPC through both subnets and security groups",
+            field=_annotation_field("subnets"),
+            hint="annotate both portabind.io/subnets and portabind.io/securityGroups",
+        )
+    for key, (kind, prefix) in _VPC.items():
+        for item in (component.annotation(key) or "").split(","):
+            if item.strip():
+                access.append({"Type": kind, "URI": prefix + item.strip()})
+    return access
+
+
+def _kafka_event(function: _Function) -> dict[str, Any]:
+    """MSK when `portabind.io/mskClusterArn` names the cluster, else SelfManagedKafka on the
+    component's brokers. Partial batch responses and retry settings need provisioned
+    pollers (`portabind.io/provisionedPollers`); without them a failure retries the batch."""
+    component = function.component
+    topics = [t.strip() for t in _name(component, "topics").split(",") if t.strip()]
+    if len(topics) != 1:
+        raise component.error(
+            f"a Lambda Kafka trigger reads exactly one topic, got {len(topics)}",
+            field="topics",
+            hint="one component (and handler) per topic",
+        )
+    cluster = component.annotation("mskClusterArn")
+    offset = (_literal(component, "initialOffset", required=False) or "newest").lower()
+    properties: dict[str, Any] = {
+        "Topics": topics,
+        "StartingPosition": "TRIM_HORIZON" if offset == "oldest" else "LATEST",
+    }
+    if cluster:
+        properties["Stream"] = cluster
+    else:
+        properties["KafkaBootstrapServers"] = [
+            b.strip() for b in _name(component, "brokers").split(",") if b.strip()
+        ]
+    group = _literal(component, "consumerGroup", required=False)
+    if group:
+        properties["ConsumerGroupId"] = group
+    access = _kafka_access(component, msk=bool(cluster))
+    if not access and not cluster:
+        raise component.error(
+            "a self-managed Kafka trigger needs credentials or the brokers' VPC",
+            field="authType",
+            hint="use authType password or mtls (with portabind.io/secretArn), or annotate "
+            "portabind.io/subnets and portabind.io/securityGroups for brokers in a VPC",
+        )
+    if access:
+        properties["SourceAccessConfigurations"] = access
+    _batching(function, properties, 10000, window=bool(cluster))
+    pollers = _annotation_int(component, "provisionedPollers", None)
+    if pollers is not None:
+        properties["ProvisionedPollerConfig"] = {"MinimumPollers": pollers}
+        function.stream_retries(properties, destination=bool(cluster))
+        properties["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    else:
+        function.refuse_retries(
+            "Lambda applies Kafka retry settings in provisioned mode only "
+            "(portabind.io/provisionedPollers)"
+        )
+    return {"Type": "MSK" if cluster else "SelfManagedKafka", "Properties": properties}
+
+
+def _rabbitmq_event(function: _Function) -> dict[str, Any]:
+    """An Amazon MQ for RabbitMQ broker (`portabind.io/brokerArn`), with basic auth from a
+    Secrets Manager secret and the virtual host of `host` (or `portabind.io/virtualHost`)."""
+    component = function.component
+    function.refuse_retries(
+        "an MQ trigger retries by the broker's policy (set a dead-letter there)"
+    )
+    broker = _required_annotation(component, "brokerArn", "the Amazon MQ broker's ARN")
+    access: list[dict[str, Any]] = [{"Type": "BASIC_AUTH", "URI": _secret_arn(component)}]
+    vhost = component.annotation("virtualHost")
+    host = _value(component, "host")
+    if vhost is None and host is not None and host[1].literal:
+        vhost = urlsplit(host[1].literal).path.removeprefix("/") or None
+    if vhost:
+        access.append({"Type": "VIRTUAL_HOST", "URI": vhost})
+    properties: dict[str, Any] = {
+        "Broker": broker,
+        "Queues": [_name(component, "queueName")],
+        "SourceAccessConfigurations": access,
+    }
+    _batching(function, properties, 10000)
+    return {"Type": "MQ", "Properties": properties}
+
+
+def _mqtt_event(function: _Function) -> dict[str, Any]:
+    """An AWS IoT Core topic rule. The payload travels base64-encoded beside `topic()`, so any
+    payload (not only JSON) reaches the handler byte for byte, with the topic it came on."""
+    topic = _name(function.component, "topic")
+    if "'" in topic:
+        raise function.component.error("a topic filter cannot contain a quote", field="topic")
+    function.async_retries()
+    return {
+        "Type": "IoTRule",
+        "Properties": {
+            "Sql": f"SELECT encode(*, 'base64') AS data, topic() AS topic FROM '{topic}'",
+            "AwsIotSqlVersion": "2016-03-23",
+        },
+    }
+
+
+#: Dapr type → (event builder, the runtime's handler factory used by the entry module).
+_EVENTS: dict[str, tuple[Callable[[_Function], dict[str, Any]], str]] = {
+    "bindings.aws.sqs": (_sqs_event, "sqs"),
+    "bindings.aws.kinesis": (_kinesis_event, "kinesis"),
+    "bindings.aws.dynamodb": (_dynamodb_event, "dynamodb"),
+    "bindings.aws.sns": (_sns_event, "sns"),
+    "bindings.aws.s3": (_s3_event, "s3"),
+    "bindings.cron": (_cron_event, "cron"),
+    "bindings.http": (_http_event, "http"),
+    "bindings.kafka": (_kafka_event, "kafka"),
+    "bindings.rabbitmq": (_rabbitmq_event, "mq"),
+    "bindings.mqtt3": (_mqtt_event, "iot"),
+}
+
+
 def _policies(project: Project) -> list[dict[str, Any]]:
-    policies = []
+    """Least privilege for every output-capable AWS component of the profile."""
+    policies: list[dict[str, Any]] = []
     for component in project.components.bindings():
         binding = registry.binding_for(component)
         wanted = component.direction or binding.directions
-        if binding.output is None or "output" not in wanted or component.type not in POLICIES:
+        kind = registry.canonical_type(component.type)
+        if binding.output is None or "output" not in wanted:
             continue
-        template, parameter, field = POLICIES[component.type]
-        value = _literal(component, field)
-        if field == "topicArn":  # the policy template takes the topic's name
-            value = value.rsplit(":", 1)[-1]
-        policy = {template: {parameter: value}}
+        policy: dict[str, Any]
+        if kind == "bindings.aws.kinesis":
+            stream = _arn("kinesis", f"stream/{_name(component, 'streamName')}")
+            policy = {
+                "Statement": [{"Effect": "Allow", "Action": list(KINESIS_PUT), "Resource": stream}]
+            }
+        elif kind in POLICIES:
+            template, parameter, field_name = POLICIES[kind]
+            value = _name(component, field_name)
+            if field_name == "topicArn":  # the policy template takes the topic's name
+                value = value.rsplit(":", 1)[-1]
+            policy = {template: {parameter: value}}
+        else:
+            continue
         if policy not in policies:
             policies.append(policy)
     return policies
@@ -199,21 +828,37 @@ def _secret_variables(project: Project) -> dict[str, str]:
     return variables
 
 
+def _trigger_of(component: Component) -> str:
+    """The component's canonical type, refused when it has no Lambda trigger here."""
+    kind = registry.canonical_type(component.type)
+    if kind not in _EVENTS:
+        native = ", ".join(sorted(TRIGGERS))
+        raise BuildError(
+            f"input binding {component.name!r} ({component.type}) has no AWS Lambda trigger",
+            hint=f"use {FALLBACKS.get(kind, _RUN)} (`portabind run` is a local listener; the "
+            f"components are Dapr's own); types with a Lambda trigger: {native}",
+        )
+    if kind in EXTENSIONS and not _flag(component, "trigger"):
+        raise component.error(
+            f"{component.type} is output-only in Dapr; its Lambda trigger ({TRIGGERS[kind]}) "
+            "is a portabind extension",
+            field=_annotation_field("trigger"),
+            hint='add the annotation portabind.io/trigger: "true" to use it',
+        )
+    return kind
+
+
 def template(project: Project) -> dict[str, Any]:
     """The SAM template of the project, as a mapping."""
     resources: dict[str, Any] = {}
     functions: dict[str, Any] = {}
     environment = _secret_variables(project)
-    policies = _policies(project)
+    shared_policies = _policies(project)
     for name in project.app.handlers:
         component = project.components.get(name)
-        if component.type not in TRIGGERS:
-            native = ", ".join(sorted(TRIGGERS))
-            raise BuildError(
-                f"input binding {name!r} ({component.type}) has no AWS Lambda trigger",
-                hint=f"run it with `portabind run` (a local listener), or use a type with a "
-                f"Lambda trigger: {native}",
-            )
+        kind = _trigger_of(component)
+        function = _Function(component, _retries(component, project.components), resources)
+        event = _EVENTS[kind][0](function)
         properties: dict[str, Any] = {
             "Runtime": _runtime(),
             "Handler": f"{ENTRY_MODULE}.{_handler_name(name)}",
@@ -223,9 +868,11 @@ def template(project: Project) -> dict[str, Any]:
         }
         if environment:
             properties["Environment"] = {"Variables": environment}
+        policies = shared_policies + [p for p in function.policies if p not in shared_policies]
         if policies:
             properties["Policies"] = policies
-        properties["Events"] = {TRIGGERS[component.type]: _sqs_event(component, resources)}
+        properties.update(function.properties)
+        properties["Events"] = {event["Type"]: event}
         functions[_logical_id(name, "Function")] = {
             "Type": "AWS::Serverless::Function",
             "Properties": properties,
@@ -257,8 +904,25 @@ def _entry(project: Project) -> str:
         "",
         f"function = load(Path(__file__).parent, app_ref={project.app_ref!r})",
     ]
-    lines += [f"{_handler_name(name)} = function.sqs({name!r})" for name in project.app.handlers]
+    for name in project.app.handlers:
+        component = project.components.get(name)
+        factory = _EVENTS[registry.canonical_type(component.type)][1]
+        # Kafka reports partial failures only where Lambda reads them (provisioned mode).
+        extra = (
+            f", partial={component.annotation('provisionedPollers') is not None}"
+            if factory == "kafka"
+            else ""
+        )
+        lines.append(f"{_handler_name(name)} = function.{factory}({name!r}{extra})")
     return "\n".join(lines) + "\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes shared lists (the policies every function gets) in full, not as YAML
+    anchors and aliases, so each function reads on its own."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _module_file(name: str) -> Path:
@@ -346,7 +1010,7 @@ def build(project: Project, out: Path) -> list[Path]:
         shutil.copyfile(source, path)
         written.append(path)
 
-    write("template.yaml", yaml.safe_dump(document, sort_keys=False, width=100))
+    write("template.yaml", yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100))
     write(f"{ENTRY_MODULE}.py", _entry(project))
     write("requirements.txt", "\n".join(_requirements(project)) + "\n")
     for relative, source in {**_portabind_files(project), **_app_files(project, out)}.items():

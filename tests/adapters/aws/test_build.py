@@ -3,10 +3,9 @@ secrets stay references, and inputs without a Lambda trigger are refused."""
 
 from __future__ import annotations
 
-import copy
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -16,36 +15,10 @@ from portabind.errors import BuildError, ComponentError
 from portabind.project import load_project
 from portabind.secrets import secret_env_name
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "orders"
-
-
-class NoNetworkPolicyLoader:
-    """samtranslator's managed-policy loader, offline: the template names no managed policy
-    by name, so nothing needs looking up."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def transformed(out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    document = yaml_parse((out / "template.yaml").read_text())
-    packaged = copy.deepcopy(document)  # what `sam package` does: code to an S3 URI
-    for resource in packaged["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/key"
-    result: dict[str, Any] = transform(packaged, {}, NoNetworkPolicyLoader())
-    return result
-
-
-def lint_errors(out: Path) -> list[str]:
-    from cfnlint.api import lint_all
-
-    matches = lint_all((out / "template.yaml").read_text())
-    return [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
 
 
 def build_sample(out: Path, components: Path = SAMPLE / "components" / "aws") -> list[Path]:
@@ -53,12 +26,14 @@ def build_sample(out: Path, components: Path = SAMPLE / "components" / "aws") ->
 
 
 def test_orders_template_transforms_and_lints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    transformed: Callable[[Path], dict[str, Any]],
+    lint_errors: Callable[[Path], list[str]],
 ) -> None:
     written = build_sample(tmp_path)
     assert tmp_path / "template.yaml" in written
     assert lint_errors(tmp_path) == []
-    resources = transformed(tmp_path, monkeypatch)["Resources"]
+    resources = transformed(tmp_path)["Resources"]
     function = resources["OrdersFunction"]
     assert function["Type"] == "AWS::Lambda::Function"
     assert function["Properties"]["Handler"] == "portabind_lambda.handle_orders"
@@ -130,7 +105,9 @@ ORDERS_APP = """
 
 
 def test_secrets_become_dynamic_references_never_values(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    transformed: Callable[[Path], dict[str, Any]],
+    lint_errors: Callable[[Path], list[str]],
 ) -> None:
     plain = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     project = write_project(
@@ -186,7 +163,7 @@ def test_secrets_become_dynamic_references_never_values(
         ): "{{resolve:secretsmanager:aws-creds:SecretString:secret}}"
     }
     assert lint_errors(out) == []
-    transformed(out, monkeypatch)
+    transformed(out)
 
 
 def sqs_component(annotations: str) -> str:
@@ -207,7 +184,9 @@ def sqs_component(annotations: str) -> str:
 
 
 def test_existing_queue_and_batching_annotations(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    transformed: Callable[[Path], dict[str, Any]],
+    lint_errors: Callable[[Path], list[str]],
 ) -> None:
     project = write_project(
         tmp_path / "p",
@@ -226,11 +205,13 @@ def test_existing_queue_and_batching_annotations(
     assert event["MaximumBatchingWindowInSeconds"] == 60
     assert "Policies" not in properties  # input-only: nothing to send to
     assert lint_errors(out) == []
-    resources = transformed(out, monkeypatch)["Resources"]
+    resources = transformed(out)["Resources"]
     assert resources["OrdersFunctionSQS"]["Properties"]["MaximumBatchingWindowInSeconds"] == 60
 
 
-def test_fifo_queue_gets_a_fifo_dead_letter_queue(tmp_path: Path) -> None:
+def test_fifo_queue_gets_a_fifo_dead_letter_queue(
+    tmp_path: Path, lint_errors: Callable[[Path], list[str]]
+) -> None:
     project = write_project(
         tmp_path / "p", sqs_component('"portabind.io/maxReceiveCount": "3"'), ORDERS_APP
     )
@@ -291,4 +272,6 @@ def test_triggers_feed_the_support_matrix() -> None:
 
     rows = {row.type: row for row in support_matrix()}
     assert rows["bindings.aws.sqs"].triggers["aws"] == "SQS"
-    assert rows["bindings.aws.s3"].triggers["aws"] == ""
+    assert rows["bindings.aws.s3"].triggers["aws"] == "S3 or EventBridgeRule (extension)"
+    assert rows["bindings.gcp.pubsub"].triggers["aws"] == ""
+    assert "bindings.http trigger" in rows["bindings.gcp.pubsub"].fallbacks["aws"]
