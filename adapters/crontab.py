@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The parser's own field bounds, so a field is "full" exactly when robfig reads it so.
 from portabind.bindings.cron import _BOUNDS, FIELDS
 
 if TYPE_CHECKING:
@@ -84,8 +85,8 @@ def _every(seconds: int, target: str) -> list[str]:
     if seconds == 86400:
         return ["0", "0", "0", "*", "*", "*"]
     raise Untranslatable(
-        f"@every {seconds}s does not divide a minute, an hour or a day evenly, so no "
-        f"{target} schedule fires at that interval: use a cron expression instead"
+        f"@every {seconds}s does not divide a minute, an hour or a day evenly; {target} "
+        "cannot repeat at that interval (use a cron expression instead)"
     )
 
 
