@@ -79,13 +79,17 @@ FALLBACKS = {
     "bindings.twitter": "a bindings.cron trigger that polls, or " + _RUN,
 }
 #: Output type → (SAM policy template, its parameter, the Dapr field giving the value).
-#: DynamoDB's only operation is `create` (PutItem): the write policy suffices.
+#: DynamoDB's only operation is `create` (PutItem): the write policy suffices. S3 gets
+#: S3CrudPolicy, or narrower from `portabind.io/operations` (`_s3_templates`).
 POLICIES = {
-    "bindings.aws.s3": ("S3CrudPolicy", "BucketName", "bucket"),
     "bindings.aws.sqs": ("SQSSendMessagePolicy", "QueueName", "queueName"),
     "bindings.aws.sns": ("SNSPublishMessagePolicy", "TopicName", "topicArn"),
     "bindings.aws.dynamodb": ("DynamoDBWritePolicy", "TableName", "table"),
 }
+#: S3 operations by the policy template that allows them (presign signs a GET).
+_S3_READS = frozenset({"get", "list", "presign", "bulkGet"})
+_S3_WRITES = frozenset({"create", "bulkCreate"})
+_S3_DELETES = frozenset({"delete", "bulkDelete"})
 #: Kinesis' only operation is `create` (PutRecord); KinesisCrudPolicy would also grant
 #: CreateStream and DeleteStream, so this statement is written inline.
 KINESIS_PUT = ("kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary")
@@ -788,6 +792,28 @@ _EVENTS: dict[str, tuple[Callable[[_Function], dict[str, Any]], str]] = {
 }
 
 
+def _s3_templates(component: Component, operations: tuple[str, ...]) -> tuple[str, ...]:
+    """S3CrudPolicy, or narrower when `portabind.io/operations` lists the operations the app
+    calls: S3ReadPolicy for reads only, S3WritePolicy for writes only, both for the two."""
+    listed = component.annotation("operations")
+    if listed is None:
+        return ("S3CrudPolicy",)
+    used = {part.strip() for part in listed.split(",") if part.strip()}
+    unknown = sorted(used - set(operations))
+    if unknown or not used:
+        raise component.error(
+            f"operations must name some of {', '.join(operations)}; got {listed!r}",
+            field=_annotation_field("operations"),
+        )
+    if used & _S3_DELETES:
+        return ("S3CrudPolicy",)
+    return tuple(
+        template
+        for template, kind in (("S3ReadPolicy", _S3_READS), ("S3WritePolicy", _S3_WRITES))
+        if used & kind
+    )
+
+
 def _policies(project: Project) -> list[dict[str, Any]]:
     """Least privilege for every output-capable AWS component of the profile."""
     policies: list[dict[str, Any]] = []
@@ -797,22 +823,31 @@ def _policies(project: Project) -> list[dict[str, Any]]:
         kind = registry.canonical_type(component.type)
         if binding.output is None or "output" not in wanted:
             continue
-        policy: dict[str, Any]
+        granted: list[dict[str, Any]]
         if kind == "bindings.aws.kinesis":
             stream = _arn("kinesis", f"stream/{_name(component, 'streamName')}")
-            policy = {
-                "Statement": [{"Effect": "Allow", "Action": list(KINESIS_PUT), "Resource": stream}]
-            }
+            granted = [
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Action": list(KINESIS_PUT), "Resource": stream}
+                    ]
+                }
+            ]
+        elif kind == "bindings.aws.s3":
+            bucket = _name(component, "bucket")
+            granted = [
+                {template: {"BucketName": bucket}}
+                for template in _s3_templates(component, binding.output.operations)
+            ]
         elif kind in POLICIES:
             template, parameter, field_name = POLICIES[kind]
             value = _name(component, field_name)
             if field_name == "topicArn":  # the policy template takes the topic's name
                 value = value.rsplit(":", 1)[-1]
-            policy = {template: {parameter: value}}
+            granted = [{template: {parameter: value}}]
         else:
             continue
-        if policy not in policies:
-            policies.append(policy)
+        policies.extend(policy for policy in granted if policy not in policies)
     return policies
 
 

@@ -400,3 +400,46 @@ def test_validation_accepts_a_handler_on_an_output_only_type_only_when_opted_in(
     with pytest.raises(ComponentError, match="output-only") as raised:
         check_project(load_project(plain), resolve_secrets=False)
     assert "portabind.io/trigger" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("operations", "templates"),
+    [
+        (None, ["S3CrudPolicy"]),
+        ("get, list,presign", ["S3ReadPolicy"]),
+        ("create,bulkCreate", ["S3WritePolicy"]),
+        ("get,create", ["S3ReadPolicy", "S3WritePolicy"]),
+        ("get,delete", ["S3CrudPolicy"]),
+    ],
+)
+def test_s3_policy_narrows_to_the_operations_the_app_calls(
+    tmp_path: Path,
+    operations: str | None,
+    templates: list[str],
+    transformed: Callable[[Path], dict[str, Any]],
+) -> None:
+    annotations = {"portabind.io/operations": operations} if operations else {}
+    root = project(tmp_path / "p", component("bindings.aws.sqs", SQS))
+    with (root / "components" / "components.yaml").open("a") as file:
+        s3 = component("bindings.aws.s3", {"bucket": "b-1", "region": "us-east-1"}, annotations)
+        file.write("---\n" + s3.replace("name: source", "name: files"))
+    build.build(load_project(root), tmp_path / "out")
+    policies = sam(tmp_path / "out")["Resources"]["SourceFunction"]["Properties"]["Policies"]
+    assert [next(iter(p)) for p in policies if "BucketName" in next(iter(p.values()))] == templates
+    granted = yaml.safe_dump(transformed(tmp_path / "out")["Resources"]["SourceFunctionRole"])
+    assert ("s3:DeleteObject" in granted) == (templates == ["S3CrudPolicy"])
+    assert ("s3:PutObject" in granted) == ("S3ReadPolicy" not in templates or len(templates) > 1)
+
+
+def test_s3_operations_must_be_the_bindings_own(tmp_path: Path) -> None:
+    root = project(tmp_path / "p", component("bindings.aws.sqs", SQS))
+    with (root / "components" / "components.yaml").open("a") as file:
+        s3 = component(
+            "bindings.aws.s3",
+            {"bucket": "b-1", "region": "us-east-1"},
+            {"portabind.io/operations": "get,upload"},
+        )
+        file.write("---\n" + s3.replace("name: source", "name: files"))
+    with pytest.raises(ComponentError, match="operations must name some of") as raised:
+        build.build(load_project(root), tmp_path / "out")
+    assert raised.value.component == "files"
