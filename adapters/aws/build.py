@@ -489,7 +489,9 @@ def _stream_event(function: _Function, kind: str, stream: Any) -> dict[str, Any]
 
 
 def _kinesis_event(function: _Function) -> dict[str, Any]:
-    """The Kinesis event; the stack creates the stream (on-demand) unless it exists."""
+    """The Kinesis event; the stack creates the stream (on-demand) unless it exists. Dapr's
+    `mode: extended` (enhanced fan-out) reads through a registered stream consumer named
+    `consumerName`, as Dapr's does."""
     component = function.component
     stream_name = _name(component, "streamName")
     if _existing(component):
@@ -501,6 +503,13 @@ def _kinesis_event(function: _Function) -> dict[str, Any]:
             "Properties": {"Name": stream_name, "StreamModeDetails": {"StreamMode": "ON_DEMAND"}},
         }
         stream = {"Fn::GetAtt": [stream_id, "Arn"]}
+    if (_literal(component, "mode", required=False) or "shared").lower() == "extended":
+        consumer_id = function.id("Consumer")
+        function.resources[consumer_id] = {
+            "Type": "AWS::Kinesis::StreamConsumer",
+            "Properties": {"ConsumerName": _name(component, "consumerName"), "StreamARN": stream},
+        }
+        stream = {"Fn::GetAtt": [consumer_id, "ConsumerARN"]}
     return _stream_event(function, "Kinesis", stream)
 
 

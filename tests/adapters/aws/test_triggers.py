@@ -443,3 +443,23 @@ def test_s3_operations_must_be_the_bindings_own(tmp_path: Path) -> None:
     with pytest.raises(ComponentError, match="operations must name some of") as raised:
         build.build(load_project(root), tmp_path / "out")
     assert raised.value.component == "files"
+
+
+def test_kinesis_extended_mode_reads_through_an_enhanced_fan_out_consumer(
+    tmp_path: Path,
+    transformed: Callable[[Path], dict[str, Any]],
+    lint_errors: Callable[[Path], list[str]],
+) -> None:
+    metadata = {"streamName": "clicks", "consumerName": "reader", "mode": "extended"}
+    root = project(
+        tmp_path / "p", component("bindings.aws.kinesis", {**metadata, "region": "eu-west-1"})
+    )
+    build.build(load_project(root), tmp_path / "out")
+    assert lint_errors(tmp_path / "out") == []
+    resources = transformed(tmp_path / "out")["Resources"]
+    assert resources["SourceConsumer"]["Properties"] == {
+        "ConsumerName": "reader",
+        "StreamARN": {"Fn::GetAtt": ["SourceStream", "Arn"]},
+    }
+    mapping = resources["SourceFunctionKinesis"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceConsumer", "ConsumerARN"]}
