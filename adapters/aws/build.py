@@ -829,7 +829,7 @@ def _policies(project: Project) -> list[dict[str, Any]]:
     for component in project.components.bindings():
         binding = registry.binding_for(component)
         wanted = component.direction or binding.directions
-        kind = registry.canonical_type(component.type)
+        kind = component.type
         if binding.output is None or "output" not in wanted:
             continue
         granted: list[dict[str, Any]]
@@ -874,7 +874,7 @@ def _secret_variables(project: Project) -> dict[str, str]:
 
 def _trigger_of(component: Component) -> str:
     """The component's canonical type, refused when it has no Lambda trigger here."""
-    kind = registry.canonical_type(component.type)
+    kind = component.type
     if kind not in _EVENTS:
         native = ", ".join(sorted(TRIGGERS))
         raise BuildError(
@@ -950,7 +950,7 @@ def _entry(project: Project) -> str:
     ]
     for name in project.app.handlers:
         component = project.components.get(name)
-        factory = _EVENTS[registry.canonical_type(component.type)][1]
+        factory = _EVENTS[component.type][1]
         # Kafka reports partial failures only where Lambda reads them (provisioned mode).
         extra = (
             f", partial={component.annotation('provisionedPollers') is not None}"

@@ -463,3 +463,12 @@ def test_kinesis_extended_mode_reads_through_an_enhanced_fan_out_consumer(
     }
     mapping = resources["SourceFunctionKinesis"]["Properties"]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SourceConsumer", "ConsumerARN"]}
+
+
+def test_dapr_alias_bindings_mqtt_builds_the_iot_rule(tmp_path: Path) -> None:
+    metadata = {"url": "ssl://iot.example.com:8883", "topic": "a/b", "consumerID": "c"}
+    root = project(tmp_path / "p", component("bindings.mqtt", metadata))
+    build.build(load_project(root), tmp_path / "out")
+    events = sam(tmp_path / "out")["Resources"]["SourceFunction"]["Properties"]["Events"]
+    assert events["IoTRule"]["Properties"]["Sql"].endswith("FROM 'a/b'")
+    assert (tmp_path / "out" / "portabind" / "bindings" / "mqtt3.py").is_file()
