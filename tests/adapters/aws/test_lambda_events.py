@@ -1,4 +1,4 @@
-"""Lambda-shaped events (tests/adapters/aws/events/*.json) through the entry built for the
+"""Lambda-shaped events (tests/events/lambda-*.json) through the entry built for the
 `everything` app: the normalized `BindingEvent` each handler sees, and the reply Lambda reads
 (only failed records; streams: the first failed record; HTTP: the response)."""
 
@@ -27,7 +27,8 @@ EVERYTHING = HERE / "apps" / "everything"
 
 
 def lambda_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((HERE / "events" / f"{name}.json").read_text())
+    path = HERE.parents[1] / "events" / f"lambda-{name.replace('_', '-')}.json"
+    event: dict[str, Any] = json.loads(path.read_text())
     return event
 
 
