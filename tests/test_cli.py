@@ -188,3 +188,17 @@ def test_run_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    # `portabind bindings | head -1`, with the reader already gone: every write fails.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [str(PORTABIND), "bindings"], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
