@@ -356,7 +356,11 @@ class _Publisher:
             raise _ProduceFailed(str(outcome[0]))
 
     def close(self) -> None:
+        # flush() delivers what is queued; close() frees the client now, instead of whenever
+        # the garbage collector gets to it, so no background thread keeps dialling a broker
+        # that has gone away.
         self._producer.flush(PRODUCE_TIMEOUT)
+        self._producer.close()
 
 
 class KafkaOutput(OutputBinding[KafkaMetadata]):
