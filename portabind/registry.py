@@ -30,7 +30,8 @@ def canonical_type(type_string: str) -> str:
     return ALIASES.get(type_string, type_string)
 
 
-def _module_name(type_string: str) -> str:
+def module_name(type_string: str) -> str:
+    """The module implementing a binding type (`bindings.aws.s3` → portabind.bindings.aws.s3)."""
     return _PACKAGE + type_string.removeprefix("bindings")
 
 
@@ -51,9 +52,9 @@ def binding_for(component: Component) -> Binding[Any]:
     if not component.type.startswith("bindings."):
         raise component.error(f"{component.type!r} is not a binding type", field="spec.type")
     try:
-        module = importlib.import_module(_module_name(component.type))
+        module = importlib.import_module(module_name(component.type))
     except ModuleNotFoundError as error:
-        if error.name and _module_name(component.type).startswith(error.name):
+        if error.name and module_name(component.type).startswith(error.name):
             close = difflib.get_close_matches(component.type, available_types(), n=1)
             raise ComponentError(
                 f"unknown binding type {component.type!r}",

@@ -22,21 +22,18 @@ dead letter queue), a Kinesis trigger's stream and an S3 trigger's bucket. Annot
 from __future__ import annotations
 
 import compileall
-import importlib.metadata
-import importlib.util
 import json
 import py_compile
 import re
-import shutil
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from portabind import registry
+from portabind.adapters import bundle
 from portabind.adapters.aws.schedule import translate
 from portabind.adapters.crontab import Untranslatable
 from portabind.bindings.cron import ScheduleError, parse_schedule
@@ -46,6 +43,7 @@ from portabind.secrets import secret_env_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from portabind.components import Component, ComponentSet, Value
     from portabind.project import Project
@@ -969,99 +967,17 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def _module_file(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        raise BuildError(f"cannot find module {name} to bundle")
-    return Path(spec.origin)
-
-
-def _portabind_files(project: Project) -> dict[str, Path]:
-    """Relative destination in OUT → source: core, used bindings (with their vendor's
-    shared `_*.py` modules), this runtime."""
-    files: dict[str, Path] = {}
-    core = _module_file("portabind").parent
-    for source in sorted(core.glob("*.py")):
-        files[f"portabind/{source.name}"] = source
-    modules = {"portabind.adapters", "portabind.adapters.aws", "portabind.adapters.aws.runtime"}
-    for component in project.components.bindings():
-        module = "portabind.bindings" + component.type.removeprefix("bindings")
-        parts = module.split(".")
-        modules.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
-        vendor = _module_file(".".join(parts[:-1])).parent
-        modules.update(
-            ".".join([*parts[:-1], shared.stem])
-            for shared in vendor.glob("_*.py")
-            if not shared.name.startswith("__")
-        )
-    for module in sorted(modules):
-        source = _module_file(module)
-        relative = module.replace(".", "/")
-        files[relative + ("/__init__.py" if source.name == "__init__.py" else ".py")] = source
-    return files
-
-
-def _app_files(project: Project, out: Path) -> dict[str, Path]:
-    """The user's modules: top-level `*.py` files and packages of the project directory."""
-    files: dict[str, Path] = {}
-    root = project.directory.resolve()
-    skip = {out.resolve(), project.components.directory.resolve()}
-    for path in sorted(root.iterdir()):
-        if path.suffix == ".py" and path.is_file():
-            files[path.name] = path
-        elif path.is_dir() and (path / "__init__.py").is_file() and path.resolve() not in skip:
-            for source in sorted(path.rglob("*.py")):
-                if "__pycache__" not in source.parts:
-                    files[str(source.relative_to(root))] = source
-    return files
-
-
-def _requirements(project: Project) -> list[str]:
-    """The SDKs of the bundled bindings, from portabind's own extras (the family's extra
-    name is the type's vendor), plus the core's dependencies."""
-    requires = importlib.metadata.requires("portabind") or []
-    extras = {BASE_EXTRA}
-    for component in project.components.bindings():
-        family = component.type.split(".")[1]
-        extras.add("mqtt" if family.startswith("mqtt") else family)
-    wanted: list[str] = []
-    for line in requires:
-        requirement, _, marker = line.partition(";")
-        extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
-        needed = (extra is None and not marker.strip()) or (extra and extra.group(1) in extras)
-        if needed and "portabind" not in requirement and requirement.strip() not in wanted:
-            wanted.append(requirement.strip())
-    return wanted
-
-
 def build(project: Project, out: Path) -> list[Path]:
     """Write the SAM application for `project` into `out`; returns the files written."""
     document = template(project)  # first: raises before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    for owned in ("portabind", "components"):
-        shutil.rmtree(out / owned, ignore_errors=True)
-    written: list[Path] = []
-
-    def write(relative: str, text: str) -> None:
-        path = out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-
-    def copy(relative: str, source: Path) -> None:
-        path = out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, path)
-        written.append(path)
-
-    write("template.yaml", yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100))
-    write(f"{ENTRY_MODULE}.py", _entry(project))
-    write("requirements.txt", "\n".join(_requirements(project)) + "\n")
-    for relative, source in {**_portabind_files(project), **_app_files(project, out)}.items():
-        copy(relative, source)
-    for source in sorted(project.components.directory.iterdir()):
-        if source.suffix in (".yaml", ".yml") and source.is_file():
-            copy(f"components/{source.name}", source)
+    written = bundle.bundle(project, out, "aws")
+    files = {
+        "template.yaml": yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100),
+        f"{ENTRY_MODULE}.py": _entry(project),
+        "requirements.txt": "\n".join(bundle.requirements(project, [BASE_EXTRA])) + "\n",
+    }
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
     if _runtime() == f"python{sys.version_info.major}.{sys.version_info.minor}":
         # Hash-checked bytecode stays valid when `sam build` copies the files (new mtimes).
         compileall.compile_dir(
@@ -1069,4 +985,4 @@ def build(project: Project, out: Path) -> list[Path]:
             quiet=1,
             invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
         )
-    return written
+    return [out / name for name in files] + written

@@ -33,16 +33,13 @@ local listener, a Dapr sidecar and Azure Functions.
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import re
-import shutil
 import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
+from portabind.adapters import bundle
 from portabind.adapters.crontab import Untranslatable, ncrontab
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
@@ -53,6 +50,7 @@ from portabind.secrets import secret_env_name
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import timedelta
+    from pathlib import Path
 
     from portabind.components import Component
     from portabind.project import Project
@@ -75,7 +73,6 @@ QUEUE_ANNOTATIONS = {
     "maxPollingInterval": ("maxPollingInterval", None),
 }
 KEY_VAULT_ANNOTATION = "keyVault"
-_SKIPPED = {"__pycache__", "components", "node_modules", "venv", "local.settings.json"}
 
 
 def _literal(text: str) -> str:
@@ -434,64 +431,8 @@ def _secret_settings(project: Project, settings: _Settings) -> None:
             )
 
 
-def _requirements(project: Project) -> list[str]:
-    """Core dependencies plus the extras of each binding family the components use."""
-    families = {"azure"} | {c.type.split(".")[1] for c in project.components.bindings()}
-    lines: list[str] = []
-    for requirement in importlib.metadata.requires("portabind") or []:
-        spec, _, marker = requirement.partition(";")
-        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)[\"']", marker)
-        if (extra is None or extra.group(1) in families) and spec.strip() not in lines:
-            lines.append(spec.strip())
-    return lines
-
-
-def _package_dir(module: str) -> Path:
-    return Path(str(importlib.import_module(module).__file__)).parent
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if any(part.startswith(".") or part in _SKIPPED for part in relative.parts):
-            continue
-        if path.is_file():
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target / relative)
-
-
-def _vendor(project: Project, out: Path) -> None:
-    """Copy the portabind core, the binding modules the components use (with their
-    packages and private helpers) and this runtime into OUT/portabind."""
-    target = out / "portabind"
-    core = _package_dir("portabind")
-    for path in core.glob("*"):
-        if path.is_file() and (path.suffix == ".py" or path.name == "py.typed"):
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target / path.name)
-    wanted: set[Path] = set()
-    bindings_root = _package_dir("portabind.bindings")
-    for component in project.components.bindings():
-        module = importlib.import_module(registry._module_name(component.type))
-        source = Path(str(module.__file__))
-        wanted.add(source)
-    # Every package __init__ and private helper: bindings share vendor helpers across
-    # packages (bindings.kafka uses bindings/aws/_aws.py for its awsiam fields).
-    wanted.update(bindings_root.rglob("_*.py"))
-    for source in wanted:
-        destination = target / "bindings" / source.relative_to(bindings_root)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, destination)
-    adapters = _package_dir("portabind.adapters")
-    for relative in ("__init__.py", "azure/__init__.py", "azure/runtime.py"):
-        destination = target / "adapters" / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(adapters / relative, destination)
-
-
 def build(project: Project, out: Path) -> list[Path]:
     triggered = _triggered(project)
-    out.mkdir(parents=True, exist_ok=True)
     settings = _Settings()
     function_app = _function_app(triggered, project.app_ref, settings)
     _secret_settings(project, settings)
@@ -511,23 +452,9 @@ def build(project: Project, out: Path) -> list[Path]:
         "host.json": json.dumps(host, indent=2) + "\n",
         "local.settings.json": json.dumps(values, indent=2) + "\n",
         "appsettings.json": json.dumps(settings.deployed, indent=2) + "\n",
-        "requirements.txt": "\n".join(_requirements(project)) + "\n",
+        "requirements.txt": "\n".join(bundle.requirements(project, ["azure"])) + "\n",
     }
+    written = bundle.bundle(project, out, "azure")
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
-    project_dir = project.directory.resolve()
-    out_resolved = out.resolve()
-    for path in sorted(project_dir.iterdir()):
-        if path.name.startswith(".") or path.name in _SKIPPED or path.resolve() == out_resolved:
-            continue
-        if path.is_dir():
-            _copy_tree(path, out / path.name)
-        elif path.is_file():
-            shutil.copyfile(path, out / path.name)
-    components_out = out / "components"
-    components_out.mkdir(exist_ok=True)
-    for path in sorted(project.components.directory.iterdir()):
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            shutil.copyfile(path, components_out / path.name)
-    _vendor(project, out)
-    return [out / name for name in files] + [components_out, out / "portabind"]
+    return [out / name for name in files] + written

@@ -1,0 +1,212 @@
+"""What every cloud build puts in OUT to make the artifact self-contained.
+
+- `portabind/`: the core, the adapter's runtime and the binding modules the components use,
+  with the private helper modules (`bindings/aws/_aws.py`, `bindings/_tls.py`, ...) they
+  import, so the platform installs only `requirements.txt` and never a portabind release that
+  differs from the one the app was built with;
+- the user's app: the project's top-level modules and packages;
+- `components/`: the profile's YAML files (a secrets file beside them is never copied);
+- `requirements.txt`'s lines, from portabind's own dependency declarations (`requirements`).
+
+Each target's build writes its own files (entry module, templates, manifests) around this.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from portabind.errors import BuildError
+from portabind.registry import module_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from portabind.components import Component
+    from portabind.project import Project
+
+#: The folders in OUT the bundle owns: emptied before each build, so none of a previous
+#: build's files (a binding the components no longer use) stays behind.
+OWNED = ("portabind", "components")
+#: Binding families whose extra is named differently (`bindings.mqtt3` → `portabind[mqtt]`).
+_EXTRA_OF_FAMILY = {"mqtt3": "mqtt"}
+_SKIPPED = {"__pycache__"}
+
+
+def _module_file(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise BuildError(f"cannot find module {name} to bundle it")
+    return Path(spec.origin)
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent is not a package
+        return False
+
+
+def _imported(name: str) -> set[str]:
+    """The portabind modules outside the core that module `name` imports when it is loaded:
+    imports at module level, not those under `if TYPE_CHECKING:` nor inside functions (a
+    runtime imports there the binding of each trigger kind, which is bundled only when a
+    component uses it)."""
+    tree = ast.parse(_module_file(name).read_text(encoding="utf-8"))
+    found: set[str] = set()
+    statements: list[ast.stmt] = list(tree.body)
+    while statements:
+        statement = statements.pop()
+        if isinstance(statement, ast.If):
+            if not (isinstance(statement.test, ast.Name) and statement.test.id == "TYPE_CHECKING"):
+                statements += statement.body + statement.orelse
+        elif isinstance(statement, ast.Try):
+            statements += statement.body + statement.orelse + statement.finalbody
+            statements += [s for handler in statement.handlers for s in handler.body]
+        elif isinstance(statement, ast.Import):
+            found.update(alias.name for alias in statement.names)
+        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+            found.add(statement.module)
+            # `from portabind.bindings.aws import _aws` imports the module `_aws`.
+            found.update(
+                f"{statement.module}.{alias.name}"
+                for alias in statement.names
+                if _is_module(f"{statement.module}.{alias.name}")
+            )
+    return {m for m in found if m.startswith(("portabind.bindings", "portabind.adapters"))}
+
+
+def _modules(project: Project, target: str) -> set[str]:
+    """The adapter's runtime and the components' binding modules, with every module they
+    import and every package above them."""
+    pending = [f"portabind.adapters.{target}.runtime"]
+    pending += [module_name(component.type) for component in project.components.bindings()]
+    modules: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in modules:
+            continue
+        modules.add(name)
+        parts = name.split(".")
+        pending += [".".join(parts[:i]) for i in range(2, len(parts))]
+        pending += sorted(_imported(name))
+    return modules
+
+
+def _copy(source: Path, target: Path, written: list[Path]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    written.append(target)
+
+
+def vendor(project: Project, out: Path, target: str) -> list[Path]:
+    """Copy the portabind core and the modules `_modules` names into OUT/portabind."""
+    written: list[Path] = []
+    for source in sorted(_module_file("portabind").parent.glob("*.py")):
+        _copy(source, out / "portabind" / source.name, written)
+    for name in sorted(_modules(project, target)):
+        source = _module_file(name)
+        relative = Path(*name.split("."))
+        if source.name == "__init__.py":
+            _copy(source, out / relative / "__init__.py", written)
+        else:
+            _copy(source, out / relative.with_suffix(".py"), written)
+    return written
+
+
+def copy_app(project: Project, out: Path) -> list[Path]:
+    """The user's code: the project directory's top-level modules and its packages (folders
+    with an `__init__.py`, data files included), not the components, caches or OUT."""
+    written: list[Path] = []
+    root = project.directory.resolve()
+    skip = {out.resolve(), project.components.directory.resolve()}
+    for path in sorted(root.iterdir()):
+        if path.suffix == ".py" and path.is_file():
+            _copy(path, out / path.name, written)
+        elif path.is_dir() and (path / "__init__.py").is_file() and path.resolve() not in skip:
+            for source in sorted(path.rglob("*")):
+                relative = source.relative_to(root)
+                hidden = any(p.startswith(".") or p in _SKIPPED for p in relative.parts)
+                if source.is_file() and not hidden:
+                    _copy(source, out / relative, written)
+    return written
+
+
+def copy_components(project: Project, out: Path) -> list[Path]:
+    """The profile's component files into OUT/components; never a secrets file beside them."""
+    written: list[Path] = []
+    for source in sorted(project.components.directory.iterdir()):
+        if source.suffix in (".yaml", ".yml") and source.is_file():
+            _copy(source, out / "components" / source.name, written)
+    return written
+
+
+def bundle(project: Project, out: Path, target: str) -> list[Path]:
+    """Everything above in OUT (created if needed); returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    for owned in OWNED:
+        shutil.rmtree(out / owned, ignore_errors=True)
+    return [
+        *copy_app(project, out),
+        *copy_components(project, out),
+        *vendor(project, out, target),
+    ]
+
+
+def family_extra(component: Component) -> list[str]:
+    """portabind's extra for the component's binding family (`bindings.aws.s3` → `aws`), if
+    there is one: the default of `requirements`' `needs`."""
+    family = component.type.split(".")[1]
+    extra = _EXTRA_OF_FAMILY.get(family, family)
+    return [extra] if extra in _extras() else []
+
+
+def _extras() -> list[str]:
+    return importlib.metadata.metadata("portabind").get_all("Provides-Extra") or []
+
+
+def _declared() -> list[tuple[str, str | None]]:
+    """portabind's requirements as (requirement, the extra asking for it or None)."""
+    declared = []
+    for line in importlib.metadata.requires("portabind") or []:
+        requirement, _, marker = line.partition(";")
+        extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
+        declared.append((requirement.strip(), extra.group(1) if extra else None))
+    return declared
+
+
+def _distribution(requirement: str) -> str:
+    name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements(
+    project: Project,
+    base: Iterable[str],
+    needs: Callable[[Component], Iterable[str]] = family_extra,
+) -> list[str]:
+    """requirements.txt's lines: portabind's own dependencies, then `base` and what `needs`
+    gives for each binding component. Each name there is one of portabind's extras (all of
+    its requirements) or a distribution portabind requires (with the range it declares).
+    Lines follow portabind's declaration order; requirements of portabind itself (the `all`
+    extra) are never listed, since the artifact carries its own copy."""
+    declared = _declared()
+    names = set(base)
+    for component in project.components.bindings():
+        names.update(needs(component))
+    extras, distributions = set(_extras()), {_distribution(r) for r, _ in declared}
+    unknown = sorted(n for n in names if n not in extras and _distribution(n) not in distributions)
+    if unknown:
+        raise BuildError(f"portabind declares no extra or requirement named {unknown[0]!r}")
+    wanted = {_distribution(n) for n in names}
+    lines: list[str] = []
+    for requirement, extra in declared:
+        chosen = extra is None or extra in names or _distribution(requirement) in wanted
+        if chosen and _distribution(requirement) != "portabind" and requirement not in lines:
+            lines.append(requirement)
+    return lines
