@@ -5,7 +5,9 @@
   import, so the platform installs only `requirements.txt` and never a portabind release that
   differs from the one the app was built with;
 - the user's app: the project's top-level modules and packages;
-- `components/`: the profile's YAML files (a secrets file beside them is never copied);
+- `components/`: the profile's YAML files (a secrets file beside them is never copied) and
+  the JSON snapshot of the components loaded from them (`portabind.snapshot`), which the
+  function reads at cold start;
 - `requirements.txt`'s lines, from portabind's own dependency declarations (`requirements`).
 
 Each target's build writes its own files (entry module, templates, manifests) around this.
@@ -21,6 +23,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from portabind import snapshot
 from portabind.errors import BuildError
 from portabind.registry import module_name
 
@@ -138,11 +141,13 @@ def copy_app(project: Project, out: Path) -> list[Path]:
 
 
 def copy_components(project: Project, out: Path) -> list[Path]:
-    """The profile's component files into OUT/components; never a secrets file beside them."""
+    """The profile's component files into OUT/components (never a secrets file beside them),
+    with the snapshot of the loaded components the function starts from."""
     written: list[Path] = []
     for source in sorted(project.components.directory.iterdir()):
         if source.suffix in (".yaml", ".yml") and source.is_file():
             _copy(source, out / "components" / source.name, written)
+    written.append(snapshot.write(project.components, out / "components"))
     return written
 
 

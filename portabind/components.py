@@ -1,10 +1,13 @@
-"""Dapr Component documents: the schema (pydantic), the loader and the resolved view the
-rest of portabind uses.
+"""Dapr Component documents: the loader and the resolved view the rest of portabind uses.
 
 A components directory holds `*.yaml`/`*.yml` files, each with one or more documents. Each
 document is a `kind: Component` (bindings and secret stores) or a `kind: Resiliency`.
 portabind-only settings live in `metadata.annotations` under the `portabind.io/` prefix, so
 the same files stay valid for a real Dapr sidecar.
+
+Reading YAML and validating documents (PyYAML, the pydantic models of `portabind.schema`)
+happens only in `load_documents`: a built artifact loads its components from the JSON
+snapshot the build wrote (`portabind.snapshot`), so a cold start pays for neither.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
@@ -31,63 +33,23 @@ RUNTIME_KEYS = ("direction", "route")
 M = TypeVar("M", bound="BindingMetadata")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """A `secretKeyRef`: the secret `name` in the component's secret store, and the `key`
+    inside it (multi-valued stores)."""
 
-
-class SecretKeyRef(_Strict):
     name: str
     key: str | None = None
 
 
-class MetadataItem(_Strict):
+@dataclass(frozen=True)
+class Resiliency:
+    """A `kind: Resiliency` document; the policies are kept as Dapr writes them."""
+
     name: str
-    value: str | int | float | bool | None = None
-    secret_key_ref: SecretKeyRef | None = Field(None, alias="secretKeyRef")
-    env_ref: str | None = Field(None, alias="envRef")
-
-
-class ObjectMeta(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str = Field(min_length=1)
-    namespace: str | None = None
-    annotations: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class ComponentSpec(_Strict):
-    type: str = Field(min_length=1)
-    version: str = "v1"
-    init_timeout: str | None = Field(None, alias="initTimeout")
-    ignore_errors: bool = Field(False, alias="ignoreErrors")
-    metadata: list[MetadataItem] = Field(default_factory=list)
-
-
-class Auth(_Strict):
-    secret_store: str | None = Field(None, alias="secretStore")
-
-
-class ComponentDocument(BaseModel):
-    """`kind: Component`, as Dapr defines it (`pkg/apis/components/v1alpha1/types.go`)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    api_version: str = Field("dapr.io/v1alpha1", alias="apiVersion")
-    kind: Literal["Component"]
-    metadata: ObjectMeta
-    spec: ComponentSpec
-    auth: Auth = Field(default_factory=Auth)
-    scopes: list[str] = Field(default_factory=list)
-
-
-class ResiliencyDocument(BaseModel):
-    """`kind: Resiliency`; the policies are kept as Dapr writes them."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    api_version: str = Field("dapr.io/v1alpha1", alias="apiVersion")
-    kind: Literal["Resiliency"]
-    metadata: ObjectMeta
+    source: Path
     spec: dict[str, Any]
-    scopes: list[str] = Field(default_factory=list)
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,7 +113,7 @@ class ComponentSet:
 
     directory: Path
     components: dict[str, Component]
-    resiliency: tuple[ResiliencyDocument, ...] = ()
+    resiliency: tuple[Resiliency, ...] = ()
 
     def bindings(self) -> list[Component]:
         return [c for c in self.components.values() if c.type.startswith("bindings.")]
@@ -172,75 +134,17 @@ class ComponentSet:
             ) from None
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def location(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a dotted field path."""
     return ".".join(str(part) for part in loc)
 
 
-def _document_error(path: Path, name: str | None, error: ValidationError) -> ValidationFailed:
-    problems: list[UserError] = []
-    for detail in error.errors():
-        problems.append(
-            ComponentError(detail["msg"], file=path, component=name, field=_location(detail["loc"]))
-        )
-    return ValidationFailed(problems)
+def load_documents(path: Path) -> list[Component | Resiliency]:
+    """Every document in one YAML file, validated."""
+    import yaml
 
+    from portabind import schema
 
-def _component(path: Path, raw: dict[str, Any]) -> Component | ResiliencyDocument:
-    name = raw.get("metadata", {}).get("name") if isinstance(raw.get("metadata"), dict) else None
-    kind = raw.get("kind")
-    if kind == "Resiliency":
-        try:
-            return ResiliencyDocument.model_validate(raw)
-        except ValidationError as error:
-            raise _document_error(path, name, error) from None
-    if kind != "Component":
-        raise ComponentError(
-            f"kind {kind!r} is not supported; expected 'Component' or 'Resiliency'",
-            file=path,
-            component=name,
-            field="kind",
-        )
-    try:
-        document = ComponentDocument.model_validate(raw)
-    except ValidationError as error:
-        raise _document_error(path, name, error) from None
-    from portabind import registry  # registry imports this module for the Component type
-
-    values: dict[str, Value] = {}
-    for item in document.spec.metadata:
-        if item.name in values:
-            raise ComponentError(
-                "metadata field is given twice", file=path, component=name, field=item.name
-            )
-        literal = item.value
-        values[item.name] = Value(
-            literal=(
-                None
-                if literal is None
-                else ("true" if literal is True else "false" if literal is False else str(literal))
-            ),
-            secret_ref=item.secret_key_ref,
-            env_ref=item.env_ref,
-        )
-    annotations = {
-        key.removeprefix(ANNOTATION_PREFIX): value
-        for key, value in document.metadata.annotations.items()
-        if key.startswith(ANNOTATION_PREFIX)
-    }
-    return Component(
-        name=document.metadata.name,
-        type=registry.canonical_type(document.spec.type),
-        version=document.spec.version,
-        source=path,
-        values=values,
-        annotations=annotations,
-        secret_store=document.auth.secret_store,
-        scopes=tuple(document.scopes),
-    )
-
-
-def load_documents(path: Path) -> list[Component | ResiliencyDocument]:
-    """Every document in one YAML file."""
     try:
         raw_documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as error:
@@ -250,7 +154,7 @@ def load_documents(path: Path) -> list[Component | ResiliencyDocument]:
         raise ComponentError(f"malformed YAML{where}: {problem}", file=path) from None
     except OSError as error:
         raise ComponentError(f"cannot read file: {error.strerror}", file=path) from None
-    loaded: list[Component | ResiliencyDocument] = []
+    loaded: list[Component | Resiliency] = []
     for raw in raw_documents:
         if raw is None:
             continue
@@ -260,7 +164,7 @@ def load_documents(path: Path) -> list[Component | ResiliencyDocument]:
                 f"found {type(raw).__name__}",
                 file=path,
             )
-        loaded.append(_component(path, raw))
+        loaded.append(schema.document(path, raw))
     return loaded
 
 
@@ -282,7 +186,7 @@ def load_components(directory: Path | str) -> ComponentSet:
         )
         raise UserError(f"no component files (*.yaml) in {directory}", hint=hint)
     components: dict[str, Component] = {}
-    resiliency: list[ResiliencyDocument] = []
+    resiliency: list[Resiliency] = []
     problems: list[UserError] = []
     for path in files:
         try:
@@ -294,7 +198,7 @@ def load_components(directory: Path | str) -> ComponentSet:
             problems.append(error)
             continue
         for document in documents:
-            if isinstance(document, ResiliencyDocument):
+            if isinstance(document, Resiliency):
                 resiliency.append(document)
             elif document.name in components:
                 problems.append(
@@ -335,7 +239,7 @@ def parse_metadata(
             return model.model_validate(dict(values))
         except ValidationError as error:
             for detail in error.errors():
-                field_name = _location(detail["loc"]) or None
+                field_name = location(detail["loc"]) or None
                 message = (
                     "required field is missing"
                     if detail["type"] == "missing"

@@ -144,11 +144,16 @@ def load_bundle(
     environ: Mapping[str, str] | None = None,
 ) -> tuple[App, Runtime]:
     """The app and components a cloud target's build bundled in `directory`, the app
-    attached to a runtime over them (what each target's generated entry module loads)."""
+    attached to a runtime over them (what each target's generated entry module loads).
+    The components come from the build's snapshot (`portabind.snapshot`), else the YAML."""
+    from portabind import snapshot
     from portabind.runtime import Runtime
 
     root = Path(directory)
-    project = load_project(root, root / components, app_ref)
-    runtime = Runtime(project.components, environ=environ)
-    project.app.attach(runtime)
-    return project.app, runtime
+    # The build's snapshot when it matches the YAML beside it: no YAML parsing and no
+    # pydantic document models on a cold start.
+    component_set = snapshot.load(root / components) or load_components(root / components)
+    app = load_app(root, app_ref)
+    runtime = Runtime(component_set, environ=environ)
+    app.attach(runtime)
+    return app, runtime

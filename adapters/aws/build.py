@@ -1,9 +1,10 @@
 """`portabind build --target aws`: an AWS SAM application in OUT.
 
 OUT holds `template.yaml`, the entry module `portabind_lambda.py`, the user's app modules,
-the components profile (YAML only: a secrets file next to it is never copied), the parts of
-portabind the app runs on (core, the binding modules its components use, this adapter's
-runtime) and `requirements.txt`, so `sam build && sam deploy` needs nothing else.
+the components profile (its YAML, and the JSON snapshot of it the function loads at cold
+start; a secrets file next to it is never copied), the parts of portabind the app runs on
+(core, the binding modules its components use, this adapter's runtime) and
+`requirements.txt`, so `sam build && sam deploy` needs nothing else.
 
 The template has one `AWS::Serverless::Function` per input binding with a handler, with the
 native event source `TRIGGERS` names (targets.md §1, §2.1), `FunctionResponseTypes:
@@ -252,7 +253,7 @@ def _resiliency_retries(components: ComponentSet, name: str) -> int | None:
             policy = policies.get(policy_name)
             if policy is None:
                 raise BuildError(
-                    f"Resiliency {document.metadata.name!r}: component {name!r} names retry "
+                    f"Resiliency {document.name!r}: component {name!r} names retry "
                     f"policy {policy_name!r}, which spec.policies.retries does not define"
                 )
             return int(policy.get("maxRetries", -1))

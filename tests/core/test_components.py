@@ -57,7 +57,7 @@ def test_several_documents_annotations_and_aliases(tmp_path: Path) -> None:
     assert events.annotations == {"batchSize": "5"}
     assert events.values["retain"].literal == "true"
     assert events.values["qos"].literal == "1"
-    assert [r.metadata.name for r in loaded.resiliency] == ["retries"]
+    assert [r.name for r in loaded.resiliency] == ["retries"]
 
 
 def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:

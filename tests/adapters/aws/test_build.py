@@ -3,6 +3,9 @@ secrets stay references, and inputs without a Lambda trigger are refused."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +65,7 @@ def test_artifact_is_self_contained(tmp_path: Path) -> None:
     assert (tmp_path / "app.py").read_text() == (SAMPLE / "app.py").read_text()
     assert sorted(p.name for p in (tmp_path / "components").iterdir()) == [
         "orders.yaml",
+        "portabind-components.json",  # the snapshot the function loads at cold start
         "receipts.yaml",
     ]
     assert (tmp_path / "requirements.txt").read_text().split() == [
@@ -84,6 +88,32 @@ def test_artifact_is_self_contained(tmp_path: Path) -> None:
     assert (
         "handle_orders = function.sqs('orders')" in (tmp_path / "portabind_lambda.py").read_text()
     )
+
+
+def test_the_entry_starts_without_yaml_or_the_document_schema(tmp_path: Path) -> None:
+    """A cold start reads the build's components snapshot: PyYAML and the pydantic document
+    models (tens of milliseconds) are not imported."""
+    build_sample(tmp_path)
+    probe = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import portabind_lambda; "
+        "print(portabind_lambda.function.runtime.components.components['orders'].source); "
+        "print(' '.join(sys.modules))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    source, modules = result.stdout.splitlines()
+    assert source == str(tmp_path / "components" / "orders.yaml")
+    loaded = set(modules.split())
+    assert "portabind.adapters.aws.runtime" in loaded
+    assert sorted(m for m in loaded if m == "yaml" or m.startswith("yaml.")) == []
+    assert "portabind.schema" not in loaded
 
 
 def write_project(root: Path, components: str, app: str) -> Path:

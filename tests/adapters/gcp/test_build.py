@@ -123,6 +123,7 @@ def test_build_writes_main_requirements_and_deploy_manifest(orders_out: Path) ->
     assert (orders_out / "app.py").read_text() == (SAMPLE / "app.py").read_text()
     assert sorted(p.name for p in (orders_out / "components").iterdir()) == [
         "orders.yaml",
+        "portabind-components.json",  # the snapshot the function loads at cold start
         "receipts.yaml",
     ]
     manifest = yaml.safe_load((orders_out / "deploy.yaml").read_text())
