@@ -54,7 +54,7 @@ class Runtime:
             for key in component.binding_values()
             if names.get(key.lower(), key) not in replaced_fields
         }
-        values = {k: v for k, v in self._resolver.values(component, keep).items()}
+        values = self._resolver.values(component, keep)
         values.update(replaced)
         parsed: BindingMetadata = parse_metadata(component, binding.metadata, values)
         return parsed
