@@ -7,7 +7,7 @@ AZURITE := tools/node_modules/.bin/azurite
 venv:
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -e '.[dev]' --config-settings editable_mode=strict
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -e '.[dev]'
 
 # Node-based emulators (Azurite), pinned by tools/package-lock.json; reinstalled only when
 # the lock file is newer than the installed binary.
@@ -21,12 +21,10 @@ servers:
 	command -v victoria-metrics >/dev/null || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends victoria-metrics; }
 
-# mypy runs from inside .venv: from the root it would find ./portabind (the core only), from
-# elsewhere it checks the installed package, where adapters/, bindings/ and templates/ are mapped.
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	cd $(VENV) && bin/mypy --config-file ../pyproject.toml --cache-dir ../.mypy_cache -p portabind
+	$(VENV)/bin/mypy
 
 test: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
 test: venv tools servers
@@ -40,4 +38,4 @@ demo: venv
 
 # The README's support matrix is generated from the code; tests/test_readme.py checks it.
 readme: venv
-	cd $(VENV) && bin/python ../scripts/readme_matrix.py ../README.md
+	$(VENV)/bin/python scripts/readme_matrix.py README.md

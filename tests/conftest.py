@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
@@ -25,16 +23,8 @@ if TYPE_CHECKING:
     from portabind.adapters.local.emulators.azure import AzuriteEmulator
     from portabind.adapters.local.emulators.gcp import StorageEmulator
 
-# `python -m pytest` puts the working directory first on sys.path. From the checkout's root that
-# makes `import portabind` find ./portabind, which holds only the core: portabind.adapters,
-# .bindings and .templates exist only in the installed (editable) package, which maps the
-# root's adapters/, bindings/ and templates/ into it. Drop the root so the installed package,
-# the one users get, is what the tests import.
-_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT]
-
 _FIX_VENV = (
-    "make venv  (or: .venv/bin/pip install -e '.[dev]' --config-settings editable_mode=strict)"
+    "make venv  (or: .venv/bin/pip install -e '.[dev]')"
 )
 _FIX_AZURITE = (
     "make tools  (or: npm ci --prefix tools; or: "
