@@ -28,7 +28,7 @@ import yaml
 
 from portabind.adapters.aws import build
 from portabind.adapters.local.emulators.aws import MotoEmulator
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "orders"

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: Field names, bounds and accepted names, seconds first (robfig's order).
 FIELDS = ("second", "minute", "hour", "day_of_month", "month", "day_of_week")
-_BOUNDS = {
+BOUNDS = {
     "second": (0, 59),
     "minute": (0, 59),
     "hour": (0, 23),
@@ -145,7 +145,7 @@ def _number(text: str, name: str, source: str) -> int:
 
 def _expand(text: str, name: str) -> tuple[frozenset[int], bool]:
     """One field's numbers and whether it is a wildcard, by robfig's `getRange` rules."""
-    low, high = _BOUNDS[name]
+    low, high = BOUNDS[name]
     values: set[int] = set()
     wildcard = False
     for part in text.split(","):

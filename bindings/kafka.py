@@ -40,7 +40,7 @@ from urllib.parse import quote_plus
 from pydantic import field_validator, model_validator
 
 from portabind.binding import Binding, InputBinding, OutputBinding
-from portabind.bindings.aws._aws import AwsCredentials
+from portabind.bindings.aws import AwsCredentials
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata
 from portabind.metadata import Duration, Secret, Truthy, setting

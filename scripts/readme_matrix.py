@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from portabind.matrix import render, support_matrix
+from portabind.tooling.matrix import render, support_matrix
 
 SECTION = re.compile(r"(<!-- support-matrix:[^\n]*-->\n)(.*?)(<!-- end support-matrix -->)", re.S)
 

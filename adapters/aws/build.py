@@ -7,7 +7,7 @@ start; a secrets file next to it is never copied), the parts of portabind the ap
 `requirements.txt`, so `sam build && sam deploy` needs nothing else.
 
 The template has one `AWS::Serverless::Function` per input binding with a handler, with the
-native event source `TRIGGERS` names (targets.md §1, §2.1), `FunctionResponseTypes:
+native event source its `Trigger` names (`TARGET`) (targets.md §1, §2.1), `FunctionResponseTypes:
 [ReportBatchItemFailures]` on batch sources, least-privilege policies for every output the
 profile declares (`POLICIES`), retry and dead-letter settings from annotations or a Dapr
 Resiliency document, and each `secretKeyRef` as an environment variable (`secret_env_name`)
@@ -27,6 +27,7 @@ import json
 import py_compile
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -34,49 +35,23 @@ from urllib.parse import urlsplit
 import yaml
 
 from portabind import registry
-from portabind.adapters import bundle
+from portabind.adapters.aws.runtime import Function
 from portabind.adapters.aws.schedule import translate
-from portabind.adapters.crontab import Untranslatable
 from portabind.bindings.cron import ScheduleError, parse_schedule
 from portabind.errors import BuildError, ComponentError
 from portabind.metadata import parse_duration
 from portabind.secrets import secret_env_name
+from portabind.tooling import bundle, entry
+from portabind.tooling.crontab import Untranslatable
+from portabind.tooling.targets import Target, Trigger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from portabind.components import Component, ComponentSet, Value
-    from portabind.project import Project
+    from portabind.tooling.project import Project
 
-#: Dapr type → the native Lambda trigger a build gives its input (the support matrix reads it).
-TRIGGERS = {
-    "bindings.aws.sqs": "SQS",
-    "bindings.aws.kinesis": "Kinesis",
-    "bindings.aws.sns": "SNS (extension)",
-    "bindings.aws.s3": "S3 or EventBridgeRule (extension)",
-    "bindings.aws.dynamodb": "DynamoDB stream (extension)",
-    "bindings.cron": "ScheduleV2",
-    "bindings.http": "HttpApi (extension)",
-    "bindings.kafka": "MSK or SelfManagedKafka",
-    "bindings.rabbitmq": "MQ (Amazon MQ brokers)",
-    "bindings.mqtt3": "IoTRule (AWS IoT Core)",
-}
-#: Types Dapr gives no input direction: their trigger is opt-in, `portabind.io/trigger: "true"`.
-EXTENSIONS = frozenset(
-    {"bindings.aws.sns", "bindings.aws.s3", "bindings.aws.dynamodb", "bindings.http"}
-)
 _RUN = "`portabind run` or a Dapr sidecar"
-#: Input types without a Lambda trigger → the honest alternative (targets.md §1).
-FALLBACKS = {
-    "bindings.azure.storagequeues": _RUN,
-    "bindings.azure.servicebusqueues": _RUN,
-    "bindings.azure.eventhubs": "bindings.kafka on the Event Hubs Kafka endpoint, or " + _RUN,
-    "bindings.azure.eventgrid": "a bindings.http webhook trigger, or " + _RUN,
-    "bindings.gcp.pubsub": "a push subscription to a bindings.http trigger, or " + _RUN,
-    "bindings.kubernetes": "a Dapr sidecar in the cluster, or `portabind run`",
-    "bindings.twitter": "a bindings.cron trigger that polls, or " + _RUN,
-}
 #: Output type → (SAM policy template, its parameter, the Dapr field giving the value).
 #: DynamoDB's only operation is `create` (PutItem): the write policy suffices. S3 gets
 #: S3CrudPolicy, or narrower from `portabind.io/operations` (`_s3_templates`).
@@ -785,21 +760,6 @@ def _mqtt_event(function: _Function) -> dict[str, Any]:
     }
 
 
-#: Dapr type → (event builder, the runtime's handler factory used by the entry module).
-_EVENTS: dict[str, tuple[Callable[[_Function], dict[str, Any]], str]] = {
-    "bindings.aws.sqs": (_sqs_event, "sqs"),
-    "bindings.aws.kinesis": (_kinesis_event, "kinesis"),
-    "bindings.aws.dynamodb": (_dynamodb_event, "dynamodb"),
-    "bindings.aws.sns": (_sns_event, "sns"),
-    "bindings.aws.s3": (_s3_event, "s3"),
-    "bindings.cron": (_cron_event, "cron"),
-    "bindings.http": (_http_event, "http"),
-    "bindings.kafka": (_kafka_event, "kafka"),
-    "bindings.rabbitmq": (_rabbitmq_event, "mq"),
-    "bindings.mqtt3": (_mqtt_event, "iot"),
-}
-
-
 def _s3_templates(component: Component, operations: tuple[str, ...]) -> tuple[str, ...]:
     """S3CrudPolicy, or narrower when `portabind.io/operations` lists the operations the app
     calls: S3ReadPolicy for reads only, S3WritePolicy for writes only, both for the two."""
@@ -871,24 +831,25 @@ def _secret_variables(project: Project) -> dict[str, str]:
     return variables
 
 
-def _trigger_of(component: Component) -> str:
-    """The component's canonical type, refused when it has no Lambda trigger here."""
-    kind = component.type
-    if kind not in _EVENTS:
-        native = ", ".join(sorted(TRIGGERS))
+def _trigger_of(component: Component) -> Trigger[EventWriter]:
+    """The component's Lambda trigger, refused when it has none here."""
+    trigger = TARGET.trigger(component.type)
+    if trigger is None:
+        native = ", ".join(t.binding_type for t in TARGET.triggers)
         raise BuildError(
             f"input binding {component.name!r} ({component.type}) has no AWS Lambda trigger",
-            hint=f"use {FALLBACKS.get(kind, _RUN)} (`portabind run` is a local listener; the "
-            f"components are Dapr's own); types with a Lambda trigger: {native}",
+            hint=f"use {TARGET.fallbacks.get(component.type, _RUN)} (`portabind run` is a "
+            f"local listener; the components are Dapr's own); types with a Lambda trigger: "
+            f"{native}",
         )
-    if kind in EXTENSIONS and not _flag(component, "trigger"):
+    if trigger.extension and not _flag(component, "trigger"):
         raise component.error(
-            f"{component.type} is output-only in Dapr; its Lambda trigger ({TRIGGERS[kind]}) "
+            f"{component.type} is output-only in Dapr; its Lambda trigger ({trigger.native}) "
             "is a portabind extension",
             field=_annotation_field("trigger"),
             hint='add the annotation portabind.io/trigger: "true" to use it',
         )
-    return kind
+    return trigger
 
 
 def template(project: Project) -> dict[str, Any]:
@@ -899,9 +860,9 @@ def template(project: Project) -> dict[str, Any]:
     shared_policies = _policies(project)
     for name in project.app.handlers:
         component = project.components.get(name)
-        kind = _trigger_of(component)
+        trigger = _trigger_of(component)
         function = _Function(component, _retries(component, project.components), resources)
-        event = _EVENTS[kind][0](function)
+        event = trigger.write(function)
         properties: dict[str, Any] = {
             "Runtime": _runtime(),
             "Handler": f"{ENTRY_MODULE}.{_handler_name(name)}",
@@ -934,30 +895,28 @@ def template(project: Project) -> dict[str, Any]:
 
 
 def _entry(project: Project) -> str:
-    lines = [
-        f'"""AWS Lambda entry points of {project.app_ref}, written by `portabind build`."""',
-        "",
-        "from pathlib import Path",
-        "",
-        "# First, before pydantic: imported after it, Powertools' batch module also builds its",
-        "# pydantic event parser models (tens of ms of cold start) that this handler never uses.",
-        "import aws_lambda_powertools.utilities.batch  # noqa: F401",
-        "",
-        "from portabind.adapters.aws.runtime import load",
-        "",
-        f"function = load(Path(__file__).parent, app_ref={project.app_ref!r})",
-    ]
+    functions = []
     for name in project.app.handlers:
-        component = project.components.get(name)
-        factory = _EVENTS[component.type][1]
-        # Kafka reports partial failures only where Lambda reads them (provisioned mode).
-        extra = (
-            f", partial={component.annotation('provisionedPollers') is not None}"
-            if factory == "kafka"
-            else ""
+        trigger = _trigger_of(project.components.get(name))
+        functions.append(
+            entry.EntryFunction(
+                name=_handler_name(name),
+                component=name,
+                entry=trigger.entry,
+                parameters=("event", "context"),
+            )
         )
-        lines.append(f"{_handler_name(name)} = function.{factory}({name!r}{extra})")
-    return "\n".join(lines) + "\n"
+    return entry.module(
+        doc=f"AWS Lambda entry points of {project.app_ref}, written by `portabind build`.",
+        runtime=Function.__module__,
+        app_ref=project.app_ref,
+        functions=functions,
+        imports=(
+            "# First, before pydantic: imported after it, Powertools' batch module also builds",
+            "# its pydantic event parser models (tens of ms of cold start) that are never used.",
+            "import aws_lambda_powertools.utilities.batch  # noqa: E402, F401",
+        ),
+    )
 
 
 class _Dumper(yaml.SafeDumper):
@@ -971,7 +930,7 @@ class _Dumper(yaml.SafeDumper):
 def build(project: Project, out: Path) -> list[Path]:
     """Write the SAM application for `project` into `out`; returns the files written."""
     document = template(project)  # first: raises before anything is written
-    written = bundle.bundle(project, out, "aws")
+    written = bundle.bundle(project, out, TARGET.name)
     files = {
         "template.yaml": yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100),
         f"{ENTRY_MODULE}.py": _entry(project),
@@ -987,3 +946,43 @@ def build(project: Project, out: Path) -> list[Path]:
             invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
         )
     return [out / name for name in files] + written
+
+
+EventWriter = Callable[[_Function], dict[str, Any]]
+TARGET = Target(
+    name="aws",
+    build=build,
+    triggers=(
+        Trigger("bindings.aws.sqs", "SQS", Function.sqs, _sqs_event),
+        Trigger("bindings.aws.kinesis", "Kinesis", Function.kinesis, _kinesis_event),
+        Trigger("bindings.aws.sns", "SNS (extension)", Function.sns, _sns_event, extension=True),
+        Trigger(
+            "bindings.aws.s3",
+            "S3 or EventBridgeRule (extension)",
+            Function.s3,
+            _s3_event,
+            extension=True,
+        ),
+        Trigger(
+            "bindings.aws.dynamodb",
+            "DynamoDB stream (extension)",
+            Function.dynamodb,
+            _dynamodb_event,
+            extension=True,
+        ),
+        Trigger("bindings.cron", "ScheduleV2", Function.cron, _cron_event),
+        Trigger("bindings.http", "HttpApi (extension)", Function.http, _http_event, extension=True),
+        Trigger("bindings.kafka", "MSK or SelfManagedKafka", Function.kafka, _kafka_event),
+        Trigger("bindings.rabbitmq", "MQ (Amazon MQ brokers)", Function.mq, _rabbitmq_event),
+        Trigger("bindings.mqtt3", "IoTRule (AWS IoT Core)", Function.iot, _mqtt_event),
+    ),
+    fallbacks={
+        "bindings.azure.storagequeues": _RUN,
+        "bindings.azure.servicebusqueues": _RUN,
+        "bindings.azure.eventhubs": "bindings.kafka on the Event Hubs Kafka endpoint, or " + _RUN,
+        "bindings.azure.eventgrid": "a bindings.http webhook trigger, or " + _RUN,
+        "bindings.gcp.pubsub": "a push subscription to a bindings.http trigger, or " + _RUN,
+        "bindings.kubernetes": "a Dapr sidecar in the cluster, or `portabind run`",
+        "bindings.twitter": "a bindings.cron trigger that polls, or " + _RUN,
+    },
+)

@@ -1,8 +1,8 @@
 """The AWS Lambda side of a built app: what the generated entry module calls.
 
-`load` imports the bundled app and components once per execution environment (cold start)
-and attaches a `Runtime`; SAM hands each secret to the function as the environment variable
-`secret_env_name` names, which the runtime's resolver reads before any secret store.
+`Function.load` imports the bundled app and components once per execution environment (cold
+start) and attaches a `Runtime`; SAM hands each secret to the function as the environment
+variable `secret_env_name` names, which the runtime's resolver reads before any secret store.
 
 `Function.<trigger>(component)` returns the Lambda handler for one input binding. Every
 record is normalized by its binding module's mapping (the one the local listener uses) and
@@ -11,7 +11,8 @@ handed to the app; the handler's outcome becomes Lambda's reply:
 - SQS: Powertools' `BatchProcessor` runs each record and reports only the failed ones in
   `batchItemFailures`; SQS deletes the rest and redelivers the failures after their
   visibility timeout.
-- Kinesis, DynamoDB streams, Kafka in provisioned mode: records run in order and the first
+- Kinesis, DynamoDB streams, Kafka in provisioned mode (`portabind.io/provisionedPollers`):
+  records run in order and the first
   failure stops the batch (per Kafka partition): Lambda retries from the reported record, so
   running the records behind it would only run them twice. Kafka without partial responses
   (on-demand mode, where Lambda ignores them) raises instead, and Lambda retries the batch.
@@ -30,19 +31,16 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from portabind.bundled import BundledFunction
 from portabind.events import BindingEvent, Metadata
-from portabind.project import load_bundle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from pathlib import Path
 
     from portabind.app import App
     from portabind.bindings.kafka import KafkaMetadata
-    from portabind.runtime import Runtime
 
     Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -199,12 +197,8 @@ def _first_failure(
     return None
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(BundledFunction):
     """A built app, loaded at cold start and reused by every invocation."""
-
-    app: App
-    runtime: Runtime
 
     def sqs(self, component: str) -> Handler:
         """The Lambda handler for SQS batches delivered to input binding `component`."""
@@ -326,13 +320,15 @@ class Function:
             )
         )
 
-    def kafka(self, component: str, *, partial: bool) -> Handler:
-        """MSK / self-managed Kafka batches, one list per partition. With `partial`, each
-        partition stops at its first failure and reports it (Powertools' identifier shape);
-        without, the first failure raises and Lambda retries the batch."""
+    def kafka(self, component: str) -> Handler:
+        """MSK / self-managed Kafka batches, one list per partition. In provisioned mode,
+        where Lambda reads partial responses, each partition stops at its first failure and
+        reports it (Powertools' identifier shape); otherwise the first failure raises and
+        Lambda retries the batch."""
         from portabind.bindings.kafka import KafkaMetadata
 
         app, runtime = self.app, self.runtime
+        partial = runtime.components.get(component).annotation("provisionedPollers") is not None
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             # escapeHeaders and excludeHeaderMetaRegex shape the metadata, as locally
@@ -379,10 +375,3 @@ class Function:
             return response
 
         return handler
-
-
-def load(
-    directory: Path | str, *, app_ref: str = "app:app", components: str = "components"
-) -> Function:
-    """Load the app and components bundled in `directory`, outputs ready to use."""
-    return Function(*load_bundle(directory, app_ref=app_ref, components=components))

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from portabind.adapters.crontab import Untranslatable, _days
 from portabind.bindings.cron import FIELDS
+from portabind.tooling.crontab import Untranslatable, day_fields
 
 if TYPE_CHECKING:
     from portabind.bindings.cron import CronSchedule
@@ -94,7 +94,7 @@ def translate(schedule: CronSchedule) -> Expression:
         return "*" if star[name] else _field(name, schedule.field_values(name))
 
     # robfig's day rule, decided once for every target: "*" marks a field matching any day.
-    day_of_month, day_of_week = _days(schedule, "EventBridge Scheduler")
+    day_of_month, day_of_week = day_fields(schedule, "EventBridge Scheduler")
     if day_of_week == "*":
         day_of_week = "?"
         if day_of_month != "*":

@@ -21,7 +21,7 @@ settings named by `secret_env_name`, whose values are Key Vault references; the 
 component annotation `portabind.io/keyVault`, or a placeholder to fill in.
 
 Other triggers (docs/triggers.md): cron's schedule becomes the exact NCRONTAB expression
-(`portabind.adapters.crontab`), its `CRON_TZ=` zone the app setting WEBSITE_TIME_ZONE; kafka
+(`portabind.tooling.crontab`), its `CRON_TZ=` zone the app setting WEBSITE_TIME_ZONE; kafka
 and rabbitmq connection fields become app settings the trigger names (secrets: the Key Vault
 references above); kafka retries a failed record as the local listener does (`@app.retry`).
 
@@ -35,33 +35,27 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
-from portabind.adapters import bundle
-from portabind.adapters.crontab import Untranslatable, ncrontab
+from portabind.adapters.azure.runtime import Function
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError
 from portabind.metadata import parse_duration
 from portabind.secrets import secret_env_name
+from portabind.tooling import bundle, entry
+from portabind.tooling.crontab import Untranslatable, ncrontab
+from portabind.tooling.entry import literal as _literal
+from portabind.tooling.targets import Target, Trigger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import timedelta
     from pathlib import Path
 
     from portabind.components import Component
-    from portabind.project import Project
-
-TRIGGERS = {
-    "bindings.azure.storagequeues": "queue_trigger",
-    "bindings.cron": "timer_trigger",
-    "bindings.http": "route (extension)",
-    "bindings.kafka": "kafka_trigger",
-    "bindings.rabbitmq": "rabbitMQTrigger",
-}
+    from portabind.tooling.project import Project
 
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
 #: host.json queue settings: annotation → (host.json key, default). Durations are hh:mm:ss.
@@ -73,16 +67,6 @@ QUEUE_ANNOTATIONS = {
     "maxPollingInterval": ("maxPollingInterval", None),
 }
 KEY_VAULT_ANNOTATION = "keyVault"
-
-
-def _literal(text: str) -> str:
-    """A Python string literal (JSON's double-quoted form is valid Python)."""
-    return json.dumps(text)
-
-
-def _identifier(name: str) -> str:
-    clean = re.sub(r"[^0-9A-Za-z_]", "_", name)
-    return clean if clean[:1].isalpha() else f"f_{clean}"
 
 
 def connection_setting(component: str) -> str:
@@ -99,20 +83,21 @@ def _timespan(value: timedelta) -> str:
     return whole + (f"{fraction:.3f}"[1:] if fraction else "")
 
 
-def _triggered(project: Project) -> list[Component]:
-    """The input components with a handler; each must have an Azure trigger."""
+def _triggered(project: Project) -> list[tuple[Component, Trigger[FunctionWriter]]]:
+    """The input components with a handler, each with its Azure trigger."""
     found = []
     for name in project.app.handlers:
         component = project.components.get(name)
-        if component.type not in TRIGGERS:
-            supported = ", ".join(sorted(TRIGGERS))
+        trigger = TARGET.trigger(component.type)
+        if trigger is None:
+            supported = ", ".join(sorted(t.binding_type for t in TARGET.triggers))
             raise component.error(
                 f"{component.type} has no Azure Functions trigger",
                 field="spec.type",
                 hint=f"Azure triggers exist for: {supported}; run this input with "
                 "`portabind run` (or a Dapr sidecar) instead",
             )
-        found.append(component)
+        found.append((component, trigger))
     if not found:
         raise BuildError(
             "the app has no input handlers, so there is no function to build",
@@ -221,33 +206,44 @@ def app_setting(component: str, field: str) -> str:
     return "PORTABIND_" + re.sub(r"[^0-9A-Za-z]+", "_", f"{component}_{field}").strip("_").upper()
 
 
-def _function(name: str, decorators: list[str], signature: str, body: str) -> str:
-    lines = ["", "", f"@app.function_name(name={_literal(name)})", *decorators]
-    lines += [f"def {name}({signature}:", f"    {body}", ""]
-    return "\n".join(lines)
+def _function(
+    component: Component,
+    entry_point: Callable[..., Any],
+    decorators: list[str],
+    parameters: tuple[str, ...],
+    *,
+    returns: str = "None",
+    name: str | None = None,
+) -> entry.EntryFunction:
+    """One function of the app, `name` (default: the component's) in the Functions host."""
+    function_name = entry.identifier(name or component.name)
+    return entry.EntryFunction(
+        name=function_name,
+        component=component.name,
+        entry=entry_point,
+        parameters=parameters,
+        decorators=(f"@app.function_name(name={_literal(function_name)})", *decorators),
+        returns=returns,
+    )
 
 
-def _queue_function(component: Component, settings: _Settings) -> str:
+def _queue_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
     setting = connection_setting(component.name)
     settings.local[setting] = "UseDevelopmentStorage=true"
     settings.deployed.append(
         {"name": f"{setting}__queueServiceUri", "value": _metadata(component).account_url("queue")}
     )
-    return _function(
-        _identifier(component.name),
-        [
-            "@app.queue_trigger(",
-            '    arg_name="message",',
-            f"    queue_name={_literal(_metadata(component).queue_name)},",
-            f"    connection={_literal(setting)},",
-            ")",
-        ],
-        "message: func.QueueMessage) -> None",
-        f"host.queue_message({_literal(component.name)}, message)",
-    )
+    decorators = [
+        "@app.queue_trigger(",
+        '    arg_name="message",',
+        f"    queue_name={_literal(_metadata(component).queue_name)},",
+        f"    connection={_literal(setting)},",
+        ")",
+    ]
+    return [_function(component, Function.queue, decorators, ("message: func.QueueMessage",))]
 
 
-def _timer_function(component: Component, settings: _Settings) -> str:
+def _timer_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
     schedule = _metadata(component).parsed()
     try:
         expression = ncrontab(schedule)
@@ -259,36 +255,32 @@ def _timer_function(component: Component, settings: _Settings) -> str:
         "WEBSITE_TIME_ZONE", schedule.timezone, component, "the timer zone (CRON_TZ)"
     ):
         settings.add("WEBSITE_TIME_ZONE", schedule.timezone)
-    return _function(
-        _identifier(component.name),
-        [f'@app.timer_trigger(arg_name="timer", schedule={_literal(expression)})'],
-        "timer: func.TimerRequest, context: func.Context) -> None",
-        f"host.timer_tick({_literal(component.name)}, timer, context)",
-    )
+    decorators = [f'@app.timer_trigger(arg_name="timer", schedule={_literal(expression)})']
+    parameters = ("timer: func.TimerRequest", "context: func.Context")
+    return [_function(component, Function.timer, decorators, parameters)]
 
 
-def _route_function(component: Component, settings: _Settings) -> str:
+def _route_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
     trigger = component_trigger(component)
     methods = f"[{', '.join(_literal(m) for m in trigger.methods)}]" if trigger.methods else None
-    return _function(
-        _identifier(component.name),
-        [
-            "@app.route(",
-            f"    route={_literal(trigger.path.lstrip('/'))},",
-            f"    methods={methods},",
-            f"    auth_level=func.AuthLevel.{trigger.auth_level.upper()},",
-            ")",
-        ],
-        "req: func.HttpRequest, context: func.Context) -> func.HttpResponse",
-        f"return host.http_request({_literal(component.name)}, req, context)",
-    )
+    decorators = [
+        "@app.route(",
+        f"    route={_literal(trigger.path.lstrip('/'))},",
+        f"    methods={methods},",
+        f"    auth_level=func.AuthLevel.{trigger.auth_level.upper()},",
+        ")",
+    ]
+    parameters = ("req: func.HttpRequest", "context: func.Context")
+    return [
+        _function(component, Function.http, decorators, parameters, returns="func.HttpResponse")
+    ]
 
 
 #: Dapr `saslMechanism` → the Kafka trigger's authentication mode.
 _KAFKA_MECHANISMS = {"PLAINTEXT": "PLAIN", "SHA-256": "SCRAMSHA256", "SHA-512": "SCRAMSHA512"}
 
 
-def _kafka_functions(component: Component, settings: _Settings) -> str:
+def _kafka_functions(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
     metadata = _metadata(component)
     topics = [topic.strip() for topic in (metadata.topics or "").split(",") if topic.strip()]
     if not topics:
@@ -339,81 +331,61 @@ def _kafka_functions(component: Component, settings: _Settings) -> str:
         '@app.retry(strategy="fixed_delay", max_retry_count="-1", '
         f'delay_interval="{_timespan(metadata.consume_retry_interval)}")'
     )
-    functions = []
-    for topic in topics:
-        functions.append(
-            _function(
-                _identifier(component.name if len(topics) == 1 else f"{component.name}_{topic}"),
-                [
-                    retry,
-                    "@app.kafka_trigger(",
-                    '    arg_name="record",',
-                    f"    topic={_literal(topic)},",
-                    *arguments,
-                    "    data_type=func.DataType.BINARY,",
-                    ")",
-                ],
-                "record: func.KafkaEvent) -> None",
-                f"host.kafka_record({_literal(component.name)}, record)",
-            )
+    return [
+        _function(
+            component,
+            Function.kafka,
+            [
+                retry,
+                "@app.kafka_trigger(",
+                '    arg_name="record",',
+                f"    topic={_literal(topic)},",
+                *arguments,
+                "    data_type=func.DataType.BINARY,",
+                ")",
+            ],
+            ("record: func.KafkaEvent",),
+            name=None if len(topics) == 1 else f"{component.name}_{topic}",
         )
-    return "".join(functions)
+        for topic in topics
+    ]
 
 
-def _rabbitmq_function(component: Component, settings: _Settings) -> str:
+def _rabbitmq_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
     metadata = _metadata(component)
     if metadata.prefetch_count and settings.agree(
         "rabbitMQ.prefetchCount", str(metadata.prefetch_count), component, "prefetchCount"
     ):
         settings.extensions["rabbitMQ"] = {"prefetchCount": metadata.prefetch_count}
-    return _function(
-        _identifier(component.name),
-        [
-            "@app.generic_trigger(",
-            '    arg_name="message",',
-            '    type="rabbitMQTrigger",',
-            f"    queue_name={_literal(metadata.queue_name)},",
-            f"    connection_string_setting={_literal(settings.holding(component, 'host'))},",
-            "    data_type=func.DataType.BINARY,",
-            ")",
-        ],
-        "message: bytes) -> None",
-        f"host.rabbitmq_message({_literal(component.name)}, message)",
+    decorators = [
+        "@app.generic_trigger(",
+        '    arg_name="message",',
+        '    type="rabbitMQTrigger",',
+        f"    queue_name={_literal(metadata.queue_name)},",
+        f"    connection_string_setting={_literal(settings.holding(component, 'host'))},",
+        "    data_type=func.DataType.BINARY,",
+        ")",
+    ]
+    return [_function(component, Function.rabbitmq, decorators, ("message: bytes",))]
+
+
+def _function_app(
+    triggered: list[tuple[Component, Trigger[FunctionWriter]]], app_ref: str, settings: _Settings
+) -> str:
+    functions = [f for component, trigger in triggered for f in trigger.write(component, settings)]
+    imports = ["import azure.functions as func"]
+    if any(component.type == "bindings.kafka" for component, _ in triggered):
+        imports.append(
+            "from azure.functions.decorators.kafka import BrokerAuthenticationMode, BrokerProtocol"
+        )
+    return entry.module(
+        doc="Generated by `portabind build --target azure`; do not edit (rebuild instead).",
+        runtime=Function.__module__,
+        app_ref=app_ref,
+        functions=functions,
+        imports=imports,
+        preamble=("app = func.FunctionApp()",),
     )
-
-
-_FUNCTIONS: dict[str, Callable[[Component, _Settings], str]] = {
-    "bindings.azure.storagequeues": _queue_function,
-    "bindings.cron": _timer_function,
-    "bindings.http": _route_function,
-    "bindings.kafka": _kafka_functions,
-    "bindings.rabbitmq": _rabbitmq_function,
-}
-
-
-def _function_app(components: list[Component], app_ref: str, settings: _Settings) -> str:
-    functions = "".join(_FUNCTIONS[c.type](c, settings) for c in components)
-    kafka = (
-        "from azure.functions.decorators.kafka import BrokerAuthenticationMode, BrokerProtocol"
-        if any(c.type == "bindings.kafka" for c in components)
-        else ""
-    )
-    header = textwrap.dedent(
-        f'''\
-        """Generated by `portabind build --target azure`; do not edit (rebuild instead)."""
-
-        from pathlib import Path
-
-        import azure.functions as func
-        {kafka}
-
-        from portabind.adapters.azure.runtime import FunctionHost
-
-        host = FunctionHost(Path(__file__).parent, app_ref={_literal(app_ref)})
-        app = func.FunctionApp()
-        '''
-    )
-    return re.sub(r"\n\n\n+", "\n\n", header) + functions
 
 
 def _secret_settings(project: Project, settings: _Settings) -> None:
@@ -436,13 +408,13 @@ def build(project: Project, out: Path) -> list[Path]:
     settings = _Settings()
     function_app = _function_app(triggered, project.app_ref, settings)
     _secret_settings(project, settings)
-    for entry in settings.deployed:
-        entry["slotSetting"] = False
+    for deployed in settings.deployed:
+        deployed["slotSetting"] = False
     extensions = dict(settings.extensions)
-    queues = [c for c in triggered if c.type == "bindings.azure.storagequeues"]
+    queues = [c for c, _ in triggered if c.type == "bindings.azure.storagequeues"]
     if queues:
         extensions["queues"] = _host_queue_settings(queues)
-    if any(c.type == "bindings.http" for c in triggered):
+    if any(c.type == "bindings.http" for c, _ in triggered):
         # No `/api` prefix: the trigger answers on its path, as on the other targets.
         extensions["http"] = {"routePrefix": ""}
     host = {"version": "2.0", "extensionBundle": EXTENSION_BUNDLE, "extensions": extensions}
@@ -454,7 +426,23 @@ def build(project: Project, out: Path) -> list[Path]:
         "appsettings.json": json.dumps(settings.deployed, indent=2) + "\n",
         "requirements.txt": "\n".join(bundle.requirements(project, ["azure"])) + "\n",
     }
-    written = bundle.bundle(project, out, "azure")
+    written = bundle.bundle(project, out, TARGET.name)
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     return [out / name for name in files] + written
+
+
+FunctionWriter = Callable[["Component", _Settings], list[entry.EntryFunction]]
+TARGET = Target(
+    name="azure",
+    build=build,
+    triggers=(
+        Trigger("bindings.azure.storagequeues", "queue_trigger", Function.queue, _queue_function),
+        Trigger("bindings.cron", "timer_trigger", Function.timer, _timer_function),
+        Trigger(
+            "bindings.http", "route (extension)", Function.http, _route_function, extension=True
+        ),
+        Trigger("bindings.kafka", "kafka_trigger", Function.kafka, _kafka_functions),
+        Trigger("bindings.rabbitmq", "rabbitMQTrigger", Function.rabbitmq, _rabbitmq_function),
+    ),
+)

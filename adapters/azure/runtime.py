@@ -12,42 +12,30 @@ retried, as in Dapr). Imports no SDK itself: the trigger objects come from the h
 from __future__ import annotations
 
 import base64
-import os
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from portabind.bundled import BundledFunction
 from portabind.components import parse_metadata, placeholder_values
 from portabind.events import BindingEvent, Metadata
-from portabind.project import DEFAULT_APP, load_bundle
 from portabind.secrets import SecretResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from portabind.app import App
     from portabind.metadata import BindingMetadata
+    from portabind.runtime import Runtime
 
 
-class FunctionHost:
-    """The user's app and components, as bundled next to `function_app.py`."""
+class Function(BundledFunction):
+    """The user's app and components, as bundled next to `function_app.py`; each method
+    returns the body of one trigger's function, which raises when the handler fails."""
 
-    def __init__(
-        self,
-        directory: Path | str,
-        *,
-        components: str = "components",
-        app_ref: str = DEFAULT_APP,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        directory = Path(directory)
-        self._environ = os.environ if environ is None else environ
-        self.app: App
-        self.app, self.runtime = load_bundle(
-            directory, app_ref=app_ref, components=components, environ=self._environ
-        )
+    def __init__(self, app: App, runtime: Runtime, environ: Mapping[str, str]) -> None:
+        super().__init__(app, runtime, environ)
         self._triggers: dict[str, BindingMetadata] = {}
 
     def trigger_metadata(self, name: str) -> BindingMetadata:
@@ -63,80 +51,94 @@ class FunctionHost:
                 if names.get(key.lower(), key) not in secret
             }
             values = placeholder_values(component)
-            resolver = SecretResolver(self.runtime.components, self._environ)
+            resolver = SecretResolver(self.runtime.components, self.environ)
             values.update(resolver.values(component, plain))
             self._triggers[name] = parse_metadata(component, model, values)
         return self._triggers[name]
 
-    def queue_message(self, name: str, message: Any) -> Any:
-        """Handle one `azure.functions.QueueMessage` for input component `name`; raises
-        when the handler fails."""
+    def queue(self, name: str) -> Callable[[Any], Any]:
+        """Handles one `azure.functions.QueueMessage` of input component `name`."""
         from portabind.bindings.azure.storagequeues import queue_event
 
-        decode = bool(getattr(self.trigger_metadata(name), "decode_base64", False))
-        return self.app.handle(queue_event(name, message, decode_base64=decode))
+        def handle(message: Any) -> Any:
+            decode = bool(getattr(self.trigger_metadata(name), "decode_base64", False))
+            return self.app.handle(queue_event(name, message, decode_base64=decode))
 
-    def timer_tick(self, name: str, timer: Any, context: Any) -> Any:
-        """Handle one `func.TimerRequest` of cron component `name`: Dapr's cron event plus
+        return handle
+
+    def timer(self, name: str) -> Callable[[Any, Any], Any]:
+        """Handles one `func.TimerRequest` of cron component `name`: Dapr's cron event plus
         the host's `invocationId` and `pastDue` (the tick fired late)."""
         from portabind.bindings.cron import event_for
 
-        cron: Any = self.trigger_metadata(name)
-        tick = event_for(name, cron.parsed())
-        metadata = {
-            **tick.metadata,
-            "invocationId": str(context.invocation_id),
-            "pastDue": "true" if timer.past_due else "false",
-        }
-        return self.app.handle(BindingEvent(name, tick.data, Metadata(metadata)))
+        def handle(timer: Any, context: Any) -> Any:
+            cron: Any = self.trigger_metadata(name)
+            tick = event_for(name, cron.parsed())
+            metadata = {
+                **tick.metadata,
+                "invocationId": str(context.invocation_id),
+                "pastDue": "true" if timer.past_due else "false",
+            }
+            return self.app.handle(BindingEvent(name, tick.data, Metadata(metadata)))
 
-    def http_request(self, name: str, request: Any, context: Any) -> Any:
-        """Answer one `func.HttpRequest` of the HTTP trigger `name` with the handler's result
-        (a `func.HttpResponse`); the invocation id is the request id."""
+        return handle
+
+    def http(self, name: str) -> Callable[[Any, Any], Any]:
+        """Answers one `func.HttpRequest` of the HTTP trigger `name` with the handler's
+        result (a `func.HttpResponse`); the invocation id is the request id."""
         import azure.functions as func
 
         from portabind.bindings.http import http_reply, request_event
 
-        url = urlsplit(request.url)
-        event = request_event(
-            name,
-            method=request.method,
-            path=url.path,
-            headers=request.headers.items(),
-            query=url.query,
-            body=request.get_body(),
-            request_id=str(context.invocation_id),
-        )
-        reply = http_reply(self.app.handle(event))
-        headers = {"Content-Type": reply.content_type} if reply.content_type else None
-        return func.HttpResponse(reply.body, status_code=reply.status, headers=headers)
+        def handle(request: Any, context: Any) -> Any:
+            url = urlsplit(request.url)
+            event = request_event(
+                name,
+                method=request.method,
+                path=url.path,
+                headers=request.headers.items(),
+                query=url.query,
+                body=request.get_body(),
+                request_id=str(context.invocation_id),
+            )
+            reply = http_reply(self.app.handle(event))
+            headers = {"Content-Type": reply.content_type} if reply.content_type else None
+            return func.HttpResponse(reply.body, status_code=reply.status, headers=headers)
 
-    def kafka_record(self, name: str, record: Any) -> Any:
-        """Handle one `func.KafkaEvent` of kafka component `name`, with the local
+        return handle
+
+    def kafka(self, name: str) -> Callable[[Any], Any]:
+        """Handles one `func.KafkaEvent` of kafka component `name`, with the local
         listener's mapping (`event_from_record`)."""
         from portabind.bindings.kafka import event_from_record
 
-        kafka: Any = self.trigger_metadata(name)
-        return self.app.handle(
-            event_from_record(
-                name,
-                value=record.get_body(),
-                key=record.key,
-                topic=record.topic or "",
-                partition=record.partition if record.partition is not None else -1,
-                offset=record.offset if record.offset is not None else -1,
-                timestamp_ms=_unix_ms(record.timestamp),
-                headers=_kafka_headers(record.headers),
-                metadata=kafka,
+        def handle(record: Any) -> Any:
+            kafka: Any = self.trigger_metadata(name)
+            return self.app.handle(
+                event_from_record(
+                    name,
+                    value=record.get_body(),
+                    key=record.key,
+                    topic=record.topic or "",
+                    partition=record.partition if record.partition is not None else -1,
+                    offset=record.offset if record.offset is not None else -1,
+                    timestamp_ms=_unix_ms(record.timestamp),
+                    headers=_kafka_headers(record.headers),
+                    metadata=kafka,
+                )
             )
-        )
 
-    def rabbitmq_message(self, name: str, body: bytes) -> Any:
-        """Handle one message of rabbitmq component `name`. The RabbitMQ extension hands
+        return handle
+
+    def rabbitmq(self, name: str) -> Callable[[bytes], Any]:
+        """Handles one message of rabbitmq component `name`. The RabbitMQ extension hands
         Python the body only, so there are no header keys on this target."""
         from portabind.bindings.rabbitmq import event_from_message
 
-        return self.app.handle(event_from_message(name, body, None))
+        def handle(body: bytes) -> Any:
+            return self.app.handle(event_from_message(name, body, None))
+
+        return handle
 
 
 def _unix_ms(timestamp: str | None) -> int | None:

@@ -1,6 +1,6 @@
 """The Cloud Functions (gen2) side of a built app: what the generated `main.py` calls.
 
-`load` imports the bundled app and components and attaches a `Runtime`; the platform hands
+`Function.load` imports the bundled app and components and attaches a `Runtime`; the platform hands
 each secret to the function as the environment variable `secret_env_name` names (deploy
 with `--set-secrets`), which the runtime's resolver reads before any secret store. Each
 trigger's CloudEvent is normalized by the binding's own function, the one the local listener
@@ -14,28 +14,22 @@ Scheduler's default is no retry, as Dapr's cron).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from portabind.bindings.gcp.pubsub import message_event
+from portabind.bundled import BundledFunction
 from portabind.events import BindingEvent, Metadata
-from portabind.project import load_bundle
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
-    from portabind.app import App
-    from portabind.runtime import Runtime
+    HttpReply = tuple[bytes | str, int, dict[str, str]]
 
 PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(BundledFunction):
     """A built app, loaded once per instance (at cold start) and reused for every event."""
-
-    app: App
-    runtime: Runtime
 
     def pubsub_event(self, component: str, cloud_event: Any) -> BindingEvent:
         """The `BindingEvent` of a Pub/Sub `messagePublished` CloudEvent."""
@@ -50,19 +44,28 @@ class Function:
             data = json.loads(data)
         return message_event(component, data)
 
-    def pubsub(self, component: str, cloud_event: Any) -> Any:
-        """Handle one Pub/Sub message; raises when the handler fails."""
-        return self.app.handle(self.pubsub_event(component, cloud_event))
+    def pubsub(self, component: str) -> Callable[[Any], Any]:
+        """Handles one Pub/Sub message; raises when the handler fails."""
 
-    def http(self, component: str, request: Any) -> tuple[bytes, int, dict[str, str]]:
-        """Answer one Flask request to the HTTP trigger `component`: the handler's result,
+        def handle(cloud_event: Any) -> Any:
+            return self.app.handle(self.pubsub_event(component, cloud_event))
+
+        return handle
+
+    def http(self, component: str) -> Callable[[Any], HttpReply]:
+        """Answers one Flask request to the HTTP trigger `component`: the handler's result,
         or 404/405 for a path or method the trigger does not route (Cloud Functions hands
         every path of the function's URL to it)."""
-        from portabind.bindings.http import http_reply, refusal, request_event, trigger_settings
+        from portabind.bindings.http import trigger_settings
 
         trigger = trigger_settings(component, self.runtime.components.get(component).annotations)
         if trigger is None:
             raise ValueError(f"{component!r} is not an HTTP trigger (portabind.io/trigger)")
+        return lambda request: self._answer(component, trigger, request)
+
+    def _answer(self, component: str, trigger: Any, request: Any) -> HttpReply:
+        from portabind.bindings.http import http_reply, refusal, request_event
+
         refused = refusal(trigger, request.method, request.path)
         if refused is not None:
             reply, headers = refused
@@ -81,10 +84,13 @@ class Function:
             headers["Content-Type"] = reply.content_type
         return reply.body, reply.status, headers
 
-    def scheduled(self, component: str, request: Any) -> tuple[str, int, dict[str, str]]:
-        """Handle one call of the Cloud Scheduler job of cron component `component`: Dapr's
+    def scheduled(self, component: str) -> Callable[[Any], HttpReply]:
+        """Handles one call of the Cloud Scheduler job of cron component `component`: Dapr's
         cron event plus the job's `jobName` and `scheduleTime` (RFC 3339), from the
         headers Cloud Scheduler sends. Only the job's POST fires a tick."""
+        return lambda request: self._tick(component, request)
+
+    def _tick(self, component: str, request: Any) -> HttpReply:
         from portabind.bindings.cron import event_for
 
         if request.method != "POST":
@@ -100,11 +106,3 @@ class Function:
                 metadata[key] = request.headers[header]
         self.app.handle(BindingEvent(component, tick.data, Metadata(metadata)))
         return "", 204, {}
-
-
-def load(
-    directory: Path | str, *, app_ref: str = "app:app", components: str = "components"
-) -> Function:
-    """Load the app and components bundled in `directory`, outputs ready to use."""
-    app, runtime = load_bundle(directory, app_ref=app_ref, components=components)
-    return Function(app, runtime)

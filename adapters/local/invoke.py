@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from portabind.adapters.local.dapr_api import BINDINGS_PATH, HOST
 from portabind.adapters.local.emulators import port_accepts
-from portabind.components import load_components
 from portabind.errors import BindingError, UnsupportedOperation, UserError
 from portabind.events import BindingResponse, Metadata
-from portabind.project import components_dir
 from portabind.runtime import Runtime
+from portabind.tooling.project import components_dir, load_components
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -24,7 +24,7 @@ from portabind.adapters.local.dapr_api import DaprApi
 from portabind.adapters.local.emulate import Emulators
 from portabind.errors import UserError
 from portabind.events import Metadata
-from portabind.project import check_project
+from portabind.tooling.project import check_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from portabind.components import Component
     from portabind.events import BindingEvent
-    from portabind.project import Project
+    from portabind.tooling.project import Project
 
 #: Seconds a listener gets to finish its current message after the run is told to stop.
 STOP_TIMEOUT = 30.0

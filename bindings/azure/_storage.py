@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from portabind.bindings.azure import ACCOUNT_KEY, ACCOUNT_NAME
 from portabind.errors import BindingError, NotFound, UserError
 from portabind.metadata import BindingMetadata, Secret, setting
 
@@ -172,8 +173,6 @@ def emulator(
     which would win over the endpoint) are emptied."""
 
     def emulate(endpoints: Mapping[str, str]) -> dict[str, str]:
-        from portabind.adapters.local.emulators.azure import ACCOUNT_KEY, ACCOUNT_NAME
-
         return {
             "accountName": ACCOUNT_NAME,
             "accountKey": ACCOUNT_KEY,

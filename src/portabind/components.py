@@ -5,16 +5,15 @@ document is a `kind: Component` (bindings and secret stores) or a `kind: Resilie
 portabind-only settings live in `metadata.annotations` under the `portabind.io/` prefix, so
 the same files stay valid for a real Dapr sidecar.
 
-Reading YAML and validating documents (PyYAML, the pydantic models of `portabind.schema`)
-happens only in `load_documents`: a built artifact loads its components from the JSON
-snapshot the build wrote (`portabind.snapshot`), so a cold start pays for neither.
+Reading YAML and validating documents is tooling (`portabind.tooling.project.load_components`):
+a built function loads its components from the JSON snapshot the build wrote
+(`portabind.snapshot`), so a cold start pays for neither.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
@@ -23,6 +22,7 @@ from portabind.errors import ComponentError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from portabind.metadata import BindingMetadata
 
@@ -137,81 +137,6 @@ class ComponentSet:
 def location(loc: tuple[int | str, ...]) -> str:
     """A pydantic error location as a dotted field path."""
     return ".".join(str(part) for part in loc)
-
-
-def load_documents(path: Path) -> list[Component | Resiliency]:
-    """Every document in one YAML file, validated."""
-    import yaml
-
-    from portabind import schema
-
-    try:
-        raw_documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ComponentError(f"malformed YAML{where}: {problem}", file=path) from None
-    except OSError as error:
-        raise ComponentError(f"cannot read file: {error.strerror}", file=path) from None
-    loaded: list[Component | Resiliency] = []
-    for raw in raw_documents:
-        if raw is None:
-            continue
-        if not isinstance(raw, dict):
-            raise ComponentError(
-                f"expected a Dapr document (a mapping with apiVersion, kind, metadata, spec), "
-                f"found {type(raw).__name__}",
-                file=path,
-            )
-        loaded.append(schema.document(path, raw))
-    return loaded
-
-
-def load_components(directory: Path | str) -> ComponentSet:
-    """Load one components directory, reporting every bad file at once."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UserError(
-            f"components directory {directory} does not exist",
-            hint="pass --components DIR (for example components/aws)",
-        )
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    if not files:
-        profiles = sorted(p.name for p in directory.iterdir() if p.is_dir())
-        hint = (
-            f"it has profiles: {', '.join(profiles)}; pass --components {directory / profiles[0]}"
-            if profiles
-            else "add Dapr Component YAML files to it"
-        )
-        raise UserError(f"no component files (*.yaml) in {directory}", hint=hint)
-    components: dict[str, Component] = {}
-    resiliency: list[Resiliency] = []
-    problems: list[UserError] = []
-    for path in files:
-        try:
-            documents = load_documents(path)
-        except ValidationFailed as failed:
-            problems.extend(failed.errors)
-            continue
-        except UserError as error:
-            problems.append(error)
-            continue
-        for document in documents:
-            if isinstance(document, Resiliency):
-                resiliency.append(document)
-            elif document.name in components:
-                problems.append(
-                    document.error(
-                        f"component name is already used in {components[document.name].source}",
-                        field="metadata.name",
-                    )
-                )
-            else:
-                components[document.name] = document
-    if problems:
-        raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
-    return ComponentSet(directory, components, tuple(resiliency))
 
 
 def parse_metadata(

@@ -22,7 +22,7 @@ from portabind.bindings.http import (
     trigger_settings,
 )
 from portabind.errors import UserError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -12,7 +12,7 @@ from paho.mqtt.client import CallbackAPIVersion, Client
 
 from portabind.app import App
 from portabind.bindings.mqtt3 import Mqtt3Input, Mqtt3Metadata, Mqtt3Output, binding
-from portabind.components import load_components
+from portabind.tooling.project import load_components
 from portabind.errors import BindingError
 from portabind.events import BindingEvent, Metadata  # App reads handler hints at run time
 from portabind.runtime import Runtime

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from portabind.components import load_components
+from portabind.tooling.project import load_components
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
 if TYPE_CHECKING:

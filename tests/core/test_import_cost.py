@@ -21,7 +21,7 @@ def test_importing_the_core_imports_no_cloud_sdk() -> None:
     # code runs; only what portabind adds on top counts.
     baseline = modules_after("pass")
     loaded = modules_after(
-        "import portabind, portabind.cli, portabind.project, portabind.runtime, portabind.matrix"
+        "import portabind, portabind.tooling.cli, portabind.tooling.project, portabind.runtime, portabind.tooling.matrix"
     )
     added = loaded - baseline
     assert "portabind.runtime" in added

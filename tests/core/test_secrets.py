@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from portabind.components import load_components
+from portabind.tooling.project import load_components
 from portabind.errors import SecretError
 from portabind.secrets import SecretResolver, secret_env_name
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from portabind import snapshot
-from portabind.components import load_components
+from portabind.tooling.project import load_components
 from portabind.errors import UserError
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ from portabind.adapters.local.emulators import (
     free_port,
     wait_for_port,
 )
+from portabind.bindings.azure import ACCOUNT_KEY, ACCOUNT_NAME
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -38,12 +39,6 @@ __all__ = [
 
 #: The version pinned in tools/package.json; the one `ensure_azurite` installs.
 AZURITE_VERSION = "3.35.0"
-#: Azurite's fixed development account. The key is public (published by Microsoft for the
-#: storage emulator), not a secret.
-ACCOUNT_NAME = "devstoreaccount1"
-ACCOUNT_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 ENV_VAR = "PORTABIND_AZURITE"
 INSTALL_COMMAND = f"npm install --prefix ~/.cache/portabind/azurite azurite@{AZURITE_VERSION}"
 

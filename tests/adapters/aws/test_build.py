@@ -15,7 +15,7 @@ import yaml
 
 from portabind.adapters.aws import build
 from portabind.errors import BuildError, ComponentError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 from portabind.secrets import secret_env_name
 
 if TYPE_CHECKING:
@@ -85,9 +85,9 @@ def test_artifact_is_self_contained(tmp_path: Path) -> None:
     assert not any(
         p.startswith(("portabind/bindings/azure", "portabind/bindings/gcp")) for p in bundled
     )
-    assert (
-        "handle_orders = function.sqs('orders')" in (tmp_path / "portabind_lambda.py").read_text()
-    )
+    entry = (tmp_path / "portabind_lambda.py").read_text()
+    assert '_handle_orders = function.sqs("orders")' in entry
+    assert "def handle_orders(event, context):" in entry
 
 
 def test_the_entry_starts_without_yaml_or_the_document_schema(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_the_entry_starts_without_yaml_or_the_document_schema(tmp_path: Path) ->
     loaded = set(modules.split())
     assert "portabind.adapters.aws.runtime" in loaded
     assert sorted(m for m in loaded if m == "yaml" or m.startswith("yaml.")) == []
-    assert "portabind.schema" not in loaded
+    assert "portabind.tooling.schema" not in loaded
 
 
 def write_project(root: Path, components: str, app: str) -> Path:
@@ -298,7 +298,7 @@ def test_input_without_a_lambda_trigger_names_the_alternative(tmp_path: Path) ->
 
 
 def test_triggers_feed_the_support_matrix() -> None:
-    from portabind.matrix import support_matrix
+    from portabind.tooling.matrix import support_matrix
 
     rows = {row.type: row for row in support_matrix()}
     assert rows["bindings.aws.sqs"].triggers["aws"] == "SQS"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from portabind.adapters.aws import build
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 from portabind.secrets import secret_env_name
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import yaml
 
 from portabind.adapters.aws import build
 from portabind.bindings.aws import _aws, sqs
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable

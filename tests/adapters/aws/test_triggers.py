@@ -13,7 +13,7 @@ import yaml
 
 from portabind.adapters.aws import build
 from portabind.errors import BuildError, ComponentError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 from portabind.secrets import secret_env_name
 
 if TYPE_CHECKING:
@@ -159,18 +159,18 @@ def test_kafka_and_mq_authenticate_with_secret_arns_never_values(everything: Pat
 def test_entry_module_wires_each_trigger(everything: Path) -> None:
     entry = (everything / "portabind_lambda.py").read_text()
     for line in (
-        "handle_orders = function.sqs('orders')",
-        "handle_clicks = function.kinesis('clicks')",
-        "handle_profiles = function.dynamodb('profiles')",
-        "handle_alerts = function.sns('alerts')",
-        "handle_uploads = function.s3('uploads')",
-        "handle_archive = function.s3('archive')",
-        "handle_nightly = function.cron('nightly')",
-        "handle_webhook = function.http('webhook')",
-        "handle_payments = function.kafka('payments', partial=True)",
-        "handle_telemetry = function.kafka('telemetry', partial=False)",
-        "handle_jobs = function.mq('jobs')",
-        "handle_sensors = function.iot('sensors')",
+        '_handle_orders = function.sqs("orders")',
+        '_handle_clicks = function.kinesis("clicks")',
+        '_handle_profiles = function.dynamodb("profiles")',
+        '_handle_alerts = function.sns("alerts")',
+        '_handle_uploads = function.s3("uploads")',
+        '_handle_archive = function.s3("archive")',
+        '_handle_nightly = function.cron("nightly")',
+        '_handle_webhook = function.http("webhook")',
+        '_handle_payments = function.kafka("payments")',
+        '_handle_telemetry = function.kafka("telemetry")',
+        '_handle_jobs = function.mq("jobs")',
+        '_handle_sensors = function.iot("sensors")',
     ):
         assert line in entry
 
@@ -358,11 +358,11 @@ def test_input_without_a_trigger_names_its_alternative(tmp_path: Path) -> None:
 
 
 def test_support_matrix_lists_every_trigger_and_fallback() -> None:
-    from portabind.matrix import Row, render, support_matrix
+    from portabind.tooling.matrix import Row, render, support_matrix
 
     rows = {row.type: row for row in support_matrix()}
-    for kind, trigger in build.TRIGGERS.items():
-        assert rows[kind].triggers["aws"] == trigger
+    for trigger in build.TARGET.triggers:
+        assert rows[trigger.binding_type].triggers["aws"] == trigger.native
     assert "none: use a Dapr sidecar in the cluster" in render(support_matrix())  # kubernetes
     output_only = Row(
         type="bindings.example",
@@ -378,7 +378,7 @@ def test_support_matrix_lists_every_trigger_and_fallback() -> None:
 def test_validation_accepts_a_handler_on_an_output_only_type_only_when_opted_in(
     tmp_path: Path,
 ) -> None:
-    from portabind.project import check_project
+    from portabind.tooling.project import check_project
 
     # bindings.twilio.sms is output-only everywhere: the annotation is the opt-in
     opted_in = project(

@@ -17,7 +17,7 @@ import yaml
 
 from portabind.adapters.azure import build as azure_build
 from portabind.errors import UserError
-from portabind.project import check_project, load_project
+from portabind.tooling.project import check_project, load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,7 +24,7 @@ from portabind.adapters.gcp import build as gcp_build
 from portabind.adapters.gcp import runtime as gcp_runtime
 from portabind.bindings.gcp import bucket, pubsub
 from portabind.errors import BuildError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -416,7 +416,7 @@ def test_secrets_become_secret_manager_references_read_back_from_the_environment
     monkeypatch.setenv("PORTABIND_SECRET_RECEIPTS_PRIVATE_KEY_ID", "key-id-from-secret-manager")
     monkeypatch.setenv("PORTABIND_SECRET_RECEIPTS_PRIVATEKEY", "key-from-secret-manager")
     monkeypatch.setenv("GCP_CLIENT_EMAIL", "fn@orders-demo.iam.gserviceaccount.com")
-    loaded = gcp_runtime.load(out)
+    loaded = gcp_runtime.Function.load(out)
     receipts_metadata = loaded.runtime.metadata("receipts")
     assert isinstance(receipts_metadata, bucket.BucketMetadata)
     assert receipts_metadata.secret("private_key_id") == "key-id-from-secret-manager"

@@ -21,7 +21,7 @@ import yaml
 from portabind.adapters.gcp import build as gcp_build
 from portabind.adapters.local.emulators import free_port
 from portabind.errors import UserError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable

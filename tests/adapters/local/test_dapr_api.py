@@ -11,7 +11,7 @@ import pytest
 
 from portabind.adapters.local.dapr_api import DaprApi
 from portabind.adapters.local.emulators import free_port
-from portabind.components import load_components
+from portabind.tooling.project import load_components
 from portabind.registry import binding_for
 from portabind.runtime import Runtime
 

@@ -18,14 +18,14 @@ import pytest
 from portabind.adapters.local.emulators import free_port, wait_for_port
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.errors import ComponentError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from portabind.adapters.local.emulators.aws import MotoEmulator
-    from portabind.project import Project
+    from portabind.tooling.project import Project
 
 MESSAGES = 1000
 SEED = 20261123

@@ -23,7 +23,7 @@ from portabind.adapters.local.emulators import free_port, wait_for_port
 from portabind.adapters.local.invoke import invoke
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.errors import SecretError
-from portabind.project import load_project
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

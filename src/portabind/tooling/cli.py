@@ -7,7 +7,6 @@ traceback unless `--debug`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import traceback
@@ -15,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portabind.errors import PortabindError, UserError
+from portabind.tooling import targets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-TARGETS = ("aws", "azure", "gcp")
 EXIT_USER_ERROR = 2
 
 
@@ -51,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="write a deployable artifact for a target")
     _project_args(build)
-    build.add_argument("--target", required=True, choices=TARGETS)
+    build.add_argument("--target", required=True, choices=targets.target_names())
     build.add_argument("--out", required=True, type=Path, help="output directory")
 
     run = commands.add_parser("run", help="run locally: listeners, clients, Dapr HTTP API")
@@ -104,7 +103,7 @@ def _pairs(items: Sequence[str], what: str, separator: str = "=") -> list[tuple[
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from portabind.project import check_project, load_project
+    from portabind.tooling.project import check_project, load_project
 
     project = load_project(args.dir, args.components, args.app)
     check_project(project, resolve_secrets=True)
@@ -114,19 +113,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bindings(args: argparse.Namespace) -> int:
-    from portabind.matrix import render, support_matrix
+    from portabind.tooling.matrix import render, support_matrix
 
     print(render(support_matrix(), markdown=args.markdown))
     return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from portabind.project import check_project, load_project
+    from portabind.tooling.project import check_project, load_project
 
     project = load_project(args.dir, args.components, args.app)
     check_project(project, resolve_secrets=False)
-    builder = importlib.import_module(f"portabind.adapters.{args.target}.build")
-    written: list[Path] = builder.build(project, args.out)
+    written = targets.target(args.target).build(project, args.out)
     print(f"built {args.target} app in {args.out}:")
     for path in written:
         print(f"  {path}")
@@ -134,24 +132,23 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from portabind.adapters.local.runner import RunOptions, run
-    from portabind.project import load_project
+    from portabind.tooling.project import load_project
 
+    runner = targets.adapter("local", "runner")
     project = load_project(args.dir, args.components, args.app)
-    options = RunOptions(
+    options = runner.RunOptions(
         emulate=args.emulate,
         sends=[(name, data.encode()) for name, data in _pairs(args.send, "--send")],
         exit_after=args.exit_after,
         dapr_port=args.dapr_port,
         app_port=args.app_port,
     )
-    return run(project, options)
+    code: int = runner.run(project, options)
+    return code
 
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
-    from portabind.adapters.local.invoke import invoke
-
-    response = invoke(
+    response = targets.adapter("local", "invoke").invoke(
         args.name,
         args.operation,
         data=(args.data or "").encode(),
@@ -170,7 +167,7 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from portabind.scaffold import scaffold
+    from portabind.tooling.scaffold import scaffold
 
     written = scaffold(args.template, args.dir)
     print(f"created {args.dir} from template {args.template!r} ({len(written)} files)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 # The parser's own field bounds, so a field is "full" exactly when robfig reads it so.
-from portabind.bindings.cron import _BOUNDS, FIELDS
+from portabind.bindings.cron import BOUNDS, FIELDS
 
 if TYPE_CHECKING:
     from portabind.bindings.cron import CronSchedule
@@ -33,7 +33,7 @@ class Untranslatable(ValueError):
 
 def field_text(name: str, values: frozenset[int]) -> str:
     """One field's values in the common crontab spelling."""
-    low, high = _BOUNDS[name]
+    low, high = BOUNDS[name]
     ordered = sorted(values)
     if len(ordered) == high - low + 1:
         return "*"
@@ -48,7 +48,7 @@ def field_text(name: str, values: frozenset[int]) -> str:
     return ",".join(str(value) for value in ordered)
 
 
-def _days(schedule: CronSchedule, target: str) -> tuple[str, str]:
+def day_fields(schedule: CronSchedule, target: str) -> tuple[str, str]:
     """(day-of-month, day-of-week) with robfig's rule: when either field is a wildcard a day
     must match both, otherwise it may match either."""
     star = dict(zip(FIELDS, schedule.wildcard, strict=True))
@@ -94,7 +94,7 @@ def _fields(schedule: CronSchedule, target: str) -> list[str]:
     """The six fields, seconds first."""
     if schedule.every is not None:
         return _every(int(schedule.every.total_seconds()), target)
-    day_of_month, day_of_week = _days(schedule, target)
+    day_of_month, day_of_week = day_fields(schedule, target)
     return [
         *(field_text(n, schedule.field_values(n)) for n in ("second", "minute", "hour")),
         day_of_month,

@@ -1,6 +1,6 @@
 """The Dapr document schema (pydantic), used to validate component YAML.
 
-Imported only by `portabind.components.load_documents`: building these models costs tens of
+Imported only by `portabind.tooling.project.load_documents`: building these models costs tens of
 milliseconds, which a cloud function's cold start does not pay (it reads the build's JSON
 snapshot of the already validated components instead).
 """

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from portabind.errors import UserError
-from portabind.project import check_project, load_project
-from portabind.scaffold import scaffold, templates
+from portabind.tooling.project import check_project, load_project
+from portabind.tooling.scaffold import scaffold, templates
 
 if TYPE_CHECKING:
     from pathlib import Path

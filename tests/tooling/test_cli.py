@@ -14,7 +14,7 @@ from portabind.adapters.local.emulators import free_port
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PORTABIND = Path(sys.executable).with_name("portabind")
 APP = "from portabind import App, BindingEvent\n\napp = App()\n"
 QUEUE = """\

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from portabind.matrix import render, support_matrix
+from portabind.tooling.matrix import render, support_matrix
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = re.compile(r"(<!-- support-matrix:[^\n]*-->\n)(.*?)(<!-- end support-matrix -->)", re.S)
 
 

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from portabind import registry
+from portabind.tooling.targets import targets
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-#: Cloud targets whose build module declares `TRIGGERS` (type → native trigger).
-CLOUD_TARGETS = ("aws", "azure", "gcp")
 
 
 @dataclass(frozen=True)
@@ -26,31 +24,24 @@ class Row:
     fallbacks: Mapping[str, str]  # target -> the alternative when there is no trigger, or ""
 
 
-def _declared(target: str, name: str) -> Mapping[str, str]:
-    """A build module's `TRIGGERS` or `FALLBACKS` (Dapr type → text)."""
-    try:
-        module = importlib.import_module(f"portabind.adapters.{target}.build")
-    except ModuleNotFoundError:
-        return {}
-    declared: Mapping[str, str] = getattr(module, name, {})
-    return declared
-
-
 def support_matrix() -> list[Row]:
-    per_target = {target: _declared(target, "TRIGGERS") for target in CLOUD_TARGETS}
-    fallbacks = {target: _declared(target, "FALLBACKS") for target in CLOUD_TARGETS}
+    known = targets()
     rows = []
     for type_string in registry.available_types():
-        module = importlib.import_module("portabind.bindings" + type_string[len("bindings") :])
-        binding = module.binding
+        binding = importlib.import_module(registry.module_name(type_string)).binding
         rows.append(
             Row(
                 type=type_string,
                 input=binding.input is not None,
                 output=binding.output is not None,
                 operations=binding.output.operations if binding.output else (),
-                triggers={t: per_target[t].get(type_string, "") for t in CLOUD_TARGETS},
-                fallbacks={t: fallbacks[t].get(type_string, "") for t in CLOUD_TARGETS},
+                triggers={
+                    name: trigger.native if (trigger := target.trigger(type_string)) else ""
+                    for name, target in known.items()
+                },
+                fallbacks={
+                    name: target.fallbacks.get(type_string, "") for name, target in known.items()
+                },
             )
         )
     return rows
@@ -68,14 +59,15 @@ def _cell(row: Row, target: str) -> str:
 
 
 def render(rows: list[Row], *, markdown: bool = False) -> str:
-    header = ["type", "input", "output", "operations", *CLOUD_TARGETS, "local run"]
+    names = list(rows[0].triggers) if rows else []
+    header = ["type", "input", "output", "operations", *names, "local run"]
     table = [
         [
             row.type,
             "yes" if row.input else "-",
             "yes" if row.output else "-",
             " ".join(row.operations) or "-",
-            *[_cell(row, target) for target in CLOUD_TARGETS],
+            *[_cell(row, target) for target in names],
             "listener + client"
             if row.input and row.output
             else "listener"

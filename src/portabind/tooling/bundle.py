@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from portabind.components import Component
-    from portabind.project import Project
+    from portabind.tooling.project import Project
 
 #: The folders in OUT the bundle owns: emptied before each build, so none of a previous
 #: build's files (a binding the components no longer use) stays behind.

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pytest
 from croniter import croniter
 
-from portabind.adapters.crontab import Untranslatable, ncrontab, unix_cron
 from portabind.bindings.cron import parse_schedule
+from portabind.tooling.crontab import Untranslatable, ncrontab, unix_cron
 
 #: Dapr schedule → (NCRONTAB, unix-cron).
 TABLE = [

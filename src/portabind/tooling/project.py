@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portabind import registry
-from portabind.app import App
-from portabind.components import ComponentSet, load_components, parse_metadata, placeholder_values
-from portabind.errors import AppError, UserError, ValidationFailed
+from portabind.bundled import DEFAULT_APP, load_app
+from portabind.components import (
+    Component,
+    ComponentSet,
+    Resiliency,
+    parse_metadata,
+    placeholder_values,
+)
+from portabind.errors import AppError, ComponentError, UserError, ValidationFailed
 from portabind.secrets import SecretResolver
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from portabind.runtime import Runtime
-
-DEFAULT_APP = "app:app"
+    from portabind.app import App
 
 
 @dataclass(frozen=True)
@@ -34,33 +36,79 @@ class Project:
         return self.directory / (self.app_ref.split(":", 1)[0].replace(".", "/") + ".py")
 
 
-def load_app(directory: Path, app_ref: str = DEFAULT_APP) -> App:
-    """Import `module:attr` from the project directory."""
-    module_name, _, attribute = app_ref.partition(":")
-    attribute = attribute or "app"
-    source = directory / (module_name.replace(".", "/") + ".py")
-    if not source.is_file():
-        raise AppError(
-            f"app module {source} does not exist",
-            hint="create it, or name another with --app module:attribute",
-        )
-    sys.path.insert(0, str(directory.resolve()))
+def load_documents(path: Path) -> list[Component | Resiliency]:
+    """Every document in one YAML file, validated."""
+    import yaml
+
+    from portabind.tooling import schema
+
     try:
-        sys.modules.pop(module_name, None)  # a fresh import each load (tests load many apps)
-        module = importlib.import_module(module_name)
-    except UserError:
-        raise
-    except Exception as error:  # the user's module failed at import: show where
-        raise AppError(f"importing {source} failed: {type(error).__name__}: {error}") from error
-    finally:
-        sys.path.remove(str(directory.resolve()))
-    app = getattr(module, attribute, None)
-    if not isinstance(app, App):
-        raise AppError(
-            f"{source} has no portabind.App named {attribute!r}",
-            hint="define `app = portabind.App()` or pass --app module:attribute",
+        raw_documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ComponentError(f"malformed YAML{where}: {problem}", file=path) from None
+    except OSError as error:
+        raise ComponentError(f"cannot read file: {error.strerror}", file=path) from None
+    loaded: list[Component | Resiliency] = []
+    for raw in raw_documents:
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            raise ComponentError(
+                f"expected a Dapr document (a mapping with apiVersion, kind, metadata, spec), "
+                f"found {type(raw).__name__}",
+                file=path,
+            )
+        loaded.append(schema.document(path, raw))
+    return loaded
+
+
+def load_components(directory: Path | str) -> ComponentSet:
+    """Load one components directory, reporting every bad file at once."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(
+            f"components directory {directory} does not exist",
+            hint="pass --components DIR (for example components/aws)",
         )
-    return app
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        profiles = sorted(p.name for p in directory.iterdir() if p.is_dir())
+        hint = (
+            f"it has profiles: {', '.join(profiles)}; pass --components {directory / profiles[0]}"
+            if profiles
+            else "add Dapr Component YAML files to it"
+        )
+        raise UserError(f"no component files (*.yaml) in {directory}", hint=hint)
+    components: dict[str, Component] = {}
+    resiliency: list[Resiliency] = []
+    problems: list[UserError] = []
+    for path in files:
+        try:
+            documents = load_documents(path)
+        except ValidationFailed as failed:
+            problems.extend(failed.errors)
+            continue
+        except UserError as error:
+            problems.append(error)
+            continue
+        for document in documents:
+            if isinstance(document, Resiliency):
+                resiliency.append(document)
+            elif document.name in components:
+                problems.append(
+                    document.error(
+                        f"component name is already used in {components[document.name].source}",
+                        field="metadata.name",
+                    )
+                )
+            else:
+                components[document.name] = document
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+    return ComponentSet(directory, components, tuple(resiliency))
 
 
 def components_dir(directory: Path, components: Path | None) -> Path:
@@ -134,26 +182,3 @@ def check_project(
             )
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
-
-
-def load_bundle(
-    directory: Path | str,
-    *,
-    app_ref: str = DEFAULT_APP,
-    components: str = "components",
-    environ: Mapping[str, str] | None = None,
-) -> tuple[App, Runtime]:
-    """The app and components a cloud target's build bundled in `directory`, the app
-    attached to a runtime over them (what each target's generated entry module loads).
-    The components come from the build's snapshot (`portabind.snapshot`), else the YAML."""
-    from portabind import snapshot
-    from portabind.runtime import Runtime
-
-    root = Path(directory)
-    # The build's snapshot when it matches the YAML beside it: no YAML parsing and no
-    # pydantic document models on a cold start.
-    component_set = snapshot.load(root / components) or load_components(root / components)
-    app = load_app(root, app_ref)
-    runtime = Runtime(component_set, environ=environ)
-    app.attach(runtime)
-    return app, runtime
