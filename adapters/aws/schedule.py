@@ -8,7 +8,7 @@ its text, so names, `?`, `N/step` and descriptors all come out in one spelling E
 reads the same way robfig does.
 
 A schedule whose firings EventBridge cannot reproduce raises `Untranslatable` (the one the
-other targets' translations in `adapters/crontab.py` raise) naming the part at fault, never an
+other targets' translations in `portabind.tooling.crontab` raise) naming the part at fault, never an
 approximation: a seconds field other than `0` (EventBridge fires on whole minutes), an
 `@every` interval that is not whole minutes, and both day fields restricted (robfig fires on
 a day matching either; EventBridge accepts only one of them), which `crontab` decides for
