@@ -1,26 +1,42 @@
 """Dapr's HTTP API for output bindings, served by `portabind run` on 127.0.0.1.
 
-Exactly the sidecar's contract (dapr-bindings.md §1.2), so code written against a real
-`daprd` (the Dapr SDKs, `curl`) works unchanged:
+The sidecar's contract, so code written against a real `daprd` (the Dapr SDKs, `curl`)
+works unchanged:
 
 - `POST|PUT /v1.0/bindings/<name>` with `{"data", "metadata", "operation"}`. `data` is
   re-serialised as JSON, so a string keeps its quotes and a missing `data` becomes `null`.
-- 200 with the raw response data and one `metadata.<key>` header per response metadata
-  entry; 204 when the binding returned no data; 400 `ERR_MALFORMED_REQUEST`; 500
-  `ERR_INVOKE_OUTPUT_BINDING` with Dapr's messages.
-- `GET /v1.0/healthz` (204) and `GET /v1.0/metadata` (the loaded components).
+  Request metadata reaches the binding as sent (portabind then compares keys
+  case-insensitively, design.md rule 7, where daprd's bindings compare them exactly).
+- 200 with the raw response data; 204 only when the binding returned nothing at all (no
+  data, no metadata). One `metadata.<key>` header per response metadata entry, on errors
+  too (an http output's `statusCode`). 400 `ERR_MALFORMED_REQUEST`; 500
+  `ERR_INVOKE_OUTPUT_BINDING` with daprd's messages.
+- `GET /v1.0/healthz` and `/v1.0/healthz/outbound` (204); `GET /v1.0/metadata`.
+- With an API token (`DAPR_API_TOKEN`), a request without the matching `dapr-api-token`
+  header gets 401; the health routes are exempt, as in daprd.
+
+Robustness: a malformed request (bad `Content-Length`, bad chunking, JSON nested too deep
+for Python's parser, numbers out of float64 range) gets a 4xx answer, never a dropped
+connection; bodies over the limit (`--dapr-http-max-request-size`) are refused unread; a
+connection silent for `idle_timeout` is closed; at most `MAX_CONNECTIONS` are served at once,
+further ones wait in the listen backlog.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import sys
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
+from portabind.appprotocol import TOKEN_HEADER
 from portabind.errors import BindingError, UserError
 from portabind.events import Metadata
 
@@ -30,17 +46,50 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 BINDINGS_PATH = "/v1.0/bindings/"
+HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+METADATA_PATH = "/v1.0/metadata"
+_GET_PATHS = HEALTH_PATHS | {METADATA_PATH}
+#: daprd's defaults: a 4 MB request body; Dapr's own ports.
+DEFAULT_MAX_REQUEST_MB = 4
+DEFAULT_HTTP_PORT = 3500
+DEFAULT_GRPC_PORT = 50001
+#: Seconds a connection may stay silent (mid-request or idle between requests).
+IDLE_TIMEOUT = 30.0
+#: Connections served at once; each holds one thread while open.
+MAX_CONNECTIONS = 64
 _JSON = "application/json"
 
 
-class _Failure(Exception):
-    """An API error with Dapr's status, error code and message."""
+@dataclass(frozen=True)
+class ApiConfig:
+    """How the sidecar APIs (HTTP and gRPC) present themselves and guard their door."""
 
-    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+    app_id: str = "portabind"
+    api_token: str | None = None
+    app_port: int | None = None
+    app_protocol: str = "http"
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_MB << 20
+    idle_timeout: float = IDLE_TIMEOUT
+
+
+class ApiFailure(Exception):
+    """An API error with daprd's status, error code and message, and the response metadata
+    daprd sends with it."""
+
+    def __init__(
+        self, status: HTTPStatus, code: str, message: str, metadata: Metadata | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.metadata = metadata if metadata is not None else Metadata()
+
+
+def malformed(reason: str) -> ApiFailure:
+    return ApiFailure(
+        HTTPStatus.BAD_REQUEST, "ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {reason}"
+    )
 
 
 def _parse_request(body: bytes) -> tuple[bytes, Metadata, str]:
@@ -57,13 +106,14 @@ def _parse_request(body: bytes) -> tuple[bytes, Metadata, str]:
         operation = request.get("operation") or ""
         if not isinstance(operation, str):
             raise ValueError("operation must be a string")
-    except ValueError as error:
-        raise _Failure(
-            HTTPStatus.BAD_REQUEST,
-            "ERR_MALFORMED_REQUEST",
-            f"failed deserializing HTTP body: {error}",
-        ) from None
-    return go_json(request.get("data")).encode(), Metadata(metadata), operation
+        data = go_json(request.get("data")).encode()
+    except RecursionError:
+        raise malformed("JSON nested too deeply") from None
+    except OverflowError:  # a number beyond float64, which daprd refuses as well
+        raise malformed("a number is out of float64 range") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError included
+        raise malformed(str(error)) from None
+    return data, Metadata(metadata), operation
 
 
 def _refuse_constant(name: str) -> Any:
@@ -104,15 +154,18 @@ def go_json(value: Any) -> str:
     return _go_number(float(value))
 
 
-def invoke_output(runtime: Runtime, name: str, body: bytes) -> BindingResponse:
-    """Run one output binding request as the sidecar does; raises `_Failure` on any error."""
-    data, metadata, operation = _parse_request(body)
+def invoke_output(
+    runtime: Runtime, name: str, operation: str, data: bytes, metadata: Metadata
+) -> BindingResponse:
+    """Run one output binding request as the sidecar does; raises `ApiFailure` on any error,
+    with the response metadata the binding returned with it."""
 
-    def failure(reason: str) -> _Failure:
-        return _Failure(
+    def failure(reason: str, returned: Metadata | None = None) -> ApiFailure:
+        return ApiFailure(
             HTTPStatus.INTERNAL_SERVER_ERROR,
             "ERR_INVOKE_OUTPUT_BINDING",
             f"error invoking output binding {name}: {reason}",
+            returned,
         )
 
     if not operation:
@@ -128,32 +181,78 @@ def invoke_output(runtime: Runtime, name: str, body: bytes) -> BindingResponse:
     try:
         return client.invoke(operation, data, metadata)
     except BindingError as error:
-        raise failure(error.detail) from None
+        raise failure(error.detail, error.response.metadata if error.response else None) from None
     except UserError as error:
         raise failure(error.message) from None
-    except Exception as error:  # the service or SDK failed: the caller gets Dapr's 500
+    except Exception as error:  # the service or SDK failed: the caller gets daprd's 500
         raise failure(f"{type(error).__name__}: {error}") from None
 
 
-def _metadata_document(runtime: Runtime) -> dict[str, Any]:
-    """`GET /v1.0/metadata`, shaped like the sidecar's answer."""
+def runtime_version() -> str:
+    return f"portabind-{version('portabind')}"
+
+
+def capabilities(runtime: Runtime) -> dict[str, list[str]]:
+    """daprd's capabilities per component name: INPUT_BINDING, OUTPUT_BINDING."""
+    found: dict[str, list[str]] = {}
+    for direction in ("input", "output"):
+        for name in runtime.names(direction):
+            found.setdefault(name, []).append(f"{direction.upper()}_BINDING")
+    return found
+
+
+def metadata_document(runtime: Runtime, config: ApiConfig) -> dict[str, Any]:
+    """`GET /v1.0/metadata` as daprd answers it (empty fields are left out, as Go's
+    `omitempty` does)."""
+    abilities = capabilities(runtime)
+    components = []
+    for component in runtime.components.components.values():
+        entry: dict[str, Any] = {
+            "name": component.name,
+            "type": component.type,
+            "version": component.version,
+        }
+        if abilities.get(component.name):
+            entry["capabilities"] = abilities[component.name]
+        components.append(entry)
+    connection: dict[str, Any] = {"protocol": config.app_protocol, "channelAddress": HOST}
+    if config.app_port is not None:
+        connection["port"] = config.app_port
     return {
-        "id": "portabind",
-        "runtimeVersion": f"portabind-{version('portabind')}",
-        "enabledFeatures": [],
-        "components": [
-            {"name": c.name, "type": c.type, "version": c.version, "capabilities": []}
-            for c in runtime.components.components.values()
-        ],
-        "extended": {},
-        "subscriptions": [],
-        "httpEndpoints": [],
+        "id": config.app_id,
+        "runtimeVersion": runtime_version(),
+        "components": components,
+        "extended": {"daprRuntimeVersion": runtime_version()},
+        "appConnectionProperties": connection,
+        "actorRuntime": {"runtimeStatus": "DISABLED", "hostReady": False},
     }
+
+
+def _content_length(value: str, limit: int) -> int:
+    if not value.isdigit() or not value.isascii():  # Go refuses signs, spaces, hex alike
+        raise ApiFailure(
+            HTTPStatus.BAD_REQUEST, "ERR_MALFORMED_REQUEST", f"bad Content-Length {value[:40]!r}"
+        )
+    length = int(value)
+    if length > limit:
+        raise _too_large(limit)
+    return length
+
+
+def _too_large(limit: int) -> ApiFailure:
+    return malformed(
+        f"the body exceeds the limit of {limit} bytes (raise it with "
+        "--dapr-http-max-request-size MB)"
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as SDK clients expect of the sidecar
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.config.idle_timeout)  # per read, idle or not
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the console reports output calls itself."""
@@ -162,80 +261,163 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         status: HTTPStatus,
         body: bytes | None = None,
-        headers: Metadata | None = None,
+        metadata: Metadata | None = None,
+        content_type: str = _JSON,
     ) -> None:
         self.send_response(status)
-        for key, value in (headers or {}).items():
+        for key, value in (metadata or {}).items():
             self.send_header(f"metadata.{key}", value)
         if body is not None:
-            self.send_header("Content-Type", _JSON)
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body or b"")))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        if body:
+        if body and self.command != "HEAD":
             self.wfile.write(body)
 
-    def _error(self, failure: _Failure) -> None:
+    def _error(self, failure: ApiFailure) -> None:
         body = {"errorCode": failure.code, "message": failure.message}
-        self._send(failure.status, json.dumps(body).encode())
+        self._send(failure.status, json.dumps(body).encode(), failure.metadata)
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    def _read_body(self) -> bytes:
+        """The request body, within the size limit. On any failure the connection closes:
+        the rest of the request cannot be told apart from the next one."""
+        limit = self.server.config.max_request_bytes
+        try:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                return self._read_chunked(limit)
+            length = _content_length(self.headers.get("Content-Length") or "0", limit)
+        except ApiFailure:
+            self.close_connection = True
+            raise
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            raise malformed("the body ended before Content-Length bytes")
+        return body
 
-    def _output(self) -> None:
-        body = self._body()
-        name = self.path.split("?", 1)[0].removeprefix(BINDINGS_PATH)
-        if not self.path.startswith(BINDINGS_PATH) or not name or "/" in name:
-            self._send(HTTPStatus.NOT_FOUND, b"")
+    def _read_chunked(self, limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise malformed("bad chunked encoding") from None
+            if size < 0:
+                raise malformed("bad chunked encoding")
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers carry nothing the API reads
+                return bytes(body)
+            if len(body) + size > limit:
+                raise _too_large(limit)
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)
+
+    def _authorised(self, path: str) -> bool:
+        token = self.server.config.api_token
+        if not token or self.headers.get(TOKEN_HEADER) == token:
+            return True
+        return self.command == "GET" and path in HEALTH_PATHS
+
+    def _route(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if not self._authorised(path):
+            self.close_connection = True  # the body stays unread
+            self._send(HTTPStatus.UNAUTHORIZED, b"invalid api token\n", content_type="text/plain")
             return
         try:
-            response = invoke_output(self.server.runtime, name, body)
-        except _Failure as failure:
+            if self.command in ("POST", "PUT") and path.startswith(BINDINGS_PATH):
+                self._output(path.removeprefix(BINDINGS_PATH), self._read_body())
+            elif self.command == "GET" and path in HEALTH_PATHS:
+                self._send(HTTPStatus.NO_CONTENT)
+            elif self.command == "GET" and path == METADATA_PATH:
+                document = metadata_document(self.server.runtime, self.server.config)
+                self._send(HTTPStatus.OK, json.dumps(document).encode())
+            else:
+                self._read_body()  # keep the connection usable for the next request
+                known = path.startswith(BINDINGS_PATH) or path in _GET_PATHS
+                self._send(HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND, b"")
+        except ApiFailure as failure:
             self._error(failure)
-            return
-        if response.data is None:
-            self._send(HTTPStatus.NO_CONTENT, headers=response.metadata)
-        else:
-            self._send(HTTPStatus.OK, response.data, response.metadata)
 
-    do_POST = _output
-    do_PUT = _output
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _route
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/v1.0/healthz":
-            self._send(HTTPStatus.NO_CONTENT)
-        elif path == "/v1.0/metadata":
-            self._send(HTTPStatus.OK, json.dumps(_metadata_document(self.server.runtime)).encode())
-        else:
+    def _output(self, name: str, body: bytes) -> None:
+        if not name or "/" in name:
             self._send(HTTPStatus.NOT_FOUND, b"")
+            return
+        data, metadata, operation = _parse_request(body)
+        response = invoke_output(self.server.runtime, name, operation, data, metadata)
+        if response.data is None and not response.metadata:
+            self._send(HTTPStatus.NO_CONTENT)  # daprd: the binding returned no response
+        else:
+            self._send(HTTPStatus.OK, response.data or b"", response.metadata)
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    """One thread per open connection, at most `MAX_CONNECTIONS` of them: the accept loop
+    waits for a free slot, so further connections queue in the listen backlog."""
 
-    def __init__(self, port: int, runtime: Runtime) -> None:
+    daemon_threads = True
+    request_queue_size = socket.SOMAXCONN
+
+    def __init__(self, port: int, runtime: Runtime, config: ApiConfig) -> None:
         self.runtime = runtime
+        self.config = config
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._stopping = threading.Event()
         super().__init__((HOST, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        while not self._slots.acquire(timeout=0.2):
+            if self._stopping.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request is not worth a traceback on the console."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            logging.getLogger(__name__).error("Dapr HTTP API: %s: %s", type(error).__name__, error)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.shutdown()
+        self.server_close()
 
 
 class DaprApi:
-    """The API server on a background thread; `start()`, then `stop()`."""
+    """The HTTP API server on a background thread; `start()`, then `stop()`."""
 
-    def __init__(self, runtime: Runtime, port: int) -> None:
+    def __init__(self, runtime: Runtime, port: int, config: ApiConfig | None = None) -> None:
         self._runtime = runtime
         self._requested_port = port
+        self._config = config if config is not None else ApiConfig()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         try:
-            self._server = _Server(self._requested_port, self._runtime)
+            self._server = _Server(self._requested_port, self._runtime, self._config)
         except OSError as error:
             raise UserError(
                 f"cannot serve the Dapr HTTP API on {HOST}:{self._requested_port}: "
                 f"{error.strerror}",
-                hint="stop what uses the port (a Dapr sidecar?) or pass --dapr-port",
+                hint="stop what uses the port (a Dapr sidecar?) or pass --dapr-http-port",
             ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="dapr-http-api", daemon=True
@@ -251,8 +433,7 @@ class DaprApi:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         if self._thread is not None:
             self._thread.join()
             self._thread = None

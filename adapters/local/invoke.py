@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from portabind.adapters.local.dapr_api import BINDINGS_PATH, HOST
 from portabind.adapters.local.emulators import port_accepts
+from portabind.appprotocol import TOKEN_HEADER
 from portabind.errors import BindingError, UnsupportedOperation, UserError
 from portabind.events import BindingResponse, Metadata
 from portabind.runtime import Runtime
@@ -40,9 +41,11 @@ def invoke(
     dapr_port: int,
     directory: Path,
     components: Path | None,
+    api_token: str | None = None,
 ) -> BindingResponse:
+    """`api_token` is the running API's `DAPR_API_TOKEN`, if it has one."""
     if port_accepts(dapr_port, HOST):
-        return _over_http(name, operation, data, metadata, dapr_port)
+        return _over_http(name, operation, data, metadata, dapr_port, api_token)
     runtime = Runtime(load_components(components_dir(directory, components)))
     try:
         return runtime.output(name).invoke(operation, data, Metadata(metadata))
@@ -70,15 +73,23 @@ def _response_metadata(headers: Message) -> Metadata:
 
 
 def _over_http(
-    name: str, operation: str, data: bytes, metadata: Mapping[str, str], port: int
+    name: str,
+    operation: str,
+    data: bytes,
+    metadata: Mapping[str, str],
+    port: int,
+    api_token: str | None,
 ) -> BindingResponse:
     body: dict[str, Any] = {"operation": operation, "metadata": dict(metadata)}
     if data:  # without data the sidecar passes `null`, as it does for any caller
         body["data"] = _json_data(data)
+    headers = {"Content-Type": "application/json"}
+    if api_token:
+        headers[TOKEN_HEADER] = api_token
     request = urllib.request.Request(
         f"http://{HOST}:{port}{BINDINGS_PATH}{name}",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=headers,
         method="POST",
     )
     try:
@@ -94,13 +105,18 @@ def _over_http(
 
 
 def _error(name: str, operation: str, port: int, status: int, content: bytes) -> Exception:
+    if status == 401:
+        return UserError(
+            f"the Dapr API on 127.0.0.1:{port} refused the API token",
+            hint="set DAPR_API_TOKEN to the token the running app was started with",
+        )
     try:
         answer = json.loads(content)
         code, message = str(answer["errorCode"]), str(answer["message"])
     except (ValueError, KeyError, TypeError):
         return UserError(
             f"something answers on 127.0.0.1:{port}, but not as the Dapr HTTP API (HTTP {status})",
-            hint="pass --dapr-port with the port of `portabind run` or of a Dapr sidecar",
+            hint="pass --dapr-http-port with the port of `portabind run` or of a Dapr sidecar",
         )
     if code == "ERR_MALFORMED_REQUEST":
         return UserError(message)

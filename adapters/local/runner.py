@@ -2,16 +2,15 @@
 
 One thread per input binding reads from the service (or its emulator under `--emulate`) and
 hands each message to the handler in this process, or with `--app-port` to an app over Dapr's
-HTTP app protocol (dapr-bindings.md §1.4). A message is acknowledged only when the handler
-returns (or the app answers 2xx); otherwise the listener leaves it for redelivery. Output
-bindings are served over Dapr's HTTP API on 127.0.0.1, so SDK code and `portabind invoke`
-reach the same clients the handlers use.
+app protocol, HTTP or gRPC (`app_channel`). A message is acknowledged only when the handler
+returns (or the app took it); otherwise the listener leaves it for redelivery. Output
+bindings are served over Dapr's HTTP API and, with a gRPC port, its gRPC API on 127.0.0.1, so
+SDK code and `portabind invoke` reach the same clients the handlers use.
 """
 
 from __future__ import annotations
 
 import functools
-import http.client
 import logging
 import signal
 import threading
@@ -19,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from portabind.adapters.local import app_channel
 from portabind.adapters.local.console import Console, LogToConsole, ReportingRuntime
-from portabind.adapters.local.dapr_api import DaprApi
+from portabind.adapters.local.dapr_api import DEFAULT_MAX_REQUEST_MB, ApiConfig, DaprApi
 from portabind.adapters.local.emulate import Emulators
-from portabind.errors import UserError
 from portabind.events import Metadata
 from portabind.tooling.project import check_project
 
@@ -30,31 +29,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
 
-    from portabind.components import Component
+    from portabind.adapters.local.dapr_grpc import DaprGrpcApi
     from portabind.events import BindingEvent
     from portabind.tooling.project import Project
 
 #: Seconds a listener gets to finish its current message after the run is told to stop.
 STOP_TIMEOUT = 30.0
-#: Dapr's app channel timeouts: the OPTIONS probe, then each delivery.
-PROBE_TIMEOUT = 3.0
-DELIVERY_TIMEOUT = 60.0
-#: Event metadata Dapr never forwards as request headers (hop-by-hop and its own).
-_DROPPED_HEADERS = frozenset(
-    {
-        "content-type",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 
 
 @dataclass
@@ -62,76 +42,20 @@ class RunOptions:
     emulate: bool
     sends: list[tuple[str, bytes]]
     exit_after: int | None
+    #: The Dapr HTTP API's port (`--dapr-http-port`).
     dapr_port: int
+    #: Deliver input events to the app on this port instead of the in-process handlers.
     app_port: int | None
-
-
-class AppDeliveryFailed(Exception):
-    """The app behind `--app-port` refused an event (non-2xx) or could not be reached."""
-
-
-def _header_name(key: str) -> str:
-    """Go's canonical form of a lower-cased key, as the sidecar sends metadata headers
-    (`messageID` → `Messageid`, `x-opt-offset` → `X-Opt-Offset`, `__key` stays)."""
-    return "-".join(part[:1].upper() + part[1:] for part in key.lower().split("-"))
-
-
-def _headers(metadata: Metadata) -> dict[str, str]:
-    return {
-        _header_name(key): value
-        for key, value in metadata.items()
-        if key.lower() not in _DROPPED_HEADERS
-        and not key.lower().endswith("-bin")
-        and "\n" not in value
-        and "\r" not in value
-    }
-
-
-class AppChannel:
-    """Delivers events to an app over Dapr's HTTP app protocol on 127.0.0.1:`port`."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def _request(
-        self, method: str, route: str, timeout: float, body: bytes = b"", headers: Any = None
-    ) -> int:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, route, body=body, headers=headers or {})
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        finally:
-            connection.close()
-
-    def subscribed(self, component: Component) -> bool:
-        """Dapr's discovery: `direction: input` means yes; otherwise OPTIONS the route and
-        take 2xx or 405 as yes."""
-        if "input" in component.direction:
-            return True
-        try:
-            status = self._request("OPTIONS", _route(component), PROBE_TIMEOUT)
-        except OSError as error:
-            raise UserError(
-                f"no app answers on 127.0.0.1:{self.port} ({error})",
-                hint="start the app first, or drop --app-port to run the handlers in-process",
-            ) from None
-        return 200 <= status < 300 or status == 405
-
-    def deliver(self, component: Component, event: BindingEvent) -> None:
-        headers = {"Content-Type": "application/json", **_headers(event.metadata)}
-        try:
-            status = self._request("POST", _route(component), DELIVERY_TIMEOUT, event.data, headers)
-        except OSError as error:
-            raise AppDeliveryFailed(f"the app on port {self.port} failed: {error}") from None
-        if not 200 <= status < 300:
-            raise AppDeliveryFailed(f"the app answered HTTP {status}")
-
-
-def _route(component: Component) -> str:
-    route = component.route
-    return route if route.startswith("/") else f"/{route}"
+    app_protocol: str = "http"
+    #: What `/v1.0/metadata` reports as the app id (default: the project directory's name).
+    app_id: str | None = None
+    #: The Dapr gRPC API's port; None serves no gRPC API (embedded runs, tests).
+    dapr_grpc_port: int | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_MB << 20
+    #: `DAPR_API_TOKEN`: callers of the APIs must send it.
+    api_token: str | None = None
+    #: `APP_API_TOKEN`: sent to the app with every delivery.
+    app_api_token: str | None = None
 
 
 class _Run:
@@ -145,6 +69,8 @@ class _Run:
         self.emulators = Emulators(self.console) if options.emulate else None
         self.runtime: ReportingRuntime | None = None
         self.api: DaprApi | None = None
+        self.grpc_api: DaprGrpcApi | None = None
+        self.channel: app_channel.AppChannel | None = None
         self.threads: list[threading.Thread] = []
         self.crashed: list[str] = []
         self.handled = 0
@@ -167,27 +93,46 @@ class _Run:
         if self.emulators is not None:
             self.emulators.provision(self.runtime)
         project.app.attach(self.runtime)
-        # The API first: a port already in use must stop the run before any message is read.
-        self.api = DaprApi(self.runtime, options.dapr_port)
+        config = ApiConfig(
+            app_id=options.app_id or project.directory.resolve().name,
+            api_token=options.api_token,
+            app_port=options.app_port,
+            app_protocol=options.app_protocol,
+            max_request_bytes=options.max_request_bytes,
+        )
+        # The APIs first: a port already in use must stop the run before any message is read.
+        self.api = DaprApi(self.runtime, options.dapr_port, config)
         self.api.start()
+        if options.dapr_grpc_port is not None:
+            from portabind.adapters.local.dapr_grpc import DaprGrpcApi
+
+            self.grpc_api = DaprGrpcApi(self.runtime, options.dapr_grpc_port, config)
+            self.grpc_api.start()
+        if options.app_port is not None:
+            self.channel = app_channel.connect(
+                options.app_protocol, options.app_port, options.app_api_token
+            )
         self._start_listeners(self.runtime)
         self.console.info("Dapr API", f"{self.api.address}/v1.0/bindings/<name>")
+        if self.grpc_api is not None:
+            self.console.info("Dapr gRPC", self.grpc_api.address)
         for name, data in options.sends:
             self.runtime.output(name).invoke("create", data, Metadata())
 
     def _start_listeners(self, runtime: ReportingRuntime) -> None:
         components = self.project.components
-        channel = AppChannel(self.options.app_port) if self.options.app_port else None
+        channel = self.channel
         if channel is None:
             names = list(self.project.app.handlers)
         else:
-            names = [n for n in runtime.names("input") if channel.subscribed(components.get(n))]
+            inputs = [components.get(name) for name in runtime.names("input")]
+            names = channel.subscriptions(inputs)
         if not names:
             self.console.warn(
                 "no input binding has a handler: only the Dapr API runs"
                 if channel is None
-                else f"the app on port {channel.port} subscribes to no input binding "
-                "(OPTIONS /<route> answered neither 2xx nor 405): only the Dapr API runs"
+                else f"the app on port {channel.port} subscribes to no input binding: "
+                "only the Dapr API runs"
             )
         for name in names:
             component = components.get(name)
@@ -197,7 +142,7 @@ class _Run:
                 label = self.project.app.handlers[name].function.__name__
                 handle = self.project.app.handle
             else:
-                label = f"POST :{channel.port}{_route(component)}"
+                label = channel.label(component)
                 handle = functools.partial(channel.deliver, component)
             thread = threading.Thread(
                 target=self._listen,
@@ -259,6 +204,10 @@ class _Run:
                 self.console.warn(f"{thread.name} did not stop within {STOP_TIMEOUT:g} s")
         if self.api is not None:
             self.api.stop()
+        if self.grpc_api is not None:
+            self.grpc_api.stop()
+        if self.channel is not None:
+            self.channel.close()
         if self.runtime is not None:
             self.runtime.close()
         if self.emulators is not None:

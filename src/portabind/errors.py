@@ -18,6 +18,10 @@ Messages say what was expected, what was found, where, and how to fix it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portabind.events import BindingResponse
 
 
 class PortabindError(Exception):
@@ -81,12 +85,17 @@ class BuildError(UserError):
 
 
 class BindingError(PortabindError):
-    """An output binding call failed (the service answered with an error)."""
+    """An output binding call failed (the service answered with an error). `response` is
+    what the service answered where that carries metadata (an HTTP status and headers):
+    Dapr returns the response metadata with the error."""
 
-    def __init__(self, binding: str, operation: str, message: str) -> None:
+    def __init__(
+        self, binding: str, operation: str, message: str, response: BindingResponse | None = None
+    ) -> None:
         self.binding = binding
         self.operation = operation
         self.detail = message
+        self.response = response
         super().__init__(f"error invoking output binding {binding} ({operation}): {message}")
 
 

@@ -53,8 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--target", required=True, choices=targets.target_names())
     build.add_argument("--out", required=True, type=Path, help="output directory")
 
-    run = commands.add_parser("run", help="run locally: listeners, clients, Dapr HTTP API")
+    run = commands.add_parser(
+        "run", help="run locally: listeners, clients, Dapr HTTP and gRPC APIs"
+    )
     _project_args(run)
+    run.add_argument(
+        "--resources-path", dest="components", type=Path, help="as --components (Dapr's name)"
+    )
     run.add_argument(
         "--emulate", action="store_true", help="start embedded emulators (no cloud account)"
     )
@@ -66,13 +71,32 @@ def _parser() -> argparse.ArgumentParser:
         help="after start-up, invoke output binding NAME with `create` and DATA (repeatable)",
     )
     run.add_argument("--exit-after", type=int, metavar="N", help="stop after N events were handled")
-    run.add_argument("--dapr-port", type=int, default=3500, help="Dapr HTTP API port (3500)")
+    _dapr_http_port(run)
+    run.add_argument(
+        "--dapr-grpc-port",
+        type=int,
+        help=f"Dapr gRPC API port (default: $DAPR_GRPC_PORT, else {DAPR_GRPC_PORT})",
+    )
+    run.add_argument(
+        "--dapr-http-max-request-size",
+        type=int,
+        default=DAPR_MAX_REQUEST_MB,
+        metavar="MB",
+        help=f"largest request body the APIs accept, in MB ({DAPR_MAX_REQUEST_MB}, as daprd)",
+    )
     run.add_argument(
         "--app-port",
         type=int,
-        help="deliver input events over Dapr's HTTP app protocol to an app on this port "
-        "instead of calling the handlers in-process",
+        help="deliver input events over Dapr's app protocol to an app on this port (any "
+        "language; DIR then needs no app.py) instead of calling the handlers in-process",
     )
+    run.add_argument(
+        "--app-protocol",
+        choices=("http", "grpc"),
+        default="http",
+        help="the app's protocol: HTTP (POST /<route>) or gRPC (AppCallback) (http)",
+    )
+    run.add_argument("--app-id", help="the app id /v1.0/metadata reports (default: DIR's name)")
 
     invoke = commands.add_parser("invoke", help="call an output binding")
     invoke.add_argument("name")
@@ -83,13 +107,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--dir", type=Path, default=Path("."), help="project directory")
     invoke.add_argument("--components", type=Path)
-    invoke.add_argument(
-        "--dapr-port",
-        type=int,
-        default=3500,
-        help="send to a running `portabind run` on this port; without one, invoke in-process",
-    )
+    _dapr_http_port(invoke)
     return parser
+
+
+#: Dapr's defaults, as daprd and the SDKs take them.
+DAPR_HTTP_PORT = 3500
+DAPR_GRPC_PORT = 50001
+DAPR_MAX_REQUEST_MB = 4
+
+
+def _dapr_http_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dapr-http-port",
+        "--dapr-port",
+        dest="dapr_http_port",
+        type=int,
+        help=f"Dapr HTTP API port (default: $DAPR_HTTP_PORT, else {DAPR_HTTP_PORT})",
+    )
+
+
+def _port(flag: int | None, variable: str, default: int) -> int:
+    """A port from its flag, else the environment variable daprd and the SDKs read."""
+    if flag is not None:
+        return flag
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise UserError(f"{variable}={value!r} is not a port", hint="set 1-65535, or unset it")
+    return int(value)
 
 
 def _pairs(items: Sequence[str], what: str, separator: str = "=") -> list[tuple[str, str]]:
@@ -135,13 +182,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from portabind.tooling.project import load_project
 
     runner = targets.adapter("local", "runner")
-    project = load_project(args.dir, args.components, args.app)
+    project = load_project(
+        args.dir, args.components, args.app, app_optional=args.app_port is not None
+    )
+    if args.dapr_http_max_request_size <= 0:
+        raise UserError("--dapr-http-max-request-size must be a positive number of MB")
     options = runner.RunOptions(
         emulate=args.emulate,
         sends=[(name, data.encode()) for name, data in _pairs(args.send, "--send")],
         exit_after=args.exit_after,
-        dapr_port=args.dapr_port,
+        dapr_port=_port(args.dapr_http_port, "DAPR_HTTP_PORT", DAPR_HTTP_PORT),
         app_port=args.app_port,
+        app_protocol=args.app_protocol,
+        app_id=args.app_id,
+        dapr_grpc_port=_port(args.dapr_grpc_port, "DAPR_GRPC_PORT", DAPR_GRPC_PORT),
+        max_request_bytes=args.dapr_http_max_request_size << 20,
+        api_token=os.environ.get("DAPR_API_TOKEN") or None,
+        app_api_token=os.environ.get("APP_API_TOKEN") or None,
     )
     code: int = runner.run(project, options)
     return code
@@ -153,7 +210,8 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
         args.operation,
         data=(args.data or "").encode(),
         metadata=dict(_pairs(args.metadata, "--metadata")),
-        dapr_port=args.dapr_port,
+        dapr_port=_port(args.dapr_http_port, "DAPR_HTTP_PORT", DAPR_HTTP_PORT),
+        api_token=os.environ.get("DAPR_API_TOKEN") or None,
         directory=args.dir,
         components=args.components,
     )

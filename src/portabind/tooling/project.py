@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portabind import registry
+from portabind.app import App
 from portabind.bundled import DEFAULT_APP, load_app
 from portabind.components import (
     Component,
@@ -21,8 +22,6 @@ from portabind.secrets import SecretResolver
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from portabind.app import App
-
 
 @dataclass(frozen=True)
 class Project:
@@ -33,7 +32,12 @@ class Project:
 
     @property
     def app_module_file(self) -> Path:
-        return self.directory / (self.app_ref.split(":", 1)[0].replace(".", "/") + ".py")
+        return app_source(self.directory, self.app_ref)
+
+
+def app_source(directory: Path, app_ref: str) -> Path:
+    """The file of the app module `app_ref` names (`module:attr`)."""
+    return directory / (app_ref.split(":", 1)[0].replace(".", "/") + ".py")
 
 
 def load_documents(path: Path) -> list[Component | Resiliency]:
@@ -117,15 +121,25 @@ def components_dir(directory: Path, components: Path | None) -> Path:
 
 
 def load_project(
-    directory: Path | str, components: Path | str | None = None, app_ref: str = DEFAULT_APP
+    directory: Path | str,
+    components: Path | str | None = None,
+    app_ref: str = DEFAULT_APP,
+    *,
+    app_optional: bool = False,
 ) -> Project:
+    """With `app_optional`, a project without its app module has an App with no handlers
+    (`run --app-port`: the app is another process, in any language)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"project directory {directory} does not exist")
     component_set = load_components(
         components_dir(directory, Path(components) if components else None)
     )
-    return Project(directory, load_app(directory, app_ref), app_ref, component_set)
+    if app_optional and not app_source(directory, app_ref).is_file():
+        app = App()
+    else:
+        app = load_app(directory, app_ref)
+    return Project(directory, app, app_ref, component_set)
 
 
 def check_project(
