@@ -11,6 +11,8 @@ OUT/
                          appsettings set --settings @appsettings.json`): identity-based
                          trigger connections and Key Vault references for secrets
   requirements.txt       what Azure's remote build installs
+  functionapp.zip        all of the above but local.settings.json, as `az functionapp
+                         deployment source config-zip` publishes it (`portabind deploy`)
   app.py, ...            the user's code; components/ the chosen profile
   portabind/             the parts of portabind the app uses (core, its bindings, this runtime)
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,9 @@ QUEUE_ANNOTATIONS = {
     "maxPollingInterval": ("maxPollingInterval", None),
 }
 KEY_VAULT_ANNOTATION = "keyVault"
+#: The app as published; local.settings.json is for the local Functions host only.
+PACKAGE = "functionapp.zip"
+_NOT_PUBLISHED = frozenset({PACKAGE, "local.settings.json", "__pycache__"})
 
 
 def connection_setting(component: str) -> str:
@@ -403,6 +409,20 @@ def _secret_settings(project: Project, settings: _Settings) -> None:
             )
 
 
+def package(out: Path) -> Path:
+    """OUT as the zip Azure publishes (host.json at its root), with fixed timestamps so
+    that the same build gives the same bytes."""
+    archive = out / PACKAGE
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(out.rglob("*")):
+            relative = path.relative_to(out)
+            if path.is_file() and not _NOT_PUBLISHED.intersection(relative.parts):
+                info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zipped.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return archive
+
+
 def build(project: Project, out: Path) -> list[Path]:
     triggered = _triggered(project)
     settings = _Settings()
@@ -429,7 +449,7 @@ def build(project: Project, out: Path) -> list[Path]:
     written = bundle.bundle(project, out, TARGET.name)
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
-    return [out / name for name in files] + written
+    return [out / name for name in files] + written + [package(out)]
 
 
 FunctionWriter = Callable[["Component", _Settings], list[entry.EntryFunction]]

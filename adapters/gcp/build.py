@@ -25,7 +25,6 @@ Settings (component annotations, `portabind.io/` prefix): `region` (default us-c
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from portabind.errors import BuildError
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable, unix_cron
+from portabind.tooling.deployment import shell_line, shell_word
 from portabind.tooling.targets import Target, Trigger
 
 if TYPE_CHECKING:
@@ -246,72 +246,123 @@ def _functions(project: Project) -> list[dict[str, Any]]:
 
 
 def _project_flag(function: dict[str, Any]) -> list[str]:
-    return ["--project=" + shlex.quote(function["project"])] if function["project"] else []
+    return ["--project=" + function["project"]] if function["project"] else []
 
 
-def gcloud_command(function: dict[str, Any], secrets: dict[str, str], env: list[str]) -> str:
-    """The `gcloud functions deploy` command for one function (run from OUT/)."""
+def _where(function: dict[str, Any]) -> list[str]:
+    return [*_project_flag(function), "--region=" + function["region"]]
+
+
+# The gcloud commands, as arguments after `gcloud`: deploy.sh writes them as shell lines and
+# `portabind deploy` (adapters/gcp/deploy.py) runs them. `${NAME}` stands for a value the
+# deploying shell holds: an environment variable a component's envRef reads, the function's
+# URL, the scheduler job's account.
+
+
+def deploy_arguments(
+    function: dict[str, Any], secrets: dict[str, str], env: list[str], source: str
+) -> list[str]:
+    """`gcloud functions deploy` for one function, its code in directory `source`."""
     trigger = function["trigger"]
     args = [
-        "gcloud functions deploy " + shlex.quote(function["name"]),
+        "functions",
+        "deploy",
+        function["name"],
         "--gen2",
-        *_project_flag(function),
-        "--region=" + shlex.quote(function["region"]),
+        *_where(function),
         "--runtime=" + function["runtime"],
-        '--source="$HERE"',
+        "--source=" + source,
         "--entry-point=" + function["entryPoint"],
     ]
     if "topic" in trigger:
-        args += ["--trigger-topic=" + shlex.quote(trigger["topic"]), "--retry"]
+        args += ["--trigger-topic=" + trigger["topic"], "--retry"]
     else:
         args.append("--trigger-http")
         public = trigger.get("allowUnauthenticated", False)
         args.append("--allow-unauthenticated" if public else "--no-allow-unauthenticated")
     if env:
-        # Expanded from the deploying shell's environment, like the component's envRef.
-        args.append('"--set-env-vars=' + ",".join(f"{v}=${{{v}}}" for v in env) + '"')
+        args.append("--set-env-vars=" + ",".join(f"{v}=${{{v}}}" for v in env))
     if secrets:
-        args.append(
-            "--set-secrets=" + shlex.quote(",".join(f"{k}={v}" for k, v in secrets.items()))
-        )
-    return " \\\n  ".join(args)
+        args.append("--set-secrets=" + ",".join(f"{k}={v}" for k, v in secrets.items()))
+    return args
+
+
+#: `gcloud functions describe`'s flag printing only the function's URL.
+URL_FORMAT = "--format=value(serviceConfig.uri)"
+
+
+def function_arguments(function: dict[str, Any], verb: str) -> list[str]:
+    """`gcloud functions describe` or `delete` (the generation is the function's own)."""
+    return ["functions", verb, function["name"], *_where(function)]
+
+
+def invoker_arguments(function: dict[str, Any], account: str) -> list[str]:
+    """Let service account `account` invoke the (private) function."""
+    return [
+        "functions",
+        "add-invoker-policy-binding",
+        function["name"],
+        *_where(function),
+        "--member=serviceAccount:" + account,
+    ]
+
+
+def job_arguments(function: dict[str, Any], verb: str, url: str, account: str) -> list[str]:
+    """`gcloud scheduler jobs <verb>` for a scheduled function's job: `describe` and
+    `delete` name it, `create http` and `update http` set it to call `url` as `account`."""
+    trigger = function["trigger"]
+    location = [*_project_flag(function), "--location=" + function["region"]]
+    if verb in ("describe", "delete"):
+        return ["scheduler", "jobs", verb, trigger["job"], *location]
+    return [
+        "scheduler",
+        "jobs",
+        verb,
+        "http",
+        trigger["job"],
+        *location,
+        "--schedule=" + trigger["schedule"],
+        "--time-zone=" + trigger["timeZone"],
+        "--uri=" + url,
+        "--http-method=" + trigger["httpMethod"],
+        "--oidc-service-account-email=" + account,
+        "--oidc-token-audience=" + url,
+    ]
+
+
+def _gcloud(args: list[str], *, indent: str = "", lead: int = 3) -> str:
+    """A gcloud command for deploy.sh: its first `lead` words on the first line, then one
+    flag a line."""
+    words = [shell_word(a) for a in args]
+    return f" \\\n{indent}  ".join(["gcloud " + " ".join(words[:lead]), *words[lead:]])
+
+
+def gcloud_command(function: dict[str, Any], secrets: dict[str, str], env: list[str]) -> str:
+    """The `gcloud functions deploy` command for one function (run from OUT/)."""
+    return _gcloud(deploy_arguments(function, secrets, env, "${HERE}"))
 
 
 def scheduler_commands(function: dict[str, Any]) -> str:
     """After the function is deployed: let the job's service account invoke it, then
     create (or update) the Cloud Scheduler job calling its URL with an OIDC token."""
     trigger = function["trigger"]
-    name, project = shlex.quote(function["name"]), _project_flag(function)
-    where = [*project, "--region=" + shlex.quote(function["region"])]
+    project = "".join(" " + shell_word(flag) for flag in _project_flag(function))
     account = (
-        shlex.quote(trigger["serviceAccount"])
+        shell_word(trigger["serviceAccount"])
         if trigger["serviceAccount"]
-        else '"$(default_service_account' + "".join(f" {p}" for p in project) + ')"'
+        else f'"$(default_service_account{project})"'
     )
+    exists = shell_line(job_arguments(function, "describe", "", ""))
     lines = [
-        f'URL="$(gcloud functions describe {name} --gen2 {" ".join(where)} '
-        "--format='value(serviceConfig.uri)')\"",
+        f'URL="$({shell_line(["gcloud", *function_arguments(function, "describe"), URL_FORMAT])})"',
         f"ACCOUNT={account}",
-        f"gcloud functions add-invoker-policy-binding {name} {' '.join(where)} "
-        '--member="serviceAccount:$ACCOUNT"',
-    ]
-    job = shlex.quote(trigger["job"])
-    location = [*project, "--location=" + shlex.quote(function["region"])]
-    flags = [
-        *location,
-        "--schedule=" + shlex.quote(trigger["schedule"]),
-        "--time-zone=" + shlex.quote(trigger["timeZone"]),
-        '--uri="$URL"',
-        "--http-method=" + trigger["httpMethod"],
-        '--oidc-service-account-email="$ACCOUNT"',
-        '--oidc-token-audience="$URL"',
-    ]
-    command = " \\\n    ".join
-    lines += [
-        f"if gcloud scheduler jobs describe {job} {' '.join(location)} >/dev/null 2>&1; then",
-        "  " + command([f"gcloud scheduler jobs update http {job}", *flags]),
+        shell_line(["gcloud", *invoker_arguments(function, "${ACCOUNT}")]),
+        f"if gcloud {exists} >/dev/null 2>&1; then",
+        "  "
+        + _gcloud(job_arguments(function, "update", "${URL}", "${ACCOUNT}"), indent="  ", lead=5),
         "else",
-        "  " + command([f"gcloud scheduler jobs create http {job}", *flags]),
+        "  "
+        + _gcloud(job_arguments(function, "create", "${URL}", "${ACCOUNT}"), indent="  ", lead=5),
         "fi",
     ]
     return "\n".join(lines)

@@ -53,6 +53,38 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--target", required=True, choices=targets.target_names())
     build.add_argument("--out", required=True, type=Path, help="output directory")
 
+    deploy = commands.add_parser(
+        "deploy", help="build, then deploy with the platform's own CLI (sam, az, gcloud)"
+    )
+    _project_args(deploy)
+    deploy.add_argument("--target", required=True, choices=targets.deployable_names())
+    deploy.add_argument(
+        "--name", help="the deployment's name: stack, Function App (default: DIR's name)"
+    )
+    deploy.add_argument(
+        "--out", type=Path, help="build directory (default: DIR/.portabind/build/TARGET)"
+    )
+    deploy.add_argument("--region", help="the cloud region (default: the target's)")
+    deploy.add_argument("--project", help="the cloud project (gcp; default: gcloud's)")
+    deploy.add_argument(
+        "--bucket", help="bucket the CLI uploads the code to (aws; default: one SAM manages)"
+    )
+    deploy.add_argument(
+        "--guided", action="store_true", help="let the CLI ask for its settings (sam --guided)"
+    )
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="build and print the commands; run none"
+    )
+
+    destroy = commands.add_parser("destroy", help="delete what `portabind deploy` created")
+    destroy.add_argument("dir", nargs="?", default=".", type=Path, help="project directory")
+    destroy.add_argument("--target", help="the deployment's target (needed when several)")
+    destroy.add_argument("--name", help="the deployment's name (needed when several)")
+    destroy.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    destroy.add_argument(
+        "--dry-run", action="store_true", help="print the delete commands; run none"
+    )
+
     run = commands.add_parser(
         "run", help="run locally: listeners, clients, Dapr HTTP and gRPC APIs"
     )
@@ -178,6 +210,41 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from portabind.tooling.deploy import default_name, deploy
+    from portabind.tooling.deployment import DeployOptions
+    from portabind.tooling.project import check_project, load_project
+
+    project = load_project(args.dir, args.components, args.app)
+    check_project(project, resolve_secrets=False)
+    options = DeployOptions(
+        name=args.name or default_name(args.dir),
+        region=args.region,
+        project=args.project,
+        bucket=args.bucket,
+        guided=args.guided,
+    )
+    deploy(project, args.target, options, out=args.out, dry_run=args.dry_run)
+    return 0
+
+
+def _ask(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:  # no terminal to answer from: as good as "no"
+        print()
+        return False
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def _cmd_destroy(args: argparse.Namespace) -> int:
+    from portabind.tooling.deploy import destroy
+
+    confirm = (lambda _question: True) if args.yes else _ask
+    done = destroy(args.dir, args.target, args.name, confirm=confirm, dry_run=args.dry_run)
+    return 0 if done else 1
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from portabind.tooling.project import load_project
 
@@ -238,6 +305,8 @@ COMMANDS: dict[str, Any] = {
     "validate": _cmd_validate,
     "bindings": _cmd_bindings,
     "build": _cmd_build,
+    "deploy": _cmd_deploy,
+    "destroy": _cmd_destroy,
     "run": _cmd_run,
     "invoke": _cmd_invoke,
 }

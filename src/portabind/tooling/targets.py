@@ -9,6 +9,9 @@ support matrix and in validation without editing any list. An adapter without a 
 Each target declares one `Trigger` per binding type it gives a native trigger: what the
 support matrix shows, the runtime entry the generated code calls (the `Function` method
 itself, not its name as a string) and the build's writer for it.
+
+A target that can be deployed has a deploy part too, `portabind.adapters.<name>.deploy`
+defining `DEPLOYER = Deployer(...)` (`portabind.tooling.deployment`), found the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from portabind.errors import UserError
+from portabind.tooling.deployment import Deployer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -95,3 +99,26 @@ def target(name: str) -> Target:
 def targets() -> dict[str, Target]:
     """Every build target shipped, by name."""
     return {name: target(name) for name in target_names()}
+
+
+def deployable_names() -> list[str]:
+    """The targets with a deploy part, found from the file tree alone (as `target_names`)."""
+    return [
+        name
+        for name in target_names()
+        if importlib.util.find_spec(f"{_ADAPTERS}.{name}.deploy") is not None
+    ]
+
+
+def deployer(name: str) -> Deployer:
+    """The deploy part of target `name`, its module imported."""
+    if name not in deployable_names():
+        raise UserError(
+            f"target {name!r} cannot be deployed by portabind",
+            hint=f"targets it deploys: {', '.join(deployable_names())}; `portabind build "
+            f"--target {name}` writes the artifact for the platform's own tools",
+        )
+    found = getattr(adapter(name, "deploy"), "DEPLOYER", None)
+    if not isinstance(found, Deployer):
+        raise TypeError(f"{_ADAPTERS}.{name}.deploy must define DEPLOYER = Deployer(...)")
+    return found
