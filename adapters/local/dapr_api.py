@@ -172,7 +172,10 @@ def invoke_output(
         raise failure("operation field is missing from request")
     if name not in runtime.names("output"):
         raise failure(f"couldn't find output binding {name}")
-    client = runtime.output(name)
+    try:
+        client = runtime.output(name)
+    except UserError as error:  # the component is wrong (a bad field, a missing secret)
+        raise failure(error.message) from None
     if operation not in client.operations:
         raise failure(
             f"binding {name} does not support operation {operation}. supported operations:"
@@ -249,6 +252,8 @@ def _too_large(limit: int) -> ApiFailure:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as SDK clients expect of the sidecar
+    # An unparsable request line is answered with a status line too (not HTTP/0.9's bare body).
+    default_request_version = "HTTP/1.0"
 
     def setup(self) -> None:
         super().setup()
