@@ -17,6 +17,7 @@ naming what exists by now.
 from __future__ import annotations
 
 import codecs
+import itertools
 import os
 import re
 import shutil
@@ -138,6 +139,12 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _program(command: Sequence[str]) -> str:
+    """The command's program and subcommands, up to its first option (`sam deploy`)."""
+    words = itertools.takewhile(lambda word: not word.startswith("-"), command)
+    return " ".join(itertools.islice(words, 4))
+
+
 def _names(resources: Iterable[RecordedResource | Resource]) -> str:
     return ", ".join(f"{r.kind} {r.name}" for r in resources) or "nothing"
 
@@ -200,17 +207,16 @@ class _Run:
         self.values: dict[str, str] = dict(os.environ)
 
     def fail(self, number: int, step: Step, why: str) -> StepFailed:
-        created = _names(self.deployment.created)
-        where = f"{self.path}" if self.deployment.created else "nothing to record"
-        return StepFailed(
-            f"{why}\n  deploy stopped at step {number} ({step.title}).\n"
-            f"  created by deploy so far ({where}): {created}"
-            + (
-                "\n  `portabind destroy` removes it; deploying again goes on from here"
-                if self.deployment.created
-                else ""
-            )
-        )
+        created = self.deployment.created
+        lines = [why, f"deploy stopped at step {number} ({step.title})"]
+        if created:
+            lines += [
+                f"created by deploy so far, recorded in {self.path}: {_names(created)}",
+                "`portabind destroy` deletes it; deploying again goes on from here",
+            ]
+        else:
+            lines.append("deploy created nothing so far")
+        return StepFailed("\n  ".join(lines))
 
     def exists(self, number: int, step: Step) -> bool:
         assert step.probe is not None
@@ -227,7 +233,7 @@ class _Run:
         raise self.fail(
             number,
             step,
-            f"`{shell_line(step.probe.command[:3])}` failed (exit "
+            f"`{_program(step.probe.command)}` failed (exit "
             f"{result.returncode}), so whether the resource exists is unknown; its output is above",
         )
 
@@ -270,7 +276,7 @@ class _Run:
             raise self.fail(
                 number,
                 step,
-                f"`{shell_line(template[:3])}` failed (exit {code}); its output is above",
+                f"`{_program(template)}` failed (exit {code}); its output is above",
             )
         if step.capture:
             if not value:
@@ -383,7 +389,7 @@ def destroy(
         if code != 0:
             remaining = _names(reversed(deployment.created))
             raise StepFailed(
-                f"`{shell_line(resource.delete[:3])}` failed (exit {code}); its output is "
+                f"`{_program(resource.delete)}` failed (exit {code}); its output is "
                 f"above\n  still recorded in {path}: {remaining}"
             )
         deployment.created.remove(resource)
