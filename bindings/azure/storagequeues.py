@@ -1,4 +1,4 @@
-"""`bindings.azure.storagequeues`: Azure Queue Storage, input and output (dapr-bindings.md §3.24).
+"""`bindings.azure.storagequeues`: Azure Queue Storage, input and output.
 
 Message encoding: Dapr writes the message text as given (base64 only with `encodeBase64`) and
 reads it as is (decoded only with `decodeBase64`). The Functions host, by default, expects
@@ -7,6 +7,11 @@ base64 and decodes it before the function runs; the Azure build therefore sets h
 binding (or a Dapr sidecar) wrote it. The same message then gives the same `data` through the
 local listener, a Dapr sidecar and Azure Functions, and `decodeBase64`/`encodeBase64` keep
 their Dapr meaning on every target.
+
+The input listener receives one message at a time, hidden for `visibilityTimeout`, and
+deletes it once the handler returned; when the queue is empty it looks again after
+`pollingInterval`. A failed message comes back after a back-off that grows with its
+`dequeueCount` (`bindings._polling`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, field_validator
 
 from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings._polling import QueueSource
 from portabind.bindings.azure._storage import (
     ACCOUNT_NAME_ALIASES,
     ENDPOINT_ALIASES,
@@ -35,11 +40,9 @@ from portabind.metadata import Duration, Truthy, parse_duration, request_ttl, se
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
-    from azure.storage.queue import QueueClient
-
-log = logging.getLogger(__name__)
+    from azure.storage.queue import QueueClient, QueueMessage
 
 DEFAULT_TTL = timedelta(minutes=10)
 
@@ -192,46 +195,52 @@ class StorageQueuesOutput(OutputBinding[StorageQueuesMetadata]):
         self._queue.close()
 
 
-class StorageQueuesInput(InputBinding[StorageQueuesMetadata]):
-    """Receives one message at a time, hidden for `visibilityTimeout`; deletes it once the
-    handler returns. When the handler fails the message is left, and reappears after the
-    visibility timeout with a higher `dequeueCount`."""
+class StorageQueue(QueueSource["QueueMessage"]):
+    """The component's queue, created if missing on the first receive (and again after that
+    failed). Azure Storage Queues have no long poll: an empty receive answers at once, and
+    the listener looks again after `pollingInterval`."""
 
-    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+    def __init__(self, name: str, metadata: StorageQueuesMetadata) -> None:
         from azure.core.exceptions import AzureError
 
-        create_queue(self.metadata)
-        queue = queue_client(self.metadata)
-        idle = self.metadata.polling_interval.total_seconds()
+        super().__init__(name, (AzureError,))
+        self.metadata = metadata
+        self.idle_seconds = metadata.polling_interval.total_seconds()
+        self.queue = queue_client(metadata)
+        self._created = False
+
+    def receive(self) -> list[QueueMessage]:
+        if not self._created:
+            create_queue(self.metadata)
+            self._created = True
         hidden = int(self.metadata.visibility_timeout.total_seconds())
-        decode = self.metadata.decode_base64
-        try:
-            while not stop.is_set():
-                try:
-                    message = queue.receive_message(visibility_timeout=hidden)
-                except AzureError as error:
-                    log.warning("%s: receiving from the queue failed: %s", self.name, error)
-                    stop.wait(idle)
-                    continue
-                if message is None:
-                    stop.wait(idle)
-                    continue
-                try:
-                    deliver(queue_event(self.name, message, decode_base64=decode))
-                except Exception:
-                    log.exception(
-                        "%s: message %s failed; it is redelivered after %ss",
-                        self.name,
-                        message.id,
-                        hidden,
-                    )
-                    continue
-                try:
-                    queue.delete_message(message)
-                except AzureError as error:
-                    log.warning("%s: deleting message %s failed: %s", self.name, message.id, error)
-        finally:
-            queue.close()
+        message = self.queue.receive_message(visibility_timeout=hidden)
+        return [] if message is None else [message]
+
+    def events(self, message: QueueMessage) -> list[BindingEvent]:
+        return [queue_event(self.name, message, decode_base64=self.metadata.decode_base64)]
+
+    def ack(self, messages: Sequence[QueueMessage]) -> None:
+        for message in messages:
+            self.queue.delete_message(message)
+
+    def release(self, messages: Sequence[QueueMessage], delay: int) -> None:
+        for message in messages:
+            self.queue.update_message(message, visibility_timeout=delay)
+
+    def receive_count(self, message: QueueMessage) -> int:
+        return message.dequeue_count or 1
+
+    def message_id(self, message: QueueMessage) -> str:
+        return str(message.id)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class StorageQueuesInput(InputBinding[StorageQueuesMetadata]):
+    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+        StorageQueue(self.name, self.metadata).poll(deliver, stop)
 
 
 binding = Binding(
