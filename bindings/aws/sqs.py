@@ -1,8 +1,9 @@
-"""`bindings.aws.sqs`: Amazon SQS, input and output (dapr-bindings.md §3.15).
+"""`bindings.aws.sqs`: Amazon SQS, input and output.
 
 Output `create` sends the payload as the message body. The input listener long-polls the
-queue and deletes a message only after the handler returned; a failed message stays in the
-queue and SQS delivers it again once its visibility timeout runs out.
+queue (`SqsQueue`, polled as `bindings._polling` describes) and deletes the handled messages
+of a batch in one request once the batch is done; a failed message stays in the queue and
+comes back after a back-off that grows with its receive count.
 
 `event_from_message` is the one mapping from an SQS message to a `BindingEvent`; the local
 listener and the Lambda runtime both use it, so a message looks the same on either path.
@@ -10,7 +11,6 @@ listener and the Lambda runtime both use it, so a message looks the same on eith
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings._polling import Acknowledge, QueueSource
 from portabind.bindings.aws import _aws
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
@@ -25,17 +26,16 @@ from portabind.metadata import parse_duration, setting
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
 #: Messages per ReceiveMessage call (the SQS maximum); Dapr reads one at a time.
 RECEIVE_BATCH = 10
-#: Long-poll wait. Dapr waits 20 s; a shorter wait lets `portabind run` stop within seconds
-#: while still leaving an idle listener at one request per 5 s.
+#: Long-poll wait. Dapr waits 20 s. A stop does not wait for the poll, but a message that a
+#: poll abandoned on stop takes waits for the poll's end before it is released to the next
+#: listener: 5 s bounds that delay, and an idle listener still sends one request per 5 s.
 WAIT_SECONDS = 5
-#: Pause after a failed ReceiveMessage (network, missing queue) before trying again.
-RETRY_SECONDS = 2.0
 #: System attributes copied into the event metadata as SQS names them (FIFO ones when present).
 _ATTRIBUTES = ("ApproximateReceiveCount", "MessageGroupId", "MessageDeduplicationId")
 #: Receives before a message moves to the dead-letter queue when the component names a
@@ -127,95 +127,98 @@ class SqsOutput(OutputBinding[SqsMetadata]):
         return BindingResponse()
 
 
-class SqsInput(InputBinding[SqsMetadata]):
-    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+class SqsQueue(QueueSource[dict[str, Any]]):
+    """The queue `queue_name` polled through client `sqs`; it is looked up on the first
+    receive (and again after that failed). A subclass may find or create it otherwise
+    (`_locate`) and read its messages as other events (`events`)."""
+
+    acknowledge = Acknowledge.BATCH
+
+    def __init__(self, name: str, sqs: Any, queue_name: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        sqs = _aws.client("sqs", self.metadata)
-        url: str | None = None
-        arn: str | None = None
-        while not stop.is_set():
-            try:
-                if url is None:
-                    url = _queue_url(sqs, self.metadata.queue_name)
-                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                        "Attributes"
-                    ]["QueueArn"]
-                received = sqs.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=RECEIVE_BATCH,
-                    WaitTimeSeconds=WAIT_SECONDS,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
-            except (BotoCoreError, ClientError) as error:
-                log.warning("%s: receiving from SQS queue %r failed: %s", self.name, url, error)
-                stop.wait(RETRY_SECONDS)
-                continue
-            messages = received.get("Messages", [])
-            handled: list[dict[str, Any]] = []
-            try:
-                for index, message in enumerate(messages):
-                    if stop.is_set():
-                        # On failure they become visible after the visibility timeout anyway.
-                        with contextlib.suppress(BotoCoreError, ClientError):
-                            self._release(sqs, url, messages[index:])
-                        break
-                    try:
-                        deliver(event_from_message(self.name, message, queue_arn=arn))
-                    except Exception as error:  # the handler's failure: SQS redelivers it later
-                        log.warning(
-                            "%s: message %s failed (%s); left for redelivery",
-                            self.name,
-                            message["MessageId"],
-                            error,
-                        )
-                        continue
-                    handled.append(message)
-            finally:  # also when a handler ends the thread: what it handled is done
-                self._delete(sqs, url, handled)
+        super().__init__(name, (BotoCoreError, ClientError))
+        self.sqs = sqs
+        self.queue_name = queue_name
+        self._url: str | None = None
+        self._arn: str | None = None
 
-    def _delete(self, sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
-        """Delete the handled messages of a batch in one request, as Lambda's poller does once
-        the function returns: one DeleteMessageBatch instead of a request per message is
-        about a quarter of the listener's time against moto. A message that could not be
-        deleted comes again (at least once)."""
-        if not messages:
-            return
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _locate(self) -> tuple[str, str]:
+        """The queue's URL and ARN."""
+        url = _queue_url(self.sqs, self.queue_name)
+        return url, self._queue_arn(url)
 
-        try:
-            answer = sqs.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                ],
-            )
-        except (BotoCoreError, ClientError) as error:
-            log.warning(
-                "%s: deleting %d handled message(s) failed: %s", self.name, len(messages), error
-            )
-            return
-        for failure in answer.get("Failed", []):
-            log.warning(
-                "%s: deleting handled message %s failed: %s",
-                self.name,
-                messages[int(failure["Id"])]["MessageId"],
-                failure.get("Message") or failure.get("Code"),
-            )
+    def _queue_arn(self, url: str) -> str:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        arn: str = attributes["Attributes"]["QueueArn"]
+        return arn
 
-    @staticmethod
-    def _release(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
-        """Make received but undelivered messages visible again now, rather than after the
-        visibility timeout, so another consumer can take them at once."""
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
+    def receive(self) -> list[dict[str, Any]]:
+        if self._url is None:
+            self._url, self._arn = self._locate()
+        received = self.sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=RECEIVE_BATCH,
+            WaitTimeSeconds=WAIT_SECONDS,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = received.get("Messages", [])
+        return messages
+
+    def events(self, message: dict[str, Any]) -> Iterable[BindingEvent]:
+        return [event_from_message(self.name, message, queue_arn=self._arn)]
+
+    def ack(self, messages: Sequence[dict[str, Any]]) -> None:
+        """One DeleteMessageBatch for the lot, as Lambda's poller does once the function
+        returns: against moto a request per message costs about a quarter of the
+        listener's time."""
+        answer = self.sqs.delete_message_batch(
+            QueueUrl=self._url,
             Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+        self._log_failed(answer, messages, "deleting handled")
+
+    def release(self, messages: Sequence[dict[str, Any]], delay: int) -> None:
+        answer = self.sqs.change_message_visibility_batch(
+            QueueUrl=self._url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": delay}
                 for i, m in enumerate(messages)
             ],
         )
+        self._log_failed(answer, messages, "releasing")
+
+    def _log_failed(
+        self, answer: Mapping[str, Any], messages: Sequence[dict[str, Any]], doing: str
+    ) -> None:
+        """Log the entries a batch request could not do; their messages come again after
+        the visibility timeout."""
+        for failure in answer.get("Failed", []):
+            log.warning(
+                "%s: %s message %s failed: %s",
+                self.name,
+                doing,
+                self.message_id(messages[int(failure["Id"])]),
+                failure.get("Message") or failure.get("Code"),
+            )
+
+    def receive_count(self, message: dict[str, Any]) -> int:
+        return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+
+    def message_id(self, message: dict[str, Any]) -> str:
+        return str(message["MessageId"])
+
+    def close(self) -> None:
+        self.sqs.close()
+
+
+class SqsInput(InputBinding[SqsMetadata]):
+    def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
+        queue = SqsQueue(self.name, _aws.client("sqs", self.metadata), self.metadata.queue_name)
+        queue.poll(deliver, stop)
 
 
 def _annotation_error(key: str, expected: str, raw: str) -> ComponentError:
