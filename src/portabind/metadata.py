@@ -99,8 +99,9 @@ def setting(
     secret: bool = False,
     description: str = "",
 ) -> Any:
-    """Declare a metadata field by its Dapr name (`name`), with Dapr's aliases and default.
-    `secret=True` marks a value that must never be written to build output or logs."""
+    """Declare a metadata field by its Dapr name (`name`), with Dapr's aliases and default,
+    or an annotation by its key without the `portabind.io/` prefix. `secret=True` marks a
+    value that must never be written to build output, logs or error messages."""
     return Field(
         default,
         alias=name,
@@ -114,15 +115,17 @@ def _extra(info: FieldInfo) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
-class BindingMetadata(BaseModel):
-    """Base of every binding's metadata model."""
+class SettingsModel(BaseModel):
+    """A model of string settings declared with `setting()`, keyed by Dapr's rules: a
+    binding's metadata (`BindingMetadata`) or portabind's annotations
+    (`portabind.annotations.Annotations`)."""
 
     model_config = ConfigDict(
         populate_by_name=True, frozen=True, extra="forbid", arbitrary_types_allowed=True
     )
 
-    #: The binding type this model belongs to, for messages.
-    binding_type: ClassVar[str] = ""
+    #: What one key is called in messages.
+    key_noun: ClassVar[str] = "field"
 
     @classmethod
     def dapr_names(cls) -> dict[str, str]:
@@ -160,7 +163,7 @@ class BindingMetadata(BaseModel):
                 close = difflib.get_close_matches(str(key).lower(), names, n=1)
                 hint = f"; did you mean {names[close[0]]!r}?" if close else ""
                 valid = ", ".join(sorted(set(names.values())))
-                raise ValueError(f"unknown metadata field {key!r}{hint} (valid: {valid})")
+                raise ValueError(f"unknown {cls.key_noun} {key!r}{hint} (valid: {valid})")
             mapped[canonical] = value
         return mapped
 
@@ -170,6 +173,15 @@ class BindingMetadata(BaseModel):
         if value is None:
             return None
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+class BindingMetadata(SettingsModel):
+    """Base of every binding's metadata model."""
+
+    key_noun: ClassVar[str] = "metadata field"
+
+    #: The binding type this model belongs to, for messages.
+    binding_type: ClassVar[str] = ""
 
 
 Secret = SecretStr
