@@ -29,8 +29,16 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
+from portabind.annotations import (
+    Choice,
+    CommaList,
+    ExtensionTrigger,
+    field_name,
+    parse_annotations,
+    whole_number,
+)
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings import _tls
 from portabind.errors import BindingError, UserError
@@ -379,19 +387,55 @@ def http_reply(result: Any) -> HttpReply:
     return HttpReply(200, to_bytes(result), "application/json")
 
 
-#: Verbs an HTTP trigger may name: the ones every target's router accepts (Azure's
-#: `func.HttpMethod`).
-TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-AUTH_LEVELS = ("anonymous", "function", "admin")
+class TriggerMethod(Choice):
+    """A verb an HTTP trigger may name: the ones every target's router accepts (Azure's
+    `func.HttpMethod`)."""
+
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    HEAD = "HEAD"
+    OPTIONS = "OPTIONS"
+
+
+class AuthLevel(Choice):
+    """Who may call the trigger: Azure's auth levels; on GCP anything but `anonymous`
+    deploys the function private (IAM)."""
+
+    ANONYMOUS = "anonymous"
+    FUNCTION = "function"
+    ADMIN = "admin"
+
+
 DEFAULT_PORT = 8080
+
+
+def _rooted(path: str) -> str:
+    return "/" + path.strip().lstrip("/")
+
+
+class HttpAnnotations(ExtensionTrigger):
+    """The inbound HTTP trigger (a portabind extension), read by the local listener and by
+    every target: `trigger: "true"` turns it on; `path` (default `/<component>`), `method`
+    (comma-separated; default: every method), `authLevel`, `port` (the local listener's)."""
+
+    path: Annotated[str, AfterValidator(_rooted)] | None = setting(
+        "path", None, description="the path the trigger answers (default /<component>)"
+    )
+    method: CommaList[TriggerMethod] = setting(
+        "method", (), description="comma-separated methods (default: every method)"
+    )
+    auth_level: AuthLevel = setting("authLevel", AuthLevel.FUNCTION, description="auth level")
+    port: Annotated[int, whole_number(1, 65535)] = setting(
+        "port", DEFAULT_PORT, description="the local listener's port"
+    )
 
 
 @dataclass(frozen=True)
 class Trigger:
-    """An inbound HTTP trigger (portabind extension), from the component's annotations:
-    `trigger: "true"` enables it; `path` (default `/<component>`), `method` (comma-separated;
-    default: every method), `authLevel` (default `function`: callers need a function key on
-    Azure, IAM on GCP), `port` (the local listener's, default 8080)."""
+    """An inbound HTTP trigger as the targets route it (`HttpAnnotations`)."""
 
     path: str
     methods: tuple[str, ...]
@@ -399,51 +443,35 @@ class Trigger:
     port: int
 
 
-def trigger_settings(name: str, annotations: Mapping[str, str]) -> Trigger | None:
-    """The component's trigger, or None when `portabind.io/trigger` is not true. Raises
-    ValueError naming the annotation that is wrong."""
-    if not is_truthy(annotations.get("trigger", "false")):
+def trigger_settings(name: str, annotations: HttpAnnotations) -> Trigger | None:
+    """The trigger of component `name`, or None when `portabind.io/trigger` is not true.
+    Raises ValueError for a path that is not literal: the local listener and Cloud Functions
+    route by comparing paths."""
+    if not annotations.trigger:
         return None
-    path = "/" + annotations.get("path", name).strip().lstrip("/")
+    path = annotations.path or f"/{name}"
     if any(char in path for char in "{}*?#%") or ".." in path or "//" in path:
         raise ValueError(
             f"annotation portabind.io/path: {path!r} must be a literal path "
             "(no templates, wildcards, query or '..')"
         )
-    methods = tuple(
-        dict.fromkeys(
-            part.strip().upper()
-            for part in annotations.get("method", "").split(",")
-            if part.strip()
-        )
-    )
-    unknown = [method for method in methods if method not in TRIGGER_METHODS]
-    if unknown:
-        raise ValueError(
-            f"annotation portabind.io/method: {', '.join(unknown)} is not one of "
-            + ", ".join(TRIGGER_METHODS)
-        )
-    auth_level = annotations.get("authLevel", "function").strip().lower()
-    if auth_level not in AUTH_LEVELS:
-        raise ValueError(f"annotation portabind.io/authLevel: use one of {', '.join(AUTH_LEVELS)}")
-    port_text = annotations.get("port", str(DEFAULT_PORT)).strip()
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"annotation portabind.io/port: {port_text!r} is not a TCP port")
-    return Trigger(path, methods, auth_level, int(port_text))
+    methods = tuple(method.value for method in annotations.method)
+    return Trigger(path, methods, annotations.auth_level.value, annotations.port)
 
 
 def component_trigger(component: Component) -> Trigger:
     """The trigger of an HTTP component a target deploys; a ComponentError names the
     annotation at fault, or asks for `portabind.io/trigger`."""
+    annotations = parse_annotations(component, (HttpAnnotations,), partial=True)[HttpAnnotations]
     try:
-        trigger = trigger_settings(component.name, component.annotations)
+        trigger = trigger_settings(component.name, annotations)
     except ValueError as error:
-        raise component.error(str(error), field="metadata.annotations") from None
+        raise component.error(str(error), field=field_name("path")) from None
     if trigger is None:
         raise component.error(
             "bindings.http receives requests only as a trigger (a portabind extension; "
             "Dapr's http binding is output only)",
-            field="metadata.annotations.portabind.io/trigger",
+            field=field_name("trigger"),
             hint='set the annotation portabind.io/trigger: "true"',
         )
     return trigger
@@ -467,6 +495,13 @@ class HttpInput(InputBinding[HttpMetadata]):
     trigger's port answering requests to its path and methods with the handler's result
     (`http_reply`); a handler that raises gives 500, as the clouds do. Each component
     listens on its own port."""
+
+    annotations: HttpAnnotations
+
+    def __init__(
+        self, name: str, metadata: HttpMetadata, *, annotations: HttpAnnotations | None = None
+    ) -> None:
+        super().__init__(name, metadata, annotations=annotations or HttpAnnotations())
 
     def trigger(self) -> Trigger:
         try:
@@ -569,4 +604,6 @@ class _TriggerHandler(BaseHTTPRequestHandler):
         log.debug("%s: " + format, self.binding, *args)
 
 
-binding = Binding(metadata=HttpMetadata, output=HttpOutput, input=HttpInput)
+binding = Binding(
+    metadata=HttpMetadata, annotations=HttpAnnotations, output=HttpOutput, input=HttpInput
+)

@@ -14,7 +14,8 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from portabind import registry
-from portabind.errors import ComponentError, PortabindError, UserError, ValidationFailed
+from portabind.annotations import binding_annotations
+from portabind.errors import PortabindError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -134,10 +135,11 @@ class Emulators:
             if binding.provision is None:
                 continue
             try:
-                binding.provision_resource(metadata, component.annotations)
-            except ComponentError as error:  # a bad annotation: say which component has it
-                problems.append(component.error(error.detail, field=error.field, hint=error.hint))
+                annotations = binding_annotations(component, binding)
+            except UserError as error:
+                problems.extend(error.errors if isinstance(error, ValidationFailed) else [error])
                 continue
+            binding.provision_resource(metadata, annotations)
             created.append(f"{component.name} ({component.type})")
         if problems:
             raise problems[0] if len(problems) == 1 else ValidationFailed(problems)

@@ -2,8 +2,11 @@
 
 `AwsCredentials` is the AWS part of Dapr's authentication profile; bindings of other families
 that reach AWS (kafka's `awsiam` authentication against MSK) declare it too.
+`StreamAnnotations` are what the stream bindings (kinesis, dynamodb) read, and the AWS build
+with them.
 """
 
 from portabind.bindings.aws._aws import AwsCredentials
+from portabind.bindings.aws._shards import StreamAnnotations
 
-__all__ = ["AwsCredentials"]
+__all__ = ["AwsCredentials", "StreamAnnotations"]

@@ -23,13 +23,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from portabind.annotations import Annotations, Choice
 from portabind.binding import InputBinding
 from portabind.bindings.aws._aws import AwsCredentials
-from portabind.errors import ComponentError
+from portabind.metadata import setting
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from portabind.events import BindingEvent
 
@@ -46,24 +47,27 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 
 
+class StartingPosition(Choice):
+    """Where a stream is first read, as Lambda's `StartingPosition` names it."""
+
+    LATEST = "LATEST"
+    TRIM_HORIZON = "TRIM_HORIZON"
+
+
 #: Where a new listener starts reading, unless `portabind.io/startingPosition` says otherwise.
 #: Lambda's trigger defaults to LATEST (the AWS build); locally the oldest record is the
 #: better default: an emulated stream is new on every run, and records the app writes while
 #: the listener is still starting would be skipped at LATEST.
-DEFAULT_START = "TRIM_HORIZON"
+DEFAULT_START = StartingPosition.TRIM_HORIZON
 
 
-def starting_position(component: str, annotations: Mapping[str, str]) -> str:
-    """The `portabind.io/startingPosition` annotation (LATEST or TRIM_HORIZON, as Lambda's
-    `StartingPosition`), or `DEFAULT_START`."""
-    position = (annotations.get("startingPosition") or DEFAULT_START).upper()
-    if position not in ("LATEST", "TRIM_HORIZON"):
-        raise ComponentError(
-            f"startingPosition must be LATEST or TRIM_HORIZON, got {position!r}",
-            component=component,
-            field="metadata.annotations.portabind.io/startingPosition",
-        )
-    return position
+class StreamAnnotations(Annotations):
+    """What the stream listeners and the AWS stream triggers (Kinesis, DynamoDB) read.
+    Unset, each uses its own default: `DEFAULT_START` here, LATEST on Lambda."""
+
+    starting_position: StartingPosition | None = setting(
+        "startingPosition", None, description="LATEST or TRIM_HORIZON"
+    )
 
 
 class Stream(Protocol):
@@ -98,11 +102,13 @@ class StreamInput(InputBinding[M]):
     """A listener on a sharded stream: `stream()` names it, `poll` reads it from the
     annotated starting position."""
 
+    annotations: StreamAnnotations
+
     def __init__(
-        self, name: str, metadata: M, *, annotations: Mapping[str, str] | None = None
+        self, name: str, metadata: M, *, annotations: StreamAnnotations | None = None
     ) -> None:
-        super().__init__(name, metadata, annotations=annotations)
-        self.start = starting_position(name, self.annotations)
+        super().__init__(name, metadata, annotations=annotations or StreamAnnotations())
+        self.start = (self.annotations.starting_position or DEFAULT_START).value
 
     def stream(self) -> Stream:
         raise NotImplementedError
@@ -133,7 +139,7 @@ def poll(
     stop: threading.Event,
     service_errors: tuple[type[BaseException], ...],
     *,
-    start: str = DEFAULT_START,
+    start: str = DEFAULT_START.value,
 ) -> None:
     """Deliver every record of `stream` until `stop` is set, each shard from `start`
     (TRIM_HORIZON or LATEST). `service_errors` are the SDK's exceptions: a failed call is

@@ -240,6 +240,7 @@ def provision(metadata: DynamoDBMetadata) -> None:
 
 binding = Binding(
     metadata=DynamoDBMetadata,
+    annotations=_shards.StreamAnnotations,
     output=DynamoDBOutput,
     input=DynamoDBInput,
     emulator="moto",

@@ -154,7 +154,7 @@ class KinesisInput(_shards.StreamInput[KinesisMetadata]):
         name: str,
         metadata: KinesisMetadata,
         *,
-        annotations: Mapping[str, str] | None = None,
+        annotations: _shards.StreamAnnotations | None = None,
     ) -> None:
         super().__init__(name, metadata, annotations=annotations)
         if not metadata.consumer_name:
@@ -188,6 +188,7 @@ def provision(metadata: KinesisMetadata) -> None:
 
 binding = Binding(
     metadata=KinesisMetadata,
+    annotations=_shards.StreamAnnotations,
     output=KinesisOutput,
     input=KinesisInput,
     emulator="moto",

@@ -9,7 +9,7 @@ response `{"location", "versionID", "presignURL"?}` and metadata `key`), `get`, 
 
 The input is an extension (Dapr has none; in the cloud the component becomes a Lambda `S3`
 trigger or an EventBridge rule): locally the listener adds a notification of the bucket's
-`s3:ObjectCreated:*` events (SAM's default; see `S3Input` for the annotations that change it)
+`s3:ObjectCreated:*` events (SAM's default; `S3Annotations` change them)
 to an SQS queue of its own, keeping the bucket's other notifications, and polls that queue
 (`_relay`). `event_from_record` is the one mapping
 from an S3 event record to a `BindingEvent`; Lambda's records and the queued notifications
@@ -25,8 +25,11 @@ import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import Field
+
+from portabind.annotations import Annotations, CommaList, text_matching
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.aws import _aws, _relay
 from portabind.errors import BindingError, NotFound
@@ -378,22 +381,49 @@ class S3Output(OutputBinding[S3Metadata]):
         )
 
 
+#: An S3 event type (`s3:ObjectCreated:*`, `s3:ObjectRemoved:Delete`, `s3:ObjectRestore`, …).
+S3EventType = Annotated[
+    str,
+    text_matching(
+        r"s3:[A-Za-z]+(?::(?:[A-Za-z]+|\*))?", "an S3 event type such as s3:ObjectCreated:*"
+    ),
+]
+
+
+class S3Annotations(Annotations):
+    """The notification an S3 trigger subscribes to; the local listener and the AWS build
+    (for a bucket the stack creates) both read it."""
+
+    events: Annotated[CommaList[S3EventType], Field(min_length=1)] = setting(
+        "events", NOTIFY_EVENTS, description="comma-separated S3 event types"
+    )
+    prefix: str | None = setting("prefix", None, description="object key prefix filter")
+    suffix: str | None = setting("suffix", None, description="object key suffix filter")
+
+
 class S3Input(InputBinding[S3Metadata]):
-    """The annotations the AWS build reads for the S3 trigger apply here too:
-    `portabind.io/events` (comma-separated S3 event types, default `s3:ObjectCreated:*`),
-    `portabind.io/prefix` and `portabind.io/suffix` (object key filters)."""
+    """A listener on the bucket's notifications, chosen by `S3Annotations`."""
+
+    annotations: S3Annotations
+
+    def __init__(
+        self, name: str, metadata: S3Metadata, *, annotations: S3Annotations | None = None
+    ) -> None:
+        super().__init__(name, metadata, annotations=annotations or S3Annotations())
 
     def _notification(self, queue_arn: str) -> dict[str, Any]:
-        events = self.annotations.get("events") or ",".join(NOTIFY_EVENTS)
         entry: dict[str, Any] = {
             "Id": f"portabind-{self.name}",
             "QueueArn": queue_arn,
-            "Events": [event.strip() for event in events.split(",") if event.strip()],
+            "Events": list(self.annotations.events),
         }
         rules = [
-            {"Name": part, "Value": self.annotations[part]}
-            for part in ("prefix", "suffix")
-            if self.annotations.get(part)
+            {"Name": part, "Value": value}
+            for part, value in (
+                ("prefix", self.annotations.prefix),
+                ("suffix", self.annotations.suffix),
+            )
+            if value
         ]
         if rules:
             entry["Filter"] = {"Key": {"FilterRules": rules}}
@@ -447,6 +477,7 @@ def provision(metadata: S3Metadata) -> None:
 
 binding = Binding(
     metadata=S3Metadata,
+    annotations=S3Annotations,
     output=S3Output,
     input=S3Input,
     emulator="moto",

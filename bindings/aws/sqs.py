@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from portabind.annotations import Annotations, arn, whole_number, whole_seconds
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._polling import Acknowledge, QueueSource
 from portabind.bindings.aws import _aws
-from portabind.errors import BindingError, ComponentError
+from portabind.errors import BindingError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
-from portabind.metadata import parse_duration, setting
+from portabind.metadata import setting
 
 if TYPE_CHECKING:
     import threading
@@ -221,48 +221,36 @@ class SqsInput(InputBinding[SqsMetadata]):
         queue.poll(deliver, stop)
 
 
-def _annotation_error(key: str, expected: str, raw: str) -> ComponentError:
-    return ComponentError(
-        f"annotation portabind.io/{key} must be {expected}, got {raw!r}",
-        field=f"metadata.annotations.portabind.io/{key}",
+class SqsAnnotations(Annotations):
+    """What Dapr's SQS metadata has no field for: the queue's visibility timeout and its
+    redrive to a dead-letter queue (`redrive`). `provision` sets them on the emulated queue;
+    the AWS build reads them for the queue it puts in the template."""
+
+    visibility_timeout: Annotated[int, whole_seconds(MAX_VISIBILITY_TIMEOUT)] | None = setting(
+        "visibilityTimeout", None, description="the queue's visibility timeout"
+    )
+    max_receive_count: Annotated[int, whole_number(1, 1000)] | None = setting(
+        "maxReceiveCount", None, description="receives before the move to the dead-letter queue"
+    )
+    max_retries: Annotated[int, whole_number(-1, 999)] | None = setting(
+        "maxRetries", None, description="retries before the move (N + 1 receives; -1: never)"
+    )
+    on_failure: Annotated[str, arn("sqs", words=("dlq",))] | None = setting(
+        "onFailure", None, description="the dead-letter queue's ARN, or dlq for <queue>-dlq"
     )
 
 
-def _annotation_int(annotations: Mapping[str, str], key: str, low: int, high: int) -> int | None:
-    raw = annotations.get(key)
-    if raw is None:
-        return None
-    if not re.fullmatch(r"\s*-?\d+\s*", raw) or not low <= int(raw) <= high:
-        raise _annotation_error(key, f"a whole number from {low} to {high}", raw)
-    return int(raw)
-
-
-def _visibility_timeout(annotations: Mapping[str, str]) -> int | None:
-    raw = annotations.get("visibilityTimeout")
-    if raw is None:
-        return None
-    expected = "whole seconds from 0 to 12h (a Go duration such as 30s, or a number)"
-    try:
-        seconds = parse_duration(raw).total_seconds()
-    except ValueError:
-        raise _annotation_error("visibilityTimeout", expected, raw) from None
-    if not (seconds.is_integer() and 0 <= seconds <= MAX_VISIBILITY_TIMEOUT):
-        raise _annotation_error("visibilityTimeout", expected, raw)
-    return int(seconds)
-
-
-def redrive(queue_name: str, annotations: Mapping[str, str]) -> tuple[str, int] | None:
+def redrive(queue_name: str, annotations: SqsAnnotations) -> tuple[str, int] | None:
     """The dead-letter queue's name and `maxReceiveCount` the component asks for, or None.
 
     Asked for by `portabind.io/maxReceiveCount` (receives before the move), or
     `portabind.io/maxRetries` N (N + 1 receives; -1: never), or `portabind.io/onFailure`
     (an SQS queue ARN to move to, or `dlq`) with `DEFAULT_MAX_RECEIVE_COUNT` receives. The
     queue is `<queue>-dlq` (FIFO queues: `<queue>-dlq.fifo`) unless onFailure names one.
-    The AWS build reads the same annotations for the queue it puts in the template.
     """
-    receives = _annotation_int(annotations, "maxReceiveCount", 1, 1000)
-    retries = _annotation_int(annotations, "maxRetries", -1, 999)
-    on_failure = annotations.get("onFailure")
+    receives = annotations.max_receive_count
+    retries = annotations.max_retries
+    on_failure = annotations.on_failure
     if receives is None and retries is not None:
         if retries == -1:  # retried until it succeeds, as on AWS
             return None
@@ -270,8 +258,6 @@ def redrive(queue_name: str, annotations: Mapping[str, str]) -> tuple[str, int] 
     if receives is None and on_failure is None:
         return None
     if on_failure is not None and on_failure != "dlq":
-        if not re.fullmatch(r"arn:aws[a-z-]*:sqs:[^:]*:[^:]*:[^:]+", on_failure):
-            raise _annotation_error("onFailure", 'an SQS queue ARN or "dlq"', on_failure)
         dead_letter = on_failure.rsplit(":", 1)[-1]
     else:
         fifo = queue_name.endswith(".fifo")
@@ -279,21 +265,19 @@ def redrive(queue_name: str, annotations: Mapping[str, str]) -> tuple[str, int] 
     return dead_letter, receives if receives is not None else DEFAULT_MAX_RECEIVE_COUNT
 
 
-def provision(metadata: SqsMetadata, annotations: Mapping[str, str] | None = None) -> None:
+def provision(metadata: SqsMetadata, annotations: SqsAnnotations | None = None) -> None:
     """Create the queue (a FIFO queue when the name ends in `.fifo`); idempotent.
 
-    With annotations it also sets what Dapr's SQS metadata has no field for: the queue's
-    `portabind.io/visibilityTimeout` (a Go duration or whole seconds) and the redrive policy
-    `redrive` describes, creating the dead-letter queue; SQS itself then moves a message
-    that was received `maxReceiveCount` times without being deleted.
+    It also sets what the annotations ask for: the queue's visibility timeout and the
+    redrive policy `redrive` describes, creating the dead-letter queue; SQS itself then
+    moves a message that was received `maxReceiveCount` times without being deleted.
     """
-    annotations = annotations or {}
+    annotations = annotations or SqsAnnotations()
     sqs = _aws.client("sqs", metadata)
     fifo = {"FifoQueue": "true"} if metadata.queue_name.endswith(".fifo") else {}
     attributes: dict[str, str] = {}
-    visibility = _visibility_timeout(annotations)
-    if visibility is not None:
-        attributes["VisibilityTimeout"] = str(visibility)
+    if annotations.visibility_timeout is not None:
+        attributes["VisibilityTimeout"] = str(annotations.visibility_timeout)
     policy = redrive(metadata.queue_name, annotations)
     if policy is not None:
         dead_letter, receives = policy
@@ -311,6 +295,7 @@ def provision(metadata: SqsMetadata, annotations: Mapping[str, str] | None = Non
 
 binding = Binding(
     metadata=SqsMetadata,
+    annotations=SqsAnnotations,
     output=SqsOutput,
     input=SqsInput,
     emulator="moto",

@@ -1,8 +1,9 @@
 """The contract a binding module fulfils.
 
 `bindings/<vendor>/<name>.py` (type `bindings.<vendor>.<name>`) defines a module-level
-`binding = Binding(...)`: its metadata model, and an output client class and/or an input
-listener class. Nothing else in portabind needs editing to add one.
+`binding = Binding(...)`: its metadata model, the model of the `portabind.io/` annotations it
+reads (if any), and an output client class and/or an input listener class. Nothing else in
+portabind needs editing to add one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from portabind.errors import UnsupportedOperation
 from portabind.metadata import BindingMetadata
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping
 
+    from portabind.annotations import Annotations
     from portabind.events import BindingEvent, BindingResponse, Metadata
 
 M = TypeVar("M", bound=BindingMetadata)
@@ -58,15 +60,16 @@ class InputBinding(Generic[M]):
     service, calls `deliver` for each message, and acknowledges only when `deliver` returns.
     When `deliver` raises, the message is left for the service to redeliver. `deliver`
     returns the handler's result, which a request/response input (the HTTP trigger) answers
-    with. `annotations` are the component's portabind-only settings (`portabind.io/` prefix
-    stripped)."""
+    with. `annotations` are the component's `portabind.io/` annotations parsed into the
+    binding's own model (`Binding.annotations`), None for a binding that reads none; a
+    listener that reads them declares the attribute with its model's type."""
 
-    def __init__(
-        self, name: str, metadata: M, *, annotations: Mapping[str, str] | None = None
-    ) -> None:
+    annotations: Annotations | None
+
+    def __init__(self, name: str, metadata: M, *, annotations: Annotations | None = None) -> None:
         self.name = name
         self.metadata = metadata
-        self.annotations: Mapping[str, str] = dict(annotations or {})
+        self.annotations = annotations
 
     def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
         """Block, delivering messages, until `stop` is set."""
@@ -78,6 +81,9 @@ class Binding(Generic[M]):
     """What a binding module exports as `binding`."""
 
     metadata: type[M]
+    #: The `portabind.io/` annotations the binding reads (its listener, its `provision`), or
+    #: None when it reads none. Annotations a target reads too are declared here, once.
+    annotations: type[Annotations] | None = None
     output: type[OutputBinding[M]] | None = None
     input: type[InputBinding[M]] | None = None
     #: Emulator this binding runs against under `portabind run --emulate`
@@ -87,16 +93,17 @@ class Binding(Generic[M]):
     #: name (e.g. {"moto": "http://127.0.0.1:5000"}); these values replace the component's.
     emulate: Callable[[Mapping[str, str]], dict[str, str]] | None = None
     #: Creates the queue, bucket or topic the metadata names, if missing (emulator only).
-    #: It may take a second argument, the component's `portabind.io/` annotations (prefix
-    #: stripped), for settings Dapr's metadata has no field for (an SQS dead-letter queue).
-    provision: Callable[[M], None] | Callable[[M, Mapping[str, str]], None] | None = None
+    #: It may take a second argument, the component's annotations parsed into the model
+    #: `annotations` names, for settings Dapr's metadata has no field for (an SQS
+    #: dead-letter queue).
+    provision: Callable[[M], None] | Callable[[M, Any], None] | None = None
 
-    def provision_resource(self, metadata: M, annotations: Mapping[str, str]) -> None:
+    def provision_resource(self, metadata: M, annotations: Annotations | None) -> None:
         """Call `provision` (if any), with the annotations when it takes a second argument."""
         if self.provision is None:
             return
         if len(inspect.signature(self.provision).parameters) > 1:
-            cast("Callable[[M, Mapping[str, str]], None]", self.provision)(metadata, annotations)
+            cast("Callable[[M, Annotations | None], None]", self.provision)(metadata, annotations)
         else:
             cast("Callable[[M], None]", self.provision)(metadata)
 

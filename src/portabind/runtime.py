@@ -83,7 +83,12 @@ class Runtime:
                 field="spec.type",
                 hint="use it as an output binding, or pick a type with an input",
             )
-        return binding.input(name, self.metadata(name), annotations=component.annotations)
+        # Here, not at the top: only a local listener parses annotations, a function's cold
+        # start never does.
+        from portabind.annotations import binding_annotations
+
+        annotations = binding_annotations(component, binding)
+        return binding.input(name, self.metadata(name), annotations=annotations)
 
     def names(self, direction: str) -> list[str]:
         """Component names usable in a direction (by type support and `direction`)."""

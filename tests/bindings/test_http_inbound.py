@@ -4,6 +4,7 @@ reply built from a handler's result, and the local listener `portabind run` uses
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -13,20 +14,22 @@ import yaml
 from portabind.adapters.local.emulators import free_port, wait_for_port
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.bindings.http import (
+    HttpAnnotations,
     HttpInput,
     HttpMetadata,
     HttpOutput,
     Trigger,
+    component_trigger,
     http_reply,
     request_event,
     trigger_settings,
 )
-from portabind.errors import UserError
+from portabind.components import Component
+from portabind.errors import ComponentError, UserError
 from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from portabind.events import BindingEvent
 
@@ -87,42 +90,58 @@ def test_reply_of_each_result_type() -> None:
 # --- trigger settings -------------------------------------------------------------------
 
 
+def _annotations(**annotations: str) -> HttpAnnotations:
+    return HttpAnnotations.model_validate(annotations)
+
+
 def test_trigger_is_off_without_the_annotation() -> None:
-    assert trigger_settings("api", {}) is None
-    assert trigger_settings("api", {"trigger": "false", "path": "/x"}) is None
+    assert trigger_settings("api", _annotations()) is None
+    assert trigger_settings("api", _annotations(trigger="false", path="/x")) is None
 
 
 def test_trigger_defaults_and_annotations() -> None:
-    assert trigger_settings("orders-api", {"trigger": "true"}) == Trigger(
+    assert trigger_settings("orders-api", _annotations(trigger="true")) == Trigger(
         path="/orders-api", methods=(), auth_level="function", port=8080
     )
     assert trigger_settings(
         "api",
-        {
-            "trigger": "true",
-            "path": "v1/orders",
-            "method": "post, get,POST",
-            "authLevel": "Anonymous",
-            "port": "9091",
-        },
+        _annotations(
+            trigger="true",
+            path="v1/orders",
+            method="post, get,POST",
+            authLevel="Anonymous",
+            port="9091",
+        ),
     ) == Trigger(path="/v1/orders", methods=("POST", "GET"), auth_level="anonymous", port=9091)
 
 
 @pytest.mark.parametrize(
-    ("annotations", "message"),
+    ("annotations", "field", "message"),
     [
-        ({"path": "/orders/{id}"}, "portabind.io/path"),
-        ({"path": "/a/../b"}, "portabind.io/path"),
-        ({"method": "POST,FETCH"}, "portabind.io/method: FETCH"),
-        ({"authLevel": "none"}, "portabind.io/authLevel"),
-        ({"port": "70000"}, "portabind.io/port"),
+        ({"path": "/orders/{id}"}, "path", "must be a literal path"),
+        ({"path": "/a/../b"}, "path", "must be a literal path"),
+        ({"method": "POST,FETCH"}, "method", "item 2: Input should be 'GET', 'POST'"),
+        ({"authLevel": "none"}, "authLevel", "'anonymous', 'function' or 'admin', got 'none'"),
+        ({"port": "70000"}, "port", "a whole number from 1 to 65535, got '70000'"),
     ],
 )
-def test_trigger_settings_refuse_what_a_target_cannot_route(
-    annotations: dict[str, str], message: str
+def test_component_trigger_refuses_what_a_target_cannot_route(
+    annotations: dict[str, str], field: str, message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
-        trigger_settings("api", {"trigger": "true", **annotations})
+    api = Component(
+        "api",
+        "bindings.http",
+        "v1",
+        Path("components/api.yaml"),
+        {},
+        {"trigger": "true", **annotations},
+    )
+    with pytest.raises(ComponentError, match=message) as caught:
+        component_trigger(api)
+    assert (caught.value.component, caught.value.field) == (
+        "api",
+        f"metadata.annotations.portabind.io/{field}",
+    )
 
 
 # --- the local listener -------------------------------------------------------------------
@@ -132,7 +151,7 @@ def _listener(port: int, **annotations: str) -> HttpInput:
     return HttpInput(
         "api",
         HttpMetadata(),
-        annotations={"trigger": "true", "port": str(port), **annotations},
+        annotations=_annotations(trigger="true", port=str(port), **annotations),
     )
 
 
@@ -204,7 +223,7 @@ def test_listener_answers_500_when_the_handler_raises(serve: Callable[..., str])
 
 
 def test_listener_refuses_a_component_without_the_trigger_annotation() -> None:
-    listener = HttpInput("api", HttpMetadata(), annotations={})
+    listener = HttpInput("api", HttpMetadata())
     with pytest.raises(UserError, match=r'portabind.io/trigger: "true"'):
         listener.listen(lambda event: None, threading.Event())
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portabind.bindings.aws import _aws, dynamodb
+from portabind.bindings.aws import StreamAnnotations, _aws, dynamodb
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, Metadata
 
@@ -226,7 +226,8 @@ def test_latest_delivers_only_changes_after_the_start(
 ) -> None:
     output = dynamodb.DynamoDBOutput("orders", table)
     output.invoke("create", b'{"id": "before"}', Metadata())
-    binding = dynamodb.DynamoDBInput("changes", table, annotations={"startingPosition": "LATEST"})
+    latest = StreamAnnotations.model_validate({"startingPosition": "LATEST"})
+    binding = dynamodb.DynamoDBInput("changes", table, annotations=latest)
     listener = listen(binding)
     time.sleep(2)  # the listener holds its LATEST iterators by now
     output.invoke("create", b'{"id": "after"}', Metadata())

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import ValidationError
 
-from portabind.bindings.aws import _aws, kinesis
+from portabind.annotations import binding_annotations
+from portabind.bindings.aws import StreamAnnotations, _aws, kinesis
+from portabind.components import Component
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, Metadata
 
@@ -202,7 +204,8 @@ def test_latest_skips_older_records_and_still_retries_a_failed_one(
             failed.append(event.data)
             raise RuntimeError("handler failed")
 
-    binding = kinesis.KinesisInput("clicks", stream, annotations={"startingPosition": "latest"})
+    latest = StreamAnnotations.model_validate({"startingPosition": "latest"})
+    binding = kinesis.KinesisInput("clicks", stream, annotations=latest)
     listener = listen(binding, handler)
     time.sleep(2)  # the listener holds its LATEST iterators by now
     output.invoke("create", b"new", Metadata({"partitionKey": "p"}))
@@ -213,6 +216,15 @@ def test_latest_skips_older_records_and_still_retries_a_failed_one(
 def test_starting_position_must_be_latest_or_trim_horizon(
     stream: kinesis.KinesisMetadata,
 ) -> None:
-    with pytest.raises(ComponentError, match="startingPosition"):
-        kinesis.KinesisInput("clicks", stream, annotations={"startingPosition": "AT_TIMESTAMP"})
+    clicks = Component(
+        "clicks",
+        "bindings.aws.kinesis",
+        "v1",
+        Path("components/clicks.yaml"),
+        {},
+        {"startingPosition": "AT_TIMESTAMP"},
+    )
+    with pytest.raises(ComponentError, match="'LATEST' or 'TRIM_HORIZON'") as caught:
+        binding_annotations(clicks, kinesis.binding)
+    assert caught.value.field == "metadata.annotations.portabind.io/startingPosition"
     assert kinesis.KinesisInput("clicks", stream).start == "TRIM_HORIZON"

@@ -417,11 +417,9 @@ def test_annotations_choose_the_events_and_filter_the_keys(
     moto_server: MotoEmulator, unique_name: Callable[..., str], listen: Callable[..., Listener]
 ) -> None:
     metadata = bucket_settings(moto_server, unique_name())
-    annotations = {
-        "events": "s3:ObjectCreated:*, s3:ObjectRemoved:*",
-        "prefix": "in/",
-        "suffix": ".csv",
-    }
+    annotations = s3.S3Annotations.model_validate(
+        {"events": "s3:ObjectCreated:*, s3:ObjectRemoved:*", "prefix": "in/", "suffix": ".csv"}
+    )
     listener = listen(s3.S3Input("uploads", metadata, annotations=annotations))
     wait_for_notification(metadata, "uploads")
     client = _aws.client("s3", metadata)

@@ -7,11 +7,14 @@ import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from portabind.annotations import binding_annotations
 from portabind.bindings.aws import _aws, sqs
+from portabind.components import Component
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, Metadata
 
@@ -257,7 +260,8 @@ def test_provision_sets_the_annotated_visibility_timeout_and_redrive(
     queue: sqs.SqsMetadata,
 ) -> None:
     # `queue` exists already (default settings): the annotations still apply to it.
-    sqs.provision(queue, {"visibilityTimeout": "1m30s", "maxReceiveCount": "4"})
+    annotations = {"visibilityTimeout": "1m30s", "maxReceiveCount": "4"}
+    sqs.provision(queue, sqs.SqsAnnotations.model_validate(annotations))
     attributes = queue_attributes(queue, queue.queue_name)
     assert attributes["VisibilityTimeout"] == "90"
     dead_letter = queue_attributes(queue, queue.queue_name + "-dlq")
@@ -268,7 +272,7 @@ def test_provision_sets_the_annotated_visibility_timeout_and_redrive(
 
 
 def test_provision_without_annotations_sets_no_redrive(queue: sqs.SqsMetadata) -> None:
-    sqs.provision(queue, {"batchSize": "5"})
+    sqs.provision(queue, sqs.SqsAnnotations())
     assert "RedrivePolicy" not in queue_attributes(queue, queue.queue_name)
     assert queue_attributes(queue, queue.queue_name)["VisibilityTimeout"] == "30"
 
@@ -277,7 +281,7 @@ def test_provision_redrives_a_fifo_queue_to_a_fifo_dead_letter_queue(
     queue: sqs.SqsMetadata,
 ) -> None:
     fifo = queue.model_copy(update={"queue_name": queue.queue_name + ".fifo"})
-    sqs.provision(fifo, {"maxRetries": "2"})
+    sqs.provision(fifo, sqs.SqsAnnotations.model_validate({"maxRetries": "2"}))
     dead_letter = queue_attributes(queue, queue.queue_name + "-dlq.fifo")
     assert dead_letter["FifoQueue"] == "true"
     policy = json.loads(queue_attributes(queue, fifo.queue_name)["RedrivePolicy"])
@@ -299,7 +303,13 @@ def test_provision_redrives_a_fifo_queue_to_a_fifo_dead_letter_queue(
 def test_redrive_follows_the_annotations(
     annotations: dict[str, str], expected: tuple[str, int] | None
 ) -> None:
-    assert sqs.redrive("orders", annotations) == expected
+    assert sqs.redrive("orders", sqs.SqsAnnotations.model_validate(annotations)) == expected
+
+
+def orders(annotations: dict[str, str]) -> Component:
+    return Component(
+        "orders", "bindings.aws.sqs", "v1", Path("components/orders.yaml"), {}, annotations
+    )
 
 
 @pytest.mark.parametrize(
@@ -308,20 +318,22 @@ def test_redrive_follows_the_annotations(
         ({"maxReceiveCount": "0"}, "maxReceiveCount", "a whole number from 1 to 1000, got '0'"),
         ({"maxReceiveCount": "3.5"}, "maxReceiveCount", "got '3.5'"),
         ({"maxRetries": "-2"}, "maxRetries", "a whole number from -1 to 999"),
-        ({"onFailure": "arn:aws:sns:us-east-1:1:topic"}, "onFailure", 'ARN or "dlq"'),
+        ({"onFailure": "arn:aws:sns:us-east-1:1:topic"}, "onFailure", "ARN or 'dlq'"),
         ({"visibilityTimeout": "500ms"}, "visibilityTimeout", "whole seconds from 0 to 12h"),
         ({"visibilityTimeout": "13h"}, "visibilityTimeout", "got '13h'"),
         ({"visibilityTimeout": "soon"}, "visibilityTimeout", "got 'soon'"),
     ],
 )
-def test_provision_rejects_bad_annotations(
-    queue: sqs.SqsMetadata, annotations: dict[str, str], field: str, message: str
+def test_bad_annotations_name_the_component_and_the_annotation(
+    annotations: dict[str, str], field: str, message: str
 ) -> None:
     with pytest.raises(ComponentError, match=re.escape(message)) as caught:
-        sqs.provision(queue, annotations)
+        binding_annotations(orders(annotations), sqs.binding)
+    assert caught.value.component == "orders"
     assert caught.value.field == f"metadata.annotations.portabind.io/{field}"
 
 
 def test_binding_hands_provision_the_annotations(queue: sqs.SqsMetadata) -> None:
-    sqs.binding.provision_resource(queue, {"visibilityTimeout": "7"})
+    annotations = binding_annotations(orders({"VisibilityTimeout": "7"}), sqs.binding)
+    sqs.binding.provision_resource(queue, annotations)
     assert queue_attributes(queue, queue.queue_name)["VisibilityTimeout"] == "7"
