@@ -1,20 +1,24 @@
 """Shared fixtures: real local servers (session-scoped) and unique resource names.
 
-Rule for every server fixture (see `require_server`): a server that cannot start because it is
-not installed SKIPS the tests that need it, with the exact command that fixes that, so a
-developer can run the rest of the suite anywhere; under ``CI=true`` the same situation FAILS,
-because `.ci/run` installs everything and a skip there would hide a broken setup. A server
-that is installed but crashes on start is an error everywhere.
+Rule for every server fixture (see `tests.helpers.require_server`): a server that cannot start
+because it is not installed SKIPS the tests that need it, with the exact command that fixes
+that, so a developer can run the rest of the suite anywhere; under ``CI=true`` the same
+situation FAILS, because `.ci/run` installs everything and a skip there would hide a broken
+setup. A server that is installed but crashes on start is an error everywhere.
+
+Every fixture declared with `tests.helpers.server_fixture` marks the tests that use it
+``server`` (see `pytest_collection_modifyitems`), so ``pytest -m "not server"`` is the fast tier.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.helpers import SERVER_FIXTURES, require_server, server_fixture
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -23,27 +27,21 @@ if TYPE_CHECKING:
     from portabind.adapters.local.emulators.azure import AzuriteEmulator
     from portabind.adapters.local.emulators.gcp import StorageEmulator
 
-_FIX_VENV = (
-    "make venv  (or: .venv/bin/pip install -e '.[dev]')"
-)
+_FIX_VENV = "make venv  (or: .venv/bin/pip install -e '.[dev]')"
 _FIX_AZURITE = (
     "make tools  (or: npm ci --prefix tools; or: "
     "npm install --prefix ~/.cache/portabind/azurite azurite@3.35.0)"
 )
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def require_server(name: str, reason: str, how_to_fix: str) -> NoReturn:
-    """Skip (locally) or fail (under CI=true) because server *name* is unavailable."""
-    message = f"{name} is not available: {reason}\n  to fix: {how_to_fix}"
-    if in_ci():
-        pytest.fail(
-            f"{message}\n  (CI=true: a missing server fails instead of skipping)", pytrace=False
-        )
-    pytest.skip(message)
+# First, so that the marks exist when pytest's own hook deselects by ``-m``.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server(name=...)`` every test whose fixtures, direct or indirect, include a
+    server fixture."""
+    for item in items:
+        for fixture in sorted(SERVER_FIXTURES.keys() & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.server(name=SERVER_FIXTURES[fixture]))
 
 
 def _start(name: str, how_to_fix: str, factory: Callable[[], Any]) -> Any:
@@ -62,7 +60,7 @@ def _start(name: str, how_to_fix: str, factory: Callable[[], Any]) -> Any:
     return server
 
 
-@pytest.fixture(scope="session")
+@server_fixture("moto", scope="session")
 def moto_server() -> Iterator[MotoEmulator]:
     """moto (S3, SQS, SNS, DynamoDB, Kinesis, ...) on 127.0.0.1; state shared by the session."""
 
@@ -78,7 +76,7 @@ def moto_server() -> Iterator[MotoEmulator]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@server_fixture("azurite", scope="session")
 def azurite() -> Iterator[AzuriteEmulator]:
     """Azurite (Blob, Queue, Table) on 127.0.0.1; state shared by the session."""
 
@@ -94,7 +92,7 @@ def azurite() -> Iterator[AzuriteEmulator]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@server_fixture("gcs", scope="session")
 def gcs_server() -> Iterator[StorageEmulator]:
     """The Cloud Storage emulator on 127.0.0.1; point clients at it with STORAGE_EMULATOR_HOST."""
 
@@ -110,7 +108,7 @@ def gcs_server() -> Iterator[StorageEmulator]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@server_fixture("pubsub", scope="session")
 def pubsub_server() -> Iterator[Any]:
     """portabind's Pub/Sub emulator on 127.0.0.1 (gRPC); use with PUBSUB_EMULATOR_HOST."""
 

@@ -8,19 +8,21 @@ free port, in memory.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import threading
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+from portabind.adapters.local.emulators import free_port, port_accepts
+from tests.helpers import require_server, server_fixture, serving
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -36,113 +38,67 @@ _START = {
 }
 
 
-def _root_conftest() -> Any:
-    """tests/conftest.py as a module. `from conftest import ...` cannot reach it from here:
-    pytest imports this file under the same module name, `conftest`."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("portabind_tests_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-require_server = _root_conftest().require_server
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def _service(name: str, port: int) -> str:
-    if not port_open(port):
+    if not port_accepts(port, timeout=1):
         require_server(name, f"nothing answers on 127.0.0.1:{port}", _START[name])
     return f"127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
+@server_fixture("redis", scope="session")
 def redis_address() -> str:
     """host:port of the machine's Redis."""
     return _service("Redis", 6379)
 
 
-@pytest.fixture(scope="session")
+@server_fixture("rabbitmq", scope="session")
 def rabbitmq_url() -> str:
     """AMQP URL of the machine's RabbitMQ (guest/guest)."""
     return f"amqp://guest:guest@{_service('RabbitMQ', 5672)}/"
 
 
-@pytest.fixture(scope="session")
+@server_fixture("mosquitto", scope="session")
 def mqtt_url() -> str:
     """tcp:// URL of the machine's Mosquitto."""
     return f"tcp://{_service('Mosquitto', 1883)}"
 
 
+@contextmanager
 def _redis_server(
     tmp: Path, port: int, *arguments: str, wait_on: int | None = None
-) -> subprocess.Popen[bytes]:
-    """A redis-server on 127.0.0.1:`port` keeping its files in `tmp`, once it answers on
-    `wait_on` (default: `port`)."""
+) -> Iterator[None]:
+    """A redis-server on 127.0.0.1:`port` keeping its files in `tmp`, for the block, entered
+    once it answers on `wait_on` (default: `port`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         require_server("redis-server", "the binary is not on PATH", "apt-get install redis-server")
-    with (tmp / f"redis-{port}.log").open("wb") as log:
-        process = subprocess.Popen(
-            [binary, *arguments, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    _wait_for_port(wait_on or port, process, tmp / f"redis-{port}.log")
-    return process
+    command = [binary, *arguments, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp)]
+    with serving(command, wait_on or port, tmp / f"redis-{port}.log"):
+        yield
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while not port_open(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server on port {port} did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.05)
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
+@server_fixture("redis", scope="session")
 def redis_sentinel(redis_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """host:port of a Redis Sentinel watching the machine's Redis as primary `primary`."""
     tmp = tmp_path_factory.mktemp("sentinel")
     config = tmp / "sentinel.conf"  # Sentinel rewrites its configuration file
     host, port = redis_address.split(":")
     config.write_text(f"sentinel monitor primary {host} {port} 1\n", encoding="utf-8")
-    sentinel_port = _free_port()
-    process = _redis_server(tmp, sentinel_port, str(config), "--sentinel")
-    try:
+    sentinel_port = free_port()
+    with _redis_server(tmp, sentinel_port, str(config), "--sentinel"):
         yield f"127.0.0.1:{sentinel_port}"
-    finally:
-        _stop([process])
 
 
-@pytest.fixture(scope="session")
+@server_fixture("redis", scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Comma-separated addresses of a three-node Redis Cluster (no replicas) on free ports."""
     tmp = tmp_path_factory.mktemp("cluster")
-    ports = [_free_port() for _ in range(3)]
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
+    ports = [free_port() for _ in range(3)]
+    with ExitStack() as processes:
         for port in ports:
             arguments = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
             # A free bus port: the default (port + 10000) may be taken or out of range.
-            arguments += ["--cluster-port", str(_free_port()), "--save", "", "--appendonly", "no"]
-            processes.append(_redis_server(tmp, port, *arguments))
+            arguments += ["--cluster-port", str(free_port()), "--save", "", "--appendonly", "no"]
+            processes.enter_context(_redis_server(tmp, port, *arguments))
         addresses = [f"127.0.0.1:{port}" for port in ports]
         subprocess.run(
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
@@ -162,8 +118,6 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert time.monotonic() < deadline, "the Redis cluster did not converge"
             time.sleep(0.1)
         yield ",".join(addresses)
-    finally:
-        _stop(processes)
 
 
 @dataclass(frozen=True)
@@ -237,12 +191,13 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return Certificates(directory)
 
 
+@contextmanager
 def _mosquitto(directory: Path, *settings: str) -> Iterator[int]:
     """A private Mosquitto on a free port with these configuration lines; yields the port."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         require_server("mosquitto", "the binary is not installed", "apt-get install mosquitto")
-    port = _free_port()
+    port = free_port()
     config = directory / f"mosquitto-{port}.conf"
     lines = [
         "user root",  # its files live in a directory only root may read
@@ -251,33 +206,25 @@ def _mosquitto(directory: Path, *settings: str) -> Iterator[int]:
         *settings,
     ]
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    log = directory / f"mosquitto-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [binary, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        _wait_for_port(port, process, log)
+    with serving([binary, "-c", str(config)], port, directory / f"mosquitto-{port}.log"):
         yield port
-    finally:
-        _stop([process])
 
 
-@pytest.fixture(scope="session")
+@server_fixture("mosquitto", scope="session")
 def mqtt_tls_url(certificates: Certificates) -> Iterator[str]:
     """ssl:// URL of a Mosquitto that requires a client certificate signed by the test CA."""
-    for port in _mosquitto(
+    with _mosquitto(
         certificates.directory,
         "allow_anonymous true",
         f"cafile {certificates.path('ca.pem')}",
         f"certfile {certificates.path('server.pem')}",
         f"keyfile {certificates.path('server.key')}",
         "require_certificate true",
-    ):
+    ) as port:
         yield f"ssl://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
+@server_fixture("mosquitto", scope="session")
 def mqtt_password_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """tcp://host:port of a Mosquitto that admits only user `sensor` with password `p@ss:w/rd`."""
     directory = tmp_path_factory.mktemp("mosquitto-auth")
@@ -287,17 +234,17 @@ def mqtt_password_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         check=True,
         capture_output=True,
     )
-    for port in _mosquitto(directory, "allow_anonymous false", f"password_file {passwords}"):
+    with _mosquitto(directory, "allow_anonymous false", f"password_file {passwords}") as port:
         yield f"tcp://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
+@server_fixture("redis", scope="session")
 def redis_tls_address(
     certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """host:port of a TLS-only redis-server that requires a client certificate."""
-    port = _free_port()
-    process = _redis_server(
+    port = free_port()
+    with _redis_server(
         tmp_path_factory.mktemp("redis-tls"),
         0,
         "--tls-port",
@@ -313,18 +260,8 @@ def redis_tls_address(
         "--save",
         "",
         wait_on=port,
-    )
-    try:
+    ):
         yield f"127.0.0.1:{port}"
-    finally:
-        _stop([process])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _tansu_binary() -> Path:
@@ -341,34 +278,25 @@ def _tansu_binary() -> Path:
     return binary
 
 
-@pytest.fixture(scope="session")
+@server_fixture("kafka", scope="session")
 def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`brokers` of a Tansu broker (in-memory storage) on a free port, for this session."""
     binary = _tansu_binary()
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "RUST_LOG": "warn"},
-        )
-    try:
-        _wait_for_port(port, process, log_path)
+    command = [
+        str(binary),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with serving(command, port, log, env={**os.environ, "RUST_LOG": "warn"}):
         yield f"127.0.0.1:{port}"
-    finally:
-        _stop([process])
 
 
 C = TypeVar("C")

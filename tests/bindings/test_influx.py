@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from portabind.adapters.local.emulators import free_port
 from portabind.bindings.influx import InfluxMetadata, InfluxOutput, binding
 from portabind.errors import BindingError
 from portabind.events import Metadata
-from tests.conftest import require_server
+from tests.helpers import http_status, require_server, server_fixture, serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,42 +36,18 @@ CSV = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
+@server_fixture("victoria-metrics", scope="module")
 def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A VictoriaMetrics server on a free port with its data in a temp dir; yields its URL."""
     binary = shutil.which("victoria-metrics")
     if binary is None:
         require_server("victoria-metrics", "the binary is not on PATH", INSTALL)
     data: Path = tmp_path_factory.mktemp("victoria-metrics")
-    url = f"http://127.0.0.1:{_free_port()}"
-    process = subprocess.Popen(
-        [binary, "-httpListenAddr", url.removeprefix("http://"), "-storageDataPath", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=(data / "log").open("wb"),
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "victoria-metrics did not start: " + (data / "log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.05)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [binary, "-httpListenAddr", f"127.0.0.1:{port}", "-storageDataPath", str(data)]
+    with serving(command, port, data / "log", ready=lambda: http_status(url + "/health") == 200):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _influx(url: str, **fields: Any) -> InfluxOutput:
@@ -147,7 +122,7 @@ def test_create_reports_a_write_the_server_refuses(httpserver: HTTPServer) -> No
 
 def test_create_against_no_server_is_a_binding_error() -> None:
     point = {"measurement": "cpu", "tags": "host=h1", "values": "usage=1"}
-    influx = _influx(f"http://127.0.0.1:{_free_port()}")
+    influx = _influx(f"http://127.0.0.1:{free_port()}")
 
     with pytest.raises(BindingError, match="Cannot write point"):
         influx.invoke("create", json.dumps(point).encode(), Metadata())

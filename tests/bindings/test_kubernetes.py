@@ -6,19 +6,17 @@ starts with the current objects as ADDED), which the listener tolerates."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from portabind.adapters.local.emulators import free_port
 from portabind.bindings.kubernetes import KubernetesInput, KubernetesMetadata, binding, event_for
 from portabind.errors import ComponentError
-from tests.conftest import require_server
+from tests.helpers import http_status, require_server, server_fixture, serving
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -44,14 +42,7 @@ asyncio.run(main())
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
+@server_fixture("kmock", scope="module")
 def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The emulator on a free port; yields the path of a kubeconfig pointing at it."""
     try:
@@ -59,23 +50,15 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except ImportError as error:
         require_server("kmock", f"kmock is not installed ({error})", INSTALL)
     directory: Path = tmp_path_factory.mktemp("kmock")
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = (directory / "log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, url.rsplit(":", 1)[1]], stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(url + "/api/v1/namespaces/default/events", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "kmock did not start: " + (directory / "log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.05)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The port opens before the resource kinds are loaded: ready once events can be listed.
+    with serving(
+        [sys.executable, "-c", SERVER, str(port)],
+        port,
+        directory / "log",
+        ready=lambda: http_status(url + "/api/v1/namespaces/default/events") == 200,
+    ):
         kubeconfig = directory / "kubeconfig"
         kubeconfig.write_text(
             json.dumps(
@@ -92,10 +75,6 @@ def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             )
         )
         yield str(kubeconfig)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture

@@ -130,7 +130,6 @@ def test_ensure_azurite_without_npm_explains_what_to_install(no_azurite: Path) -
 # -- moto ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.server("moto")
 def test_moto_s3_and_sqs_round_trip(
     moto_server: MotoEmulator, unique_name: Callable[..., str]
 ) -> None:
@@ -153,7 +152,6 @@ def test_moto_s3_and_sqs_round_trip(
     assert [m["Body"] for m in messages] == ["hello"]
 
 
-@pytest.mark.server("moto")
 def test_moto_reset_forgets_everything(
     moto_server: MotoEmulator, unique_name: Callable[..., str]
 ) -> None:
@@ -172,7 +170,6 @@ def test_moto_reset_forgets_everything(
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-@pytest.mark.server("moto")
 def test_moto_stop_releases_the_port(moto_server: MotoEmulator) -> None:
     from portabind.adapters.local.emulators.aws import MotoEmulator
 
@@ -187,7 +184,6 @@ def test_moto_stop_releases_the_port(moto_server: MotoEmulator) -> None:
 # -- Azurite ------------------------------------------------------------------------------------
 
 
-@pytest.mark.server("azurite")
 def test_azurite_connection_details(azurite: AzuriteEmulator) -> None:
     assert azurite.account_name == "devstoreaccount1"
     assert azurite.account_key.startswith("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsu")
@@ -201,7 +197,6 @@ def test_azurite_connection_details(azurite: AzuriteEmulator) -> None:
     )
 
 
-@pytest.mark.server("azurite")
 def test_azurite_queue_round_trip(
     azurite: AzuriteEmulator, unique_name: Callable[..., str]
 ) -> None:
@@ -215,7 +210,6 @@ def test_azurite_queue_round_trip(
     queue.delete_message(received[0])
 
 
-@pytest.mark.server("azurite")
 def test_azurite_blob_round_trip(azurite: AzuriteEmulator, unique_name: Callable[..., str]) -> None:
     from azure.storage.blob import BlobServiceClient
 
@@ -227,7 +221,6 @@ def test_azurite_blob_round_trip(azurite: AzuriteEmulator, unique_name: Callable
     assert blob.get_blob_properties().metadata == {"k": "v"}
 
 
-@pytest.mark.server("azurite")
 def test_azurite_stop_releases_its_ports(azurite: AzuriteEmulator) -> None:
     from portabind.adapters.local.emulators.azure import AzuriteEmulator
 
@@ -247,7 +240,6 @@ def test_azurite_stop_releases_its_ports(azurite: AzuriteEmulator) -> None:
 # -- Cloud Storage ------------------------------------------------------------------------------
 
 
-@pytest.mark.server("gcs")
 def test_gcs_round_trip(
     gcs_server: StorageEmulator,
     unique_name: Callable[..., str],
@@ -269,7 +261,6 @@ def test_gcs_round_trip(
     assert fetched.metadata == {"k": "v"}
 
 
-@pytest.mark.server("gcs")
 def test_gcs_stop_releases_the_port(gcs_server: StorageEmulator) -> None:
     from portabind.adapters.local.emulators.gcp import StorageEmulator
 

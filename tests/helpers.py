@@ -1,0 +1,106 @@
+"""Helpers shared by the tests; the fixtures themselves live in the conftest.py files.
+
+Import them as ``from tests.helpers import ...``: pytest's importlib import mode makes the
+``tests`` folder a package. A free port comes from the product's own
+`portabind.adapters.local.emulators.free_port`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+#: Fixture name -> the server it starts or connects to; filled by `server_fixture`, read by
+#: the hook in tests/conftest.py that marks the tests using them.
+SERVER_FIXTURES: dict[str, str] = {}
+
+
+def server_fixture(
+    server: str, *, scope: Literal["session", "module", "function"] = "function"
+) -> Callable[[Callable[..., Any]], Any]:
+    """`pytest.fixture` for a fixture that starts, or connects to, a real server.
+
+    Every test that uses it, directly or through other fixtures, is marked
+    ``server(name=<server>)``, so ``pytest -m "not server"`` leaves it out.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        SERVER_FIXTURES[function.__name__] = server
+        return pytest.fixture(scope=scope)(function)
+
+    return decorate
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def require_server(name: str, reason: str, how_to_fix: str) -> NoReturn:
+    """Skip (locally) or fail (under CI=true) because server *name* is unavailable.
+
+    Locally a developer can run the rest of the suite anywhere; in CI everything is installed,
+    so a skip would hide a broken setup.
+    """
+    message = f"{name} is not available: {reason}\n  to fix: {how_to_fix}"
+    if in_ci():
+        pytest.fail(
+            f"{message}\n  (CI=true: a missing server fails instead of skipping)", pytrace=False
+        )
+    pytest.skip(message)
+
+
+def http_status(url: str) -> int | None:
+    """The status a GET of *url* answers now; None while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:  # refused or reset: not serving yet
+        return None
+
+
+@contextmanager
+def serving(
+    command: list[str],
+    port: int,
+    log: Path,
+    *,
+    ready: Callable[[], bool] | None = None,
+    timeout: float = 30,
+    **popen: Any,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process for the block, entered once it is ready: *ready()* holds, by
+    default once 127.0.0.1:*port* accepts connections. Its output goes to *log*, whose end
+    is in the error when it exits or is not ready in *timeout* seconds."""
+    # Imported here: tests/conftest.py imports this module and must load without portabind.
+    from portabind.adapters.local.emulators import port_accepts
+
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, **popen)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (ready() if ready is not None else port_accepts(port)):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{command[0]} did not start on port {port}: {tail}")
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
