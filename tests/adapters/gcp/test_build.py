@@ -10,13 +10,11 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import yaml
 
@@ -183,73 +181,25 @@ def test_a_failing_handler_answers_500_so_pubsub_redelivers(orders_out: Path) ->
     assert reply.headers.get("X-Google-Status") == "crash"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _post(url: str, headers: dict[str, str], body: bytes) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return int(reply.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+    return httpx.post(url, headers=headers, content=body, timeout=30).status_code
 
 
 def test_a_real_functions_framework_process_serves_the_build(
-    orders_out: Path, emulators: dict[str, str]
+    orders_out: Path, functions_framework: Callable[[Path, str, str], str]
 ) -> None:
     from cloudevents.conversion import to_binary, to_structured
 
-    port = _free_port()
-    executable = Path(sys.executable).with_name("functions-framework")
-    process = subprocess.Popen(
-        [
-            str(executable),
-            "--target",
-            "on_orders",
-            "--source",
-            "main.py",
-            "--signature-type",
-            "cloudevent",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=orders_out,
-        env={**os.environ, **emulators},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1)
-            except urllib.error.HTTPError:
-                break  # serving: a GET without a CloudEvent is refused
-            except OSError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "functions-framework did not start"
-                time.sleep(0.2)
-        binary_id, structured_id = new_order_id(), new_order_id()
-        headers, body = to_binary(cloud_event(published_data(order_payload(binary_id))))
-        assert _post(url, dict(headers), body) == 200
-        headers, body = to_structured(cloud_event(published_data(order_payload(structured_id))))
-        assert _post(url, dict(headers), body) == 200
-        assert receipt(binary_id)["order"] == binary_id
-        assert receipt(structured_id)["order"] == structured_id
-        headers, body = to_binary(cloud_event(published_data(b"not an order")))
-        assert _post(url, dict(headers), body) == 500
-    finally:
-        process.terminate()
-        process.wait(10)
+    url = functions_framework(orders_out, "on_orders", "cloudevent") + "/"
+    binary_id, structured_id = new_order_id(), new_order_id()
+    headers, body = to_binary(cloud_event(published_data(order_payload(binary_id))))
+    assert _post(url, dict(headers), body) == 200
+    headers, body = to_structured(cloud_event(published_data(order_payload(structured_id))))
+    assert _post(url, dict(headers), body) == 200
+    assert receipt(binary_id)["order"] == binary_id
+    assert receipt(structured_id)["order"] == structured_id
+    headers, body = to_binary(cloud_event(published_data(b"not an order")))
+    assert _post(url, dict(headers), body) == 500
 
 
 def component(name: str, type_: str, **values: str) -> dict[str, Any]:

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import yaml
 
 from portabind.adapters.gcp import build as gcp_build
-from portabind.adapters.local.emulators import free_port
 from portabind.errors import UserError
 from portabind.tooling.project import load_project
+from tests.helpers import http_status
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -245,65 +241,37 @@ def test_http_function_answers_with_the_handler_result(out: Path, tmp_path: Path
     assert len(events(tmp_path)) == 2  # refused requests never reach the handler
 
 
-def _serve(out: Path, target: str, port: int) -> subprocess.Popen[bytes]:
-    executable = os.path.join(os.path.dirname(sys.executable), "functions-framework")
-    command = f"{shlex.quote(executable)} --target {target} --source main.py --port {port}"
-    return subprocess.Popen(
-        [*shlex.split(command), "--host", "127.0.0.1", "--signature-type", "http"],
-        cwd=out,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def _request(url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return int(reply.status), reply.read()
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read()
+    reply = httpx.post(url, content=body, headers=headers, timeout=30)
+    return reply.status_code, reply.content
 
 
 @pytest.mark.parametrize("target", ["on_api", "on_tick"])
 def test_a_real_functions_framework_process_serves_them(
-    out: Path, tmp_path: Path, target: str
+    out: Path,
+    tmp_path: Path,
+    target: str,
+    functions_framework: Callable[[Path, str, str], str],
 ) -> None:
-    port = free_port()
-    process = _serve(out, target, port)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                # A GET reaches neither handler: 405 (tick) or 404 (api).
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health-probe", timeout=1)
-                pytest.fail("a GET reached the handler")
-            except urllib.error.HTTPError as error:
-                assert error.code in (404, 405)
-                break  # serving
-            except OSError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "functions-framework did not start"
-                time.sleep(0.2)
-        if target == "on_api":
-            status, body = _request(
-                f"http://127.0.0.1:{port}/orders",
-                b'{"id": 11}',
-                {"Content-Type": "application/json"},
-            )
-            assert (status, json.loads(body)) == (200, {"accepted": 11})
-        else:
-            status, body = _request(
-                f"http://127.0.0.1:{port}/",
-                None,
-                {"X-CloudScheduler-JobName": "tick", "Content-Length": "0"},
-            )
-            assert (status, body) == (204, b"")
-        (event,) = [e for e in events(tmp_path) if e["name"] == target.removeprefix("on_")]
-        assert event["metadata"].get("jobName", "tick") == "tick"
-    finally:
-        process.terminate()
-        process.wait(10)
+    url = functions_framework(out, target, "http")
+    # A GET reaches neither handler: 405 (tick) or 404 (api).
+    assert http_status(f"{url}/health-probe") in (404, 405)
+    if target == "on_api":
+        status, body = _request(
+            f"{url}/orders",
+            b'{"id": 11}',
+            {"Content-Type": "application/json"},
+        )
+        assert (status, json.loads(body)) == (200, {"accepted": 11})
+    else:
+        status, body = _request(
+            f"{url}/",
+            None,
+            {"X-CloudScheduler-JobName": "tick", "Content-Length": "0"},
+        )
+        assert (status, body) == (204, b"")
+    (event,) = [e for e in events(tmp_path) if e["name"] == target.removeprefix("on_")]
+    assert event["metadata"].get("jobName", "tick") == "tick"
 
 
 @pytest.mark.parametrize(
