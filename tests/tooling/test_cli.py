@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from portabind.adapters.local.emulators import free_port
 
 if TYPE_CHECKING:
@@ -153,6 +155,7 @@ def test_validate_the_orders_sample(tmp_path: Path) -> None:
     assert "orders (bindings.aws.sqs)" in result.stdout
 
 
+@pytest.mark.server(name="moto")  # `run --emulate` starts moto in the subprocess
 def test_run_the_orders_sample_until_exit_after(tmp_path: Path) -> None:
     sample = ROOT / "samples" / "orders"
     result = portabind(
@@ -166,6 +169,7 @@ def test_run_the_orders_sample_until_exit_after(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.server(name="moto")  # `run --emulate` starts moto in the subprocess
 def test_run_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     sample = ROOT / "samples" / "orders"
     process = subprocess.Popen(

@@ -16,28 +16,22 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
 
-from portabind.adapters.local.emulators.pubsub import PubSubEmulator
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from google.cloud.pubsub_v1.subscriber.message import Message
 
+    from portabind.adapters.local.emulators.pubsub import PubSubEmulator
+
 PROJECT = "projects/portabind-test"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[PubSubEmulator]:
-    with PubSubEmulator() as running:
-        yield running
 
 
 @pytest.fixture
 def publisher(
-    emulator: PubSubEmulator, monkeypatch: pytest.MonkeyPatch
+    pubsub_server: PubSubEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[pubsub_v1.PublisherClient]:
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.address)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_server.address)
     client = pubsub_v1.PublisherClient(
         publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
     )
@@ -47,9 +41,9 @@ def publisher(
 
 @pytest.fixture
 def subscriber(
-    emulator: PubSubEmulator, monkeypatch: pytest.MonkeyPatch
+    pubsub_server: PubSubEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[pubsub_v1.SubscriberClient]:
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.address)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_server.address)
     client = pubsub_v1.SubscriberClient()
     yield client
     client.close()
@@ -398,6 +392,7 @@ def test_invalid_requests_raise_invalid_argument(
         _subscription(subscriber, topic, filter='attributes.kind = "x"')
 
 
+@pytest.mark.server(name="pubsub")  # starts the emulator as a process of its own
 def test_command_line_serves_until_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "portabind.adapters.local.emulators.pubsub", "--port", "0"],
