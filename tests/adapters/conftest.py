@@ -26,7 +26,7 @@ def record(event: BindingEvent) -> None:
 '''
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def recording_app() -> Callable[[str], str]:
     """The source of app.py: `record(event)` plus the given handlers."""
     return lambda handlers: RECORDER + handlers

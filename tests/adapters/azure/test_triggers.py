@@ -194,10 +194,12 @@ print(json.dumps(result))
 """
 
 
-@pytest.fixture
+# Module-scoped: the tests only read what one build and one run of the driver left.
+@pytest.fixture(scope="module")
 def built(
-    tmp_path: Path, recording_app: Callable[[str], str]
+    tmp_path_factory: pytest.TempPathFactory, recording_app: Callable[[str], str]
 ) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    tmp_path = tmp_path_factory.mktemp("built")
     out = tmp_path / "out"
     build(project_dir(tmp_path, recording_app(HANDLERS)), out)
     record_path = tmp_path / "events.jsonl"
