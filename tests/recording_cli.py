@@ -63,7 +63,7 @@ for rule in rules:
         if key not in existing:
             print(rule["missing"], file=sys.stderr)
             sys.exit(rule["missing_exit"])
-        print(json.dumps({{"name": value(rule["name"])}}))
+        print(rule["stdout"] or json.dumps({{"name": value(rule["name"])}}))
     elif rule["action"] == "create":
         existing.add(key)
         print(f"created {{key}}")
@@ -83,7 +83,8 @@ class Rule:
     """How the stand-in answers commands starting with `prefix`."""
 
     prefix: list[str]
-    #: `exists` (a probe), `create`, `delete`, or `print` (`stdout`, as a query's answer).
+    #: `exists` (a probe, printing `stdout` for what exists), `create`, `delete`, or `print`
+    #: (`stdout`, as a query's answer).
     action: Literal["exists", "create", "delete", "print"]
     #: The resource the command acts on: its kind, and the flag (or argument index) naming it.
     resource: str = ""
@@ -118,12 +119,15 @@ class RecordingCli:
         """The environment a deploy runs in: the stand-ins alone on PATH."""
         return {**os.environ, "PATH": str(self.bin_dir), "RECORDING_CLI_DIR": str(self.state_dir)}
 
-    def portabind(self, *args: str | Path, cwd: Path, answer: str = "") -> CompletedProcess[str]:
-        """`portabind ARGS` with the stand-ins alone on PATH; `answer` is its standard input."""
+    def portabind(
+        self, *args: str | Path, cwd: Path, answer: str = "", **variables: str
+    ) -> CompletedProcess[str]:
+        """`portabind ARGS` with the stand-ins alone on PATH and the environment `variables`
+        added; `answer` is its standard input."""
         return subprocess.run(
             [str(Path(sys.executable).with_name("portabind")), *map(str, args)],
             cwd=cwd,
-            env=self.environ(),
+            env={**self.environ(), **variables},
             input=answer,
             capture_output=True,
             text=True,
