@@ -238,3 +238,28 @@ def test_options_another_target_takes_are_refused(project: Path, sam: RecordingC
     assert result.returncode == 2
     assert "--project does not apply to target aws" in result.stderr
     assert sam.calls() == []
+
+
+def test_a_probe_failing_for_another_reason_stops_before_deploying(
+    project: Path, sam: RecordingCli
+) -> None:
+    # Taken for "missing", a failed look would record, and destroy would delete, a stack
+    # that may be someone else's.
+    rules = sam_rules()
+    rules[1] = Rule(["list", "stack-outputs"], "exists", resource="stack", fails=True)
+    sam.install("sam", rules)
+    result = sam.portabind("deploy", "--target", "aws", "--region", "eu-west-1", cwd=project)
+    assert result.returncode == 1
+    assert "`sam list stack-outputs` failed (exit 1)" in result.stderr
+    assert "whether the resource exists is unknown" in result.stderr
+    assert [c[:2] for c in sam.calls()] == [["sam", "build"], ["sam", "list"]]
+    assert records(project) == []
+
+
+def test_a_damaged_records_file_is_one_message(project: Path, sam: RecordingCli) -> None:
+    (project / ".portabind").mkdir()
+    (project / ".portabind" / "deployments.json").write_text('{"deployments": [{"name": 1}]}')
+    result = sam.portabind("destroy", "--yes", cwd=project)
+    assert result.returncode == 2
+    assert "is not a deployments record" in result.stderr
+    assert "Traceback" not in result.stderr
