@@ -1,4 +1,5 @@
-"""`bindings.cron`: fire an event on a schedule, input only (dapr-bindings.md §3.1).
+"""`bindings.cron`: fire an event on a schedule, input only (Dapr's: components-contrib
+`bindings/cron/cron.go`).
 
 `parse_schedule` is the one reading of Dapr's cron dialect (dapr/kit `cron`, a robfig/cron
 fork): five or six fields (a leading seconds field is optional), `dow` 0-6 with 0 = Sunday,
@@ -8,8 +9,8 @@ zone prefix. It returns a `CronSchedule` that the cloud adapters translate into 
 schedule syntax, so every target fires at the same moments. croniter computes the next
 moment; it is imported only when a schedule is run.
 
-Each tick is one event: empty data, metadata `timeZone` and `readTimeUTC` (RFC 3339;
-design.md rule 4), built by `event_for` on every target.
+Each tick is one event: empty data, metadata `timeZone` and `readTimeUTC` (RFC 3339), built by
+`event_for` on every target.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`bindings.http`: call an HTTP endpoint, output only (dapr-bindings.md §3.2).
+"""`bindings.http`: call an HTTP endpoint, output only (Dapr's: components-contrib
+`bindings/http/http.go`).
 
 The operation picks the verb (`create` is POST). Request metadata `path` is appended to the
 component's `url`; every request-metadata key whose first character is an upper-case letter

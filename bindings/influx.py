@@ -1,5 +1,5 @@
 """`bindings.influx`: write points to and query InfluxDB 2.x, output only
-(dapr-bindings.md §3.11).
+(Dapr's: components-contrib `bindings/influx/influx.go`).
 
 `create` takes `{"measurement": ..., "tags": "k=v,...", "values": "f=v,..."}` and writes the
 line `measurement,tags values` with a blocking write. `query` runs the Flux query in request

@@ -1,5 +1,5 @@
-"""`bindings.kafka`: Apache Kafka, input and output (dapr-bindings.md §3.3), on
-confluent-kafka (librdkafka).
+"""`bindings.kafka`: Apache Kafka, input and output, on confluent-kafka (librdkafka) (Dapr's:
+components-contrib `bindings/kafka/kafka.go` over `common/component/kafka/`).
 
 confluent-kafka rather than kafka-python: librdkafka is the client Confluent maintains, it has
 SASL/SCRAM, OAUTHBEARER with OIDC client credentials, mTLS from PEM text, every compression

@@ -1,5 +1,5 @@
 """`bindings.kubernetes`: the core/v1 Events of one namespace, input only
-(dapr-bindings.md §3.4).
+(Dapr's: components-contrib `bindings/kubernetes/kubernetes.go`).
 
 Each change to an Event object is one binding event whose data is
 `{"event": "add"|"update"|"delete", "oldVal": <Event>, "newVal": <Event>}` (an empty object

@@ -1,5 +1,5 @@
 """`bindings.mqtt3` (alias `bindings.mqtt`): MQTT 3.1.1, input and output
-(dapr-bindings.md §3.5), on paho-mqtt 2.
+on paho-mqtt 2 (Dapr's: components-contrib `bindings/mqtt3/mqtt.go`).
 
 Output `create` publishes the payload at QoS 1 (with the component's `retain` flag) to the
 component's `topic` or the request's `topic`, and returns once the broker acknowledged it;

@@ -1,4 +1,5 @@
-"""`bindings.rabbitmq`: RabbitMQ, input and output (dapr-bindings.md §3.6), on pika.
+"""`bindings.rabbitmq`: RabbitMQ, input and output, on pika (Dapr's: components-contrib
+`bindings/rabbitmq/rabbitmq.go`).
 
 Both directions declare the queue `queueName` on connect, as Dapr does. Output `create`
 publishes the payload to it through the default exchange, persistent, and returns once the

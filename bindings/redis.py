@@ -1,4 +1,5 @@
-"""`bindings.redis`: Redis, output only (dapr-bindings.md §3.7), on redis-py.
+"""`bindings.redis`: Redis, output only, on redis-py (Dapr's: components-contrib
+`bindings/redis/redis.go`).
 
 Operations `create` (SET, with an optional TTL), `get` (GET, or GETDEL with request metadata
 `delete: "true"`), `delete` (DEL) and `increment` (INCR, with an optional TTL). Every

@@ -1,6 +1,7 @@
-"""`bindings.twitter`: search posts on X, input and output (dapr-bindings.md §3.9).
+"""`bindings.twitter`: search posts on X, input and output.
 
-Dapr's binding (removed upstream in 1.11) used the v1.1 API, which X has since shut down;
+Dapr's binding (components-contrib `bindings/twitter/twitter.go`, removed in 1.11) used the
+v1.1 API, which X has since shut down;
 this one speaks the X API v2 over httpx with an app-only bearer token: either `bearerToken`
 (a portabind extension) or the one X issues for `consumerKey`/`consumerSecret`
 (`POST /oauth2/token`). Output `get` is a v2 recent search; the input polls the same search

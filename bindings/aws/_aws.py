@@ -1,4 +1,4 @@
-"""What every `bindings.aws.*` type shares: the AWS credential fields (dapr-bindings.md §2.1),
+"""What every `bindings.aws.*` type shares: the AWS credential fields of Dapr's aws.* bindings,
 one boto3 client factory, and the metadata that points a binding at the moto emulator.
 
 boto3 is imported inside `client()`, so loading a component (validate, build, the support
@@ -30,7 +30,8 @@ class AwsCredentials(BindingMetadata):
     secret_key: Secret | None = setting("secretKey", None, secret=True)
     session_token: Secret | None = setting("sessionToken", None, secret=True)
     # Accepted because Dapr's profile declares them; Dapr's aws.* bindings do not pass them to
-    # their credential provider (dapr-bindings.md §2.1), so they have no effect here either.
+    # their credential provider (components-contrib `common/aws/auth/auth.go`), so they have
+    # no effect here either.
     assume_role_arn: str | None = setting("assumeRoleArn", None)
     session_name: str = setting("sessionName", "DaprDefaultSession")
     trust_anchor_arn: str | None = setting("trustAnchorArn", None)

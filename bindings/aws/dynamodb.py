@@ -1,5 +1,5 @@
-"""`bindings.aws.dynamodb`: Amazon DynamoDB, output (dapr-bindings.md §3.12) and a portabind
-input on the table's stream.
+"""`bindings.aws.dynamodb`: Amazon DynamoDB, output (Dapr's: components-contrib
+`bindings/aws/dynamodb/dynamodb.go`) and a portabind input on the table's stream.
 
 Output `create` writes the payload, a JSON object, with PutItem; the object becomes a DynamoDB
 item exactly as Dapr's Go code makes it (`json.Unmarshal` into `interface{}`, then

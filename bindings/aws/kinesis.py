@@ -1,5 +1,5 @@
 """`bindings.aws.kinesis`: Amazon Kinesis Data Streams, input and output
-(dapr-bindings.md §3.16).
+(Dapr's: components-contrib `bindings/aws/kinesis/kinesis.go`).
 
 Output `create` is one PutRecord of the payload; request metadata `partitionKey` picks the
 shard, a random UUID by default, as in Dapr.

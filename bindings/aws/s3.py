@@ -1,5 +1,5 @@
 """`bindings.aws.s3`: Amazon S3 (and S3-compatible stores), output only
-(dapr-bindings.md §3.13).
+(Dapr's: components-contrib `bindings/aws/s3/s3.go`).
 
 Operations and their data follow Dapr: `create` (body unquoted, optionally base64-decoded,
 response `{"location", "versionID", "presignURL"?}` and metadata `key`), `get`, `delete`,

@@ -1,4 +1,5 @@
-"""`bindings.aws.sns`: Amazon SNS, output (dapr-bindings.md §3.14) and a portabind input.
+"""`bindings.aws.sns`: Amazon SNS, output (Dapr's: components-contrib `bindings/aws/sns/sns.go`)
+and a portabind input.
 
 Output `create` takes `{"message": …, "subject": …}` and publishes to `topicArn`. As in Dapr,
 both values are printed with Go's `%v` (`go_format`), so a missing subject is the text

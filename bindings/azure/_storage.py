@@ -1,6 +1,7 @@
 """What the Azure Storage bindings (blobstorage, storagequeues) share: the account metadata
-Dapr reads for both (dapr-bindings.md §2.1), building SDK clients from it, mapping SDK errors,
-and pointing the bindings at Azurite.
+Dapr reads for both (its keys and aliases: components-contrib
+`common/authentication/azure/metadata-properties.go`), building SDK clients from it, mapping
+SDK errors, and pointing the bindings at Azurite.
 
 The SDKs (azure-storage-*, azure-identity) are imported inside the functions that need them,
 so loading a component, validating or building never imports them.
@@ -35,7 +36,7 @@ _CLOUDS = {
 
 
 class StorageMetadata(BindingMetadata):
-    """The storage account and the Entra ID (Azure AD) credential fields of §2.1."""
+    """The storage account and the Entra ID (Azure AD) credential fields."""
 
     account_name: str | None = setting("accountName", None, aliases=ACCOUNT_NAME_ALIASES)
     account_key: Secret | None = setting(

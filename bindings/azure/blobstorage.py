@@ -1,4 +1,5 @@
-"""`bindings.azure.blobstorage`: Azure Blob Storage, output only (dapr-bindings.md §3.19).
+"""`bindings.azure.blobstorage`: Azure Blob Storage, output only (Dapr's: components-contrib
+`bindings/azure/blobstorage/blobstorage.go`).
 
 Operations: create, get, delete, list, presign, bulkGet, bulkCreate, bulkDelete. Portability
 extension: request metadata `key` names the blob when `blobName` is absent, so an app written

@@ -1,5 +1,5 @@
-"""What the GCP bindings share: the service-account metadata set (dapr-bindings.md §2.1) and
-the one place that turns it into credentials.
+"""What the GCP bindings share: the service-account metadata set and the one place that turns
+it into credentials.
 
 Dapr writes these fields into a credentials JSON; when `private_key_id` is empty it uses
 Application Default Credentials. Dapr's gcp.pubsub names them in snake_case and gcp.bucket

@@ -1,4 +1,5 @@
-"""`bindings.gcp.bucket`: Cloud Storage objects (dapr-bindings.md §3.18), output only.
+"""`bindings.gcp.bucket`: Cloud Storage objects, output only (Dapr's: components-contrib
+`bindings/gcp/bucket/bucket.go`).
 
 Operations: `create`, `get`, `delete`, `list`, `sign`, `bulkGet`, `copy`, `rename`, `move`.
 The object is named by request metadata `key` (`name` is Dapr's legacy spelling and, as in

@@ -1,5 +1,5 @@
-"""`bindings.gcp.pubsub`: publish to a Pub/Sub topic; receive from a subscription
-(dapr-bindings.md §3.17).
+"""`bindings.gcp.pubsub`: publish to a Pub/Sub topic; receive from a subscription (Dapr's:
+components-contrib `bindings/gcp/pubsub/pubsub.go`).
 
 Output `create` publishes the payload (request metadata `topic` overrides the component's)
 and returns once the server has acknowledged it; like Dapr it sends no attributes. Input is a

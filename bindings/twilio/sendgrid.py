@@ -1,5 +1,5 @@
 """`bindings.twilio.sendgrid`: send an email through SendGrid, output only
-(dapr-bindings.md §3.10).
+(Dapr's: components-contrib `bindings/twilio/sendgrid/sendgrid.go`).
 
 `create` sends the payload as HTML content. Every component field but `apiKey` can be
 overridden by the same request-metadata key; a request `emailFromName`/`emailToName` counts

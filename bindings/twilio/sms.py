@@ -1,5 +1,5 @@
 """`bindings.twilio.sms`: send a text message through Twilio, output only
-(dapr-bindings.md §3.8).
+(Dapr's: components-contrib `bindings/twilio/sms/sms.go`).
 
 `create` sends the payload (a JSON string loses its quotes, as Dapr's `utils.Unquote` does)
 to the component's `toNumber`, or to the request's `toNumber` when the component has none.
