@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from portabind.events import BindingEvent, BindingResponse, Metadata
 
 #: Metadata keys that identify a message, in the order they are looked for (Dapr's names
-#: first, then the platforms' own; design.md "Normalized events" rule 5).
+#: first, then the platforms' own, as events name them: docs/events.md).
 _ID_KEYS = ("messageId", "messageID", "id", "key", "blobName", "eventID", "__offset", "readTimeUTC")
 _MAX_VALUE = 60
 _SENSITIVE = re.compile(r"auth|token|secret|password|signature|credential|cookie|sas", re.I)

@@ -5,8 +5,9 @@ works unchanged:
 
 - `POST|PUT /v1.0/bindings/<name>` with `{"data", "metadata", "operation"}`. `data` is
   re-serialised as JSON, so a string keeps its quotes and a missing `data` becomes `null`.
-  Request metadata reaches the binding as sent (portabind then compares keys
-  case-insensitively, design.md rule 7, where daprd's bindings compare them exactly).
+  Request metadata reaches the binding as sent; portabind then compares its keys
+  case-insensitively, as everywhere (docs/events.md), where daprd's bindings compare them
+  exactly.
 - 200 with the raw response data; 204 only when the binding returned nothing at all (no
   data, no metadata). One `metadata.<key>` header per response metadata entry, on errors
   too (an http output's `statusCode`). 400 `ERR_MALFORMED_REQUEST`; 500

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 #: Seconds to wait for a binding call through the API (uploads can be slow).
 TIMEOUT = 60.0
 _HEADER_PREFIX = "metadata."
-#: Dapr's messages for mistakes in the request itself (dapr-bindings.md §1.2, step 4).
+#: daprd's messages for mistakes in the request itself (dapr/dapr
+#: `pkg/runtime/processor/binding/send.go`).
 _REQUEST_MISTAKES = ("couldn't find output binding", "operation field is missing")
 
 

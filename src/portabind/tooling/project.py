@@ -145,9 +145,9 @@ def load_project(
 def check_project(
     project: Project, *, resolve_secrets: bool, environ: Mapping[str, str] | None = None
 ) -> None:
-    """Every problem in the project at once (design.md: validate before running or
-    deploying). With `resolve_secrets`, references must resolve too (run, validate); a build
-    leaves them as references."""
+    """Every problem in the project at once, found before anything runs or deploys. With
+    `resolve_secrets`, references must resolve too (run, validate); a build leaves them as
+    references."""
     problems: list[UserError] = []
     resolver = SecretResolver(project.components, environ)
     for component in project.components.bindings():
