@@ -6,7 +6,6 @@ Pub/Sub topic on the emulators `--emulate` starts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from fastapi import FastAPI, Request, Response  # FastAPI reads the route's anno
 from portabind.adapters.local.emulators import EmulatorUnavailable, free_port, port_accepts
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.tooling.project import load_project
+from tests.helpers import require_server, server_fixture
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,18 +51,6 @@ def on_queue(event: BindingEvent) -> None:
 def on_topic(event: BindingEvent) -> None:
     received.append(("topic", event.data))
 """
-
-
-def _root_conftest() -> Any:
-    """tests/conftest.py (pytest imports every conftest under the one name `conftest`)."""
-    spec = importlib.util.spec_from_file_location("pb_root_conftest", ROOT / "tests/conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-require_server = _root_conftest().require_server
 
 
 def require_redis() -> None:
@@ -140,7 +128,7 @@ class Running:
         return received
 
 
-@pytest.fixture(scope="module")
+@server_fixture("portabind run --emulate", scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """One run serving a Redis output, an S3 bucket, a storage queue and a Pub/Sub topic
     (the last two also as inputs, recorded by the in-process app)."""
@@ -295,7 +283,7 @@ def test_javascript_sdk_over_http(sidecar: Running, tmp_path: Path) -> None:
 # -- token on ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@server_fixture("redis", scope="module")
 def guarded_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """A run with DAPR_API_TOKEN `s3cret`, serving only the Redis output."""
     require_redis()
@@ -350,6 +338,7 @@ def sqs_project(directory: Path) -> Path:
     return directory
 
 
+@pytest.mark.server(name="moto")  # the run starts moto for its SQS input
 def test_a_dapr_ext_grpc_app_receives_events_and_a_failure_is_redelivered(
     tmp_path: Path,
 ) -> None:
@@ -388,6 +377,7 @@ def test_a_dapr_ext_grpc_app_receives_events_and_a_failure_is_redelivered(
     assert call_metadata["dapr-api-token"] == ["app-s3cret"]  # APP_API_TOKEN reaches the app
 
 
+@pytest.mark.server(name="moto")  # the run starts moto for its SQS input
 def test_a_fastapi_app_receives_events_over_http(tmp_path: Path) -> None:
     from dapr.ext.fastapi import DaprApp
 
