@@ -1,11 +1,24 @@
-"""`import portabind` must not import any cloud SDK (cold start on every target)."""
+"""`import portabind` must not import any cloud SDK (cold start on every target), and gRPC
+and the `dapr` package load only when `portabind run` serves Dapr's gRPC API or app protocol:
+never for the CLI, the local runner's other parts, or a deployed function."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-SDK_PREFIXES = ("boto3", "botocore", "azure", "google", "grpc", "moto", "aws_lambda_powertools")
+import pytest
+
+SDK_PREFIXES = (
+    "boto3",
+    "botocore",
+    "azure",
+    "google",
+    "grpc",
+    "dapr",
+    "moto",
+    "aws_lambda_powertools",
+)
 
 
 def modules_after(statement: str) -> set[str]:
@@ -16,13 +29,35 @@ def modules_after(statement: str) -> set[str]:
     return set(result.stdout.split())
 
 
-def test_importing_the_core_imports_no_cloud_sdk() -> None:
+def sdks_added(*modules: str) -> list[str]:
     # Namespace-package .pth files (google, google.cloud) are loaded by `site` before any
     # code runs; only what portabind adds on top counts.
     baseline = modules_after("pass")
-    loaded = modules_after(
-        "import portabind, portabind.tooling.cli, portabind.tooling.project, portabind.runtime, portabind.tooling.matrix"
+    added = modules_after(f"import {', '.join(modules)}") - baseline
+    assert set(modules) <= added
+    return sorted(m for m in added if m.startswith(SDK_PREFIXES))
+
+
+def test_importing_the_core_imports_no_cloud_sdk() -> None:
+    core = ("portabind", "portabind.runtime", "portabind.appprotocol")
+    tooling = ("portabind.tooling.cli", "portabind.tooling.project", "portabind.tooling.matrix")
+    assert sdks_added(*core, *tooling) == []
+
+
+def test_the_local_runner_loads_grpc_only_to_serve_it() -> None:
+    runner = (
+        "portabind.adapters.local.runner",
+        "portabind.adapters.local.dapr_api",
+        "portabind.adapters.local.app_channel",
+        "portabind.adapters.local.invoke",
     )
-    added = loaded - baseline
-    assert "portabind.runtime" in added
-    assert sorted(m for m in added if m.startswith(SDK_PREFIXES)) == []
+    assert sdks_added(*runner) == []
+    served = sdks_added("portabind.adapters.local.dapr_grpc")
+    assert "grpc" in served
+    assert "dapr.proto.runtime.v1.dapr_pb2_grpc" in served
+
+
+@pytest.mark.parametrize("target", ["aws", "azure", "gcp"])
+def test_a_deployed_function_never_loads_grpc_or_dapr(target: str) -> None:
+    loaded = sdks_added(f"portabind.adapters.{target}.runtime")
+    assert [m for m in loaded if m.startswith(("grpc", "dapr"))] == []
