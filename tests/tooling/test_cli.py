@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,3 +207,77 @@ def test_a_reader_that_goes_away_is_not_an_error() -> None:
         os.close(write_end)
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
+
+
+# -- `run` with Dapr's flags ------------------------------------------------------------
+
+
+def components_only(tmp_path: Path) -> Path:
+    """A Dapr user's project: components and no app.py (the app is another process)."""
+    (tmp_path / "components").mkdir()
+    (tmp_path / "components" / "orders.yaml").write_text(queue())
+    return tmp_path
+
+
+def test_run_with_an_app_port_and_no_app_says_so(tmp_path: Path) -> None:
+    root = components_only(tmp_path)
+    result = portabind(
+        "run", root, "--app-port", free_port(), "--dapr-http-port", free_port(),
+        "--dapr-grpc-port", free_port(), cwd=tmp_path,
+    )  # fmt: skip
+    user_error(result, "no app listens on 127.0.0.1:", "--app-port")
+
+
+def test_run_against_an_http_app_with_app_protocol_grpc_says_so(tmp_path: Path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    root = components_only(tmp_path)
+    app = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    thread = threading.Thread(target=app.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = portabind(
+            "run", root, "--app-port", app.server_address[1], "--app-protocol", "grpc",
+            "--dapr-http-port", free_port(), "--dapr-grpc-port", free_port(), cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        app.shutdown()
+        app.server_close()
+    user_error(result, "does not answer Dapr's grpc app protocol", "--app-protocol http")
+
+
+def test_run_against_a_grpc_app_with_app_protocol_http_says_so(tmp_path: Path) -> None:
+    from dapr.ext.grpc import App
+
+    root = components_only(tmp_path)
+    app, port = App(), free_port()
+    thread = threading.Thread(target=app.run, args=(port,), daemon=True)
+    thread.start()
+    try:
+        result = portabind(
+            "run", root, "--app-port", port, "--dapr-http-port", free_port(),
+            "--dapr-grpc-port", free_port(), cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        app.stop()
+    user_error(result, "does not answer Dapr's http app protocol", "--app-protocol grpc")
+
+
+def test_run_refuses_a_port_variable_that_is_not_a_port(tmp_path: Path) -> None:
+    root = components_only(tmp_path)
+    result = portabind("run", root, cwd=tmp_path, environ={**os.environ, "DAPR_HTTP_PORT": "http"})
+    user_error(result, "DAPR_HTTP_PORT='http' is not a port")
+
+
+@pytest.mark.server(name="moto")  # `run --emulate` starts moto in the subprocess
+def test_run_takes_its_ports_from_daprs_variables_and_resources_path(tmp_path: Path) -> None:
+    sample = ROOT / "samples" / "orders"
+    http_port, grpc_port = free_port(), free_port()
+    environ = {**os.environ, "DAPR_HTTP_PORT": str(http_port), "DAPR_GRPC_PORT": str(grpc_port)}
+    result = portabind(
+        "run", sample, "--resources-path", sample / "components" / "aws", "--emulate",
+        "--send", 'orders={"id": 6}', "--exit-after", "1", cwd=tmp_path, environ=environ,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"Dapr API    http://127.0.0.1:{http_port}/v1.0/bindings/<name>" in result.stdout
+    assert f"Dapr gRPC   127.0.0.1:{grpc_port}" in result.stdout

@@ -249,20 +249,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from portabind.tooling.project import load_project
 
     runner = targets.adapter("local", "runner")
+    http_port = _port(args.dapr_http_port, "DAPR_HTTP_PORT", DAPR_HTTP_PORT)
+    grpc_port = _port(args.dapr_grpc_port, "DAPR_GRPC_PORT", DAPR_GRPC_PORT)
+    if args.dapr_http_max_request_size <= 0:
+        raise UserError("--dapr-http-max-request-size must be a positive number of MB")
     project = load_project(
         args.dir, args.components, args.app, app_optional=args.app_port is not None
     )
-    if args.dapr_http_max_request_size <= 0:
-        raise UserError("--dapr-http-max-request-size must be a positive number of MB")
     options = runner.RunOptions(
         emulate=args.emulate,
         sends=[(name, data.encode()) for name, data in _pairs(args.send, "--send")],
         exit_after=args.exit_after,
-        dapr_port=_port(args.dapr_http_port, "DAPR_HTTP_PORT", DAPR_HTTP_PORT),
+        dapr_port=http_port,
         app_port=args.app_port,
         app_protocol=args.app_protocol,
         app_id=args.app_id,
-        dapr_grpc_port=_port(args.dapr_grpc_port, "DAPR_GRPC_PORT", DAPR_GRPC_PORT),
+        dapr_grpc_port=grpc_port,
         max_request_bytes=args.dapr_http_max_request_size << 20,
         api_token=os.environ.get("DAPR_API_TOKEN") or None,
         app_api_token=os.environ.get("APP_API_TOKEN") or None,
