@@ -32,7 +32,9 @@ def server_fixture(
     """`pytest.fixture` for a fixture that starts, or connects to, a real server.
 
     Every test that uses it, directly or through other fixtures, is marked
-    ``server(name=<server>)``, so ``pytest -m "not server"`` leaves it out.
+    ``server(name=<server>)``, so ``pytest -m "not server"`` leaves it out. Request it as an
+    argument or with ``usefixtures``: one fetched by ``request.getfixturevalue`` is not seen
+    when the marks are set.
     """
 
     def decorate(function: Callable[..., Any]) -> Any:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from portabind.adapters.local.emulators.aws import MotoEmulator
     from portabind.adapters.local.emulators.azure import AzuriteEmulator
-    from portabind.binding import InputBinding
     from portabind.events import BindingEvent
 
 #: A generous bound for a stop: the long poll (5 s) and the idle pause (10 s) are far longer.
@@ -144,20 +143,21 @@ def stop_seconds(listener: Listener, settle: float = 0.5) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("kind", ["sqs", "storagequeues"])
-def test_stop_returns_without_waiting_for_the_poll(
-    kind: str,
-    request: pytest.FixtureRequest,
-    listen: Callable[..., Listener],
+# One test per service: a fixture requested through `request.getfixturevalue` would hide the
+# server from the `server` mark (tests/conftest.py).
+def test_an_sqs_stop_returns_without_waiting_for_the_poll(
+    sqs_queue: sqs.SqsMetadata, listen: Callable[..., Listener]
 ) -> None:
-    binding: InputBinding[Any]
-    if kind == "sqs":
-        binding = sqs.SqsInput("orders", request.getfixturevalue("sqs_queue"))
-    else:
-        binding = storagequeues.StorageQueuesInput(
-            "orders", request.getfixturevalue("storage_queue")
-        )
-    listener = listen(binding)
+    assert_stops_at_once(listen(sqs.SqsInput("orders", sqs_queue)))
+
+
+def test_a_storagequeues_stop_returns_without_waiting_for_the_poll(
+    storage_queue: storagequeues.StorageQueuesMetadata, listen: Callable[..., Listener]
+) -> None:
+    assert_stops_at_once(listen(storagequeues.StorageQueuesInput("orders", storage_queue)))
+
+
+def assert_stops_at_once(listener: Listener) -> None:
     assert stop_seconds(listener) < STOP_SECONDS
     assert listener.error is None
 
