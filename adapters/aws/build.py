@@ -29,17 +29,32 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
 
 from portabind import registry
+from portabind.adapters.aws.annotations import (
+    BY_TYPE,
+    Batching,
+    Existing,
+    KafkaTrigger,
+    MqTrigger,
+    Retries,
+    S3Policy,
+    SourceSecret,
+    TableStream,
+)
 from portabind.adapters.aws.runtime import Function
 from portabind.adapters.aws.schedule import translate
+from portabind.annotations import ExtensionTrigger, field_name
+from portabind.bindings.aws import StartingPosition, StreamAnnotations
+from portabind.bindings.aws.s3 import S3Annotations
+from portabind.bindings.aws.sqs import SqsAnnotations, redrive
 from portabind.bindings.cron import ScheduleError, parse_schedule
-from portabind.errors import BuildError, ComponentError
-from portabind.metadata import parse_duration
+from portabind.bindings.http import HttpAnnotations
+from portabind.errors import BuildError
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable
@@ -48,9 +63,12 @@ from portabind.tooling.targets import Target, Trigger
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from portabind.annotations import Annotations, ParsedAnnotations
     from portabind.components import Component, ComponentSet, Value
     from portabind.tooling.project import Project
 
+T = TypeVar("T")
+A = TypeVar("A", bound="Annotations")
 _RUN = "`portabind run` or a Dapr sidecar"
 #: Output type → (SAM policy template, its parameter, the Dapr field giving the value).
 #: DynamoDB's only operation is `create` (PutItem): the write policy suffices. S3 gets
@@ -85,11 +103,6 @@ _SASL = {
     "PLAINTEXT": "BASIC_AUTH",
 }
 _MSK_SASL = frozenset({"SHA-512"})
-#: A self-managed cluster in a VPC: annotation → (access type, URI prefix Lambda expects).
-_VPC = {
-    "subnets": ("VPC_SUBNET", "subnet:"),
-    "securityGroups": ("VPC_SECURITY_GROUP", "security_group:"),
-}
 #: Dapr Resiliency's default inbound retry policies, most specific first (dapr-bindings.md §1.6).
 _DEFAULT_RETRY_POLICIES = (
     "DefaultBindingComponentInboundRetryPolicy",
@@ -149,41 +162,12 @@ def _name(component: Component, field: str) -> str:
     return value
 
 
-def _annotation_field(key: str) -> str:
-    return f"metadata.annotations.portabind.io/{key}"
-
-
-def _annotation_int(component: Component, key: str, default: int | None) -> int | None:
-    raw = component.annotation(key)
-    if raw is None:
-        return default
-    try:
-        return int(raw) if key != "batchWindow" else int(parse_duration(raw).total_seconds())
-    except ValueError:
-        raise component.error(
-            f"annotation portabind.io/{key} must be a whole number, got {raw!r}",
-            field=_annotation_field(key),
-        ) from None
-
-
-def _flag(component: Component, key: str) -> bool | None:
-    raw = component.annotation(key)
-    if raw is None:
-        return None
-    if raw.lower() not in ("true", "false"):
-        raise component.error(
-            f'annotation portabind.io/{key} must be "true" or "false", got {raw!r}',
-            field=_annotation_field(key),
-        )
-    return raw.lower() == "true"
-
-
-def _required_annotation(component: Component, key: str, what: str) -> str:
-    value = component.annotation(key)
-    if not value:
+def _required(value: T | None, component: Component, key: str, what: str) -> T:
+    """An annotation the AWS build cannot do without."""
+    if value is None:
         raise component.error(
             f"the AWS build needs {what}",
-            field=_annotation_field(key),
+            field=field_name(key),
             hint=f'add the annotation portabind.io/{key}: "..." (docs/aws.md)',
         )
     return value
@@ -197,7 +181,7 @@ def _arn(service: str, resource: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Retries:
+class _Retries:
     """How often a failed event is retried and where it goes then (`on_failure`: an SQS or
     SNS ARN, or `dlq` for a queue the stack creates). None: the platform's default."""
 
@@ -235,28 +219,23 @@ def _resiliency_retries(components: ComponentSet, name: str) -> int | None:
     return None
 
 
-def _retries(component: Component, components: ComponentSet) -> Retries:
-    """Annotations first, then the Resiliency document's inbound retry policy."""
-    max_retries = _annotation_int(component, "maxRetries", None)
+def _retries(
+    component: Component, components: ComponentSet, annotations: ParsedAnnotations
+) -> _Retries:
+    """Annotations first (an SQS queue's are its redrive's), then the Resiliency document's
+    inbound retry policy."""
+    if component.type == "bindings.aws.sqs":
+        sqs = annotations[SqsAnnotations]
+        max_retries, bisect, on_failure = sqs.max_retries, None, sqs.on_failure
+    elif Retries in TARGET.annotation_models(component):
+        asked = annotations[Retries]
+        max_retries, bisect, on_failure = asked.max_retries, asked.bisect_on_error, asked.on_failure
+    else:
+        max_retries, bisect, on_failure = None, None, None
     from_resiliency = max_retries is None
     if from_resiliency:
         max_retries = _resiliency_retries(components, component.name)
-    if max_retries is not None and max_retries < -1:
-        raise component.error(
-            f"maxRetries must be -1 (forever) or more, got {max_retries}",
-            field=_annotation_field("maxRetries"),
-        )
-    on_failure = component.annotation("onFailure")
-    if (
-        on_failure is not None
-        and on_failure != "dlq"
-        and not re.match(r"^arn:aws[a-z-]*:(sqs|sns):", on_failure)
-    ):
-        raise component.error(
-            f'onFailure must be an SQS queue or SNS topic ARN, or "dlq", got {on_failure!r}',
-            field=_annotation_field("onFailure"),
-        )
-    return Retries(max_retries, _flag(component, "bisectOnError"), on_failure, from_resiliency)
+    return _Retries(max_retries, bisect, on_failure, from_resiliency)
 
 
 @dataclass
@@ -264,13 +243,23 @@ class _Function:
     """What one input's trigger contributes to its function and to the stack."""
 
     component: Component
-    retries: Retries
+    annotations: ParsedAnnotations
+    retries: _Retries
     resources: dict[str, Any]
     policies: list[dict[str, Any]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
 
     def id(self, suffix: str) -> str:
         return _logical_id(self.component.name, suffix)
+
+    def annotation(self, model: type[A]) -> A:
+        """The component's annotations of `model` (one its type declares on AWS)."""
+        return self.annotations[model]
+
+    @property
+    def existing(self) -> bool:
+        """`portabind.io/existing`: subscribe to a resource that exists; create nothing."""
+        return self.annotation(Existing).existing
 
     def refuse_retries(self, why: str) -> None:
         if self.retries.annotated:
@@ -312,7 +301,7 @@ class _Function:
             if not destination:
                 raise self.component.error(
                     "a self-managed Kafka trigger has no on-failure destination in SAM",
-                    field=_annotation_field("onFailure"),
+                    field=field_name("onFailure"),
                 )
             # No `Type`: cfn-lint rejects it here (targets.md §4.1); the policy is ours.
             properties["DestinationConfig"] = {
@@ -325,7 +314,7 @@ class _Function:
         if self.retries.bisect:
             raise self.component.error(
                 "bisectOnError applies to stream triggers only",
-                field=_annotation_field("bisectOnError"),
+                field=field_name("bisectOnError"),
             )
         attempts = self.retries.max_retries if self.retries.max_retries is not None else default
         if attempts is not None and self.retries.from_resiliency:
@@ -336,7 +325,7 @@ class _Function:
             raise self.component.error(
                 f"Lambda retries an asynchronous event 0 to {ASYNC_MAX_RETRIES} times, got "
                 f"maxRetries {attempts}",
-                field=_annotation_field("maxRetries"),
+                field=field_name("maxRetries"),
             )
         config: dict[str, Any] = {}
         if attempts is not None:
@@ -353,12 +342,12 @@ def _batching(
     function: _Function, properties: dict[str, Any], limit: int, *, window: bool = True
 ) -> None:
     component = function.component
-    batch_size = _annotation_int(component, "batchSize", None)
-    seconds = _annotation_int(component, "batchWindow", None)
-    if batch_size is not None and not 1 <= batch_size <= limit:
+    batching = function.annotation(Batching)
+    batch_size, seconds = batching.batch_size, batching.batch_window
+    if batch_size is not None and batch_size > limit:
         raise component.error(
             f"portabind.io/batchSize must be 1..{limit} for this source, got {batch_size}",
-            field=_annotation_field("batchSize"),
+            field=field_name("batchSize"),
         )
     if batch_size is not None:
         properties["BatchSize"] = batch_size
@@ -366,23 +355,9 @@ def _batching(
         if not window:
             raise component.error(
                 "this event source takes no batching window",
-                field=_annotation_field("batchWindow"),
+                field=field_name("batchWindow"),
             )
         properties["MaximumBatchingWindowInSeconds"] = seconds
-
-
-def _starting_position(component: Component, default: str = "LATEST") -> str:
-    position = (component.annotation("startingPosition") or default).upper()
-    if position not in ("LATEST", "TRIM_HORIZON"):
-        raise component.error(
-            f"startingPosition must be LATEST or TRIM_HORIZON, got {position!r}",
-            field=_annotation_field("startingPosition"),
-        )
-    return position
-
-
-def _existing(component: Component) -> bool:
-    return bool(_flag(component, "existing"))
 
 
 def _sqs_event(function: _Function) -> dict[str, Any]:
@@ -391,32 +366,23 @@ def _sqs_event(function: _Function) -> dict[str, Any]:
     from the annotations as the local emulator reads them (`bindings.aws.sqs.redrive`): by
     default a `<queue>-dlq` after `DEFAULT_MAX_RECEIVE_COUNT` receives; maxRetries N gives
     N + 1 receives (-1: no redrive); onFailure an SQS ARN redrives to that queue."""
-    from portabind.bindings.aws.sqs import redrive
-
     component, resources = function.component, function.resources
     queue_name = _name(component, "queueName")
     fifo = queue_name.endswith(".fifo")
     retries = function.retries
-    if retries.bisect is not None:
-        raise component.error(
-            "bisectOnError applies to stream triggers only",
-            field=_annotation_field("bisectOnError"),
-        )
-    if _existing(component):
+    if function.existing:
         function.refuse_retries("an existing queue's redrive policy is set on the queue itself")
         queue_arn: Any = _arn("sqs", queue_name)
     else:
         queue_id = function.id("Queue")
         fifo_props = {"FifoQueue": True} if fifo else {}
-        annotations = dict(component.annotations)
-        if retries.max_retries is not None:  # a Resiliency policy counts as the annotation
-            annotations.setdefault("maxRetries", str(retries.max_retries))
-        try:
-            policy = redrive(queue_name, annotations)
-        except ComponentError as error:
-            raise component.error(error.detail, field=error.field) from None
+        asked = function.annotation(SqsAnnotations)
+        if asked.max_retries is None and retries.max_retries is not None:
+            # A Resiliency policy counts as the annotation.
+            asked = asked.model_copy(update={"max_retries": retries.max_retries})
+        policy = redrive(queue_name, asked)
         if policy is None and retries.max_retries is None:
-            policy = redrive(queue_name, {"onFailure": "dlq"})
+            policy = redrive(queue_name, SqsAnnotations.model_validate({"onFailure": "dlq"}))
         queue: dict[str, Any] = {"QueueName": queue_name, "VisibilityTimeout": VISIBILITY_TIMEOUT}
         if policy is not None:
             dlq_name, receives = policy
@@ -454,7 +420,9 @@ def _stream_event(function: _Function, kind: str, stream: Any) -> dict[str, Any]
     """A Kinesis or DynamoDB stream event: partial replies on, retries as annotated."""
     properties: dict[str, Any] = {
         "Stream": stream,
-        "StartingPosition": _starting_position(function.component),
+        "StartingPosition": (
+            function.annotation(StreamAnnotations).starting_position or StartingPosition.LATEST
+        ).value,
     }
     _batching(function, properties, 10000)
     function.stream_retries(properties)
@@ -468,7 +436,7 @@ def _kinesis_event(function: _Function) -> dict[str, Any]:
     `consumerName`, as Dapr's does."""
     component = function.component
     stream_name = _name(component, "streamName")
-    if _existing(component):
+    if function.existing:
         stream: Any = _arn("kinesis", f"stream/{stream_name}")
     else:
         stream_id = function.id("Stream")
@@ -497,9 +465,12 @@ def _dynamodb_event(function: _Function) -> dict[str, Any]:
     component = function.component
     table = _name(component, "table")
     stream: Any
-    if _existing(component):
-        stream = _required_annotation(
-            component, "streamArn", "the existing table's stream ARN (its stream turned on)"
+    if function.existing:
+        stream = _required(
+            function.annotation(TableStream).stream_arn,
+            component,
+            "streamArn",
+            "the existing table's stream ARN (its stream turned on)",
         )
     else:
         table_id = function.id("Table")
@@ -528,7 +499,7 @@ def _s3_event(function: _Function) -> dict[str, Any]:
     component = function.component
     bucket = _name(component, "bucket")
     function.async_retries()
-    if _existing(component):
+    if function.existing:
         return {
             "Type": "EventBridgeRule",
             "Properties": {
@@ -544,14 +515,15 @@ def _s3_event(function: _Function) -> dict[str, Any]:
         "Type": "AWS::S3::Bucket",
         "Properties": {"BucketName": bucket},
     }
-    events = [
-        e.strip() for e in (component.annotation("events") or "s3:ObjectCreated:*").split(",")
-    ]
-    properties: dict[str, Any] = {"Bucket": {"Ref": bucket_id}, "Events": events}
+    notification = function.annotation(S3Annotations)
+    properties: dict[str, Any] = {
+        "Bucket": {"Ref": bucket_id},
+        "Events": list(notification.events),
+    }
     rules = [
-        {"Name": part, "Value": component.annotation(part)}
-        for part in ("prefix", "suffix")
-        if component.annotation(part)
+        {"Name": part, "Value": value}
+        for part, value in (("prefix", notification.prefix), ("suffix", notification.suffix))
+        if value
     ]
     if rules:
         properties["Filter"] = {"S3Key": {"Rules": rules}}
@@ -592,19 +564,23 @@ def _cron_event(function: _Function) -> dict[str, Any]:
 def _http_event(function: _Function) -> dict[str, Any]:
     component = function.component
     function.refuse_retries("an HTTP request is synchronous: the caller sees the failure")
-    path = component.annotation("path") or f"/{component.name}"
-    if not path.startswith("/"):
+    trigger = function.annotation(HttpAnnotations)
+    path = trigger.path or f"/{component.name}"
+    if len(trigger.method) > 1:
         raise component.error(
-            f"path must start with '/', got {path!r}", field=_annotation_field("path")
+            "an HttpApi event answers one method or all of them",
+            field=field_name("method"),
+            hint="name one method, or none for every method (one component per method otherwise)",
         )
-    method = (component.annotation("method") or "ANY").upper()
+    method = trigger.method[0].value if trigger.method else "ANY"
     return {"Type": "HttpApi", "Properties": {"Path": path, "Method": method}}
 
 
-def _secret_arn(component: Component, *fields: str) -> Any:
+def _secret_arn(function: _Function, *fields: str) -> Any:
     """The Secrets Manager secret an event source authenticates with: the annotation
     `portabind.io/secretArn`, else the secret a `secretKeyRef` of one of `fields` names."""
-    annotated = component.annotation("secretArn")
+    component = function.component
+    annotated = function.annotation(SourceSecret).secret_arn
     if annotated:
         return annotated
     for name in fields:
@@ -613,14 +589,16 @@ def _secret_arn(component: Component, *fields: str) -> Any:
             return _arn("secretsmanager", f"secret:{found[1].secret_ref.name}")
     raise component.error(
         "the event source needs the ARN of a Secrets Manager secret holding the credentials",
-        field=_annotation_field("secretArn"),
+        field=field_name("secretArn"),
         hint=f"add portabind.io/secretArn, or give {' or '.join(fields)} as a secretKeyRef "
         "(the secret must hold Lambda's JSON keys, e.g. username and password)",
     )
 
 
-def _kafka_access(component: Component, msk: bool) -> list[dict[str, Any]]:
+def _kafka_access(function: _Function, msk: bool) -> list[dict[str, Any]]:
     """SourceAccessConfigurations from `authType`, `saslMechanism` and `caCert`."""
+    component = function.component
+    kafka = function.annotation(KafkaTrigger)
     auth = (_literal(component, "authType") or "").lower()
     access: list[dict[str, Any]] = []
     if auth == "password":
@@ -632,14 +610,14 @@ def _kafka_access(component: Component, msk: bool) -> list[dict[str, Any]]:
                 f"equivalent (use {', '.join(allowed)})",
                 field="saslMechanism",
             )
-        access.append({"Type": _SASL[mechanism], "URI": _secret_arn(component, "saslPassword")})
+        access.append({"Type": _SASL[mechanism], "URI": _secret_arn(function, "saslPassword")})
     elif auth == "mtls":
         access.append(
-            {"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret_arn(component, "clientKey")}
+            {"Type": "CLIENT_CERTIFICATE_TLS_AUTH", "URI": _secret_arn(function, "clientKey")}
         )
     elif auth == "awsiam" and not msk:
         raise component.error(
-            "authType awsiam needs an MSK cluster", field=_annotation_field("mskClusterArn")
+            "authType awsiam needs an MSK cluster", field=field_name("mskClusterArn")
         )
     elif auth not in ("none", "awsiam"):
         raise component.error(
@@ -651,21 +629,25 @@ def _kafka_access(component: Component, msk: bool) -> list[dict[str, Any]]:
         access.append(
             {
                 "Type": "SERVER_ROOT_CA_CERTIFICATE",
-                "URI": _required_annotation(
-                    component, "caSecretArn", "a Secrets Manager secret holding caCert"
+                "URI": _required(
+                    kafka.ca_secret_arn,
+                    component,
+                    "caSecretArn",
+                    "a Secrets Manager secret holding caCert",
                 ),
             }
         )
-    if bool(component.annotation("subnets")) != bool(component.annotation("securityGroups")):
+    if bool(kafka.subnets) != bool(kafka.security_groups):
         raise component.error(
             "Lambda reaches brokers in a VPC through both subnets and security groups",
-            field=_annotation_field("subnets"),
+            field=field_name("subnets"),
             hint="annotate both portabind.io/subnets and portabind.io/securityGroups",
         )
-    for key, (kind, prefix) in _VPC.items():
-        for item in (component.annotation(key) or "").split(","):
-            if item.strip():
-                access.append({"Type": kind, "URI": prefix + item.strip()})
+    for items, (kind, prefix) in (
+        (kafka.subnets, ("VPC_SUBNET", "subnet:")),
+        (kafka.security_groups, ("VPC_SECURITY_GROUP", "security_group:")),
+    ):
+        access += [{"Type": kind, "URI": prefix + item} for item in items]
     return access
 
 
@@ -681,7 +663,8 @@ def _kafka_event(function: _Function) -> dict[str, Any]:
             field="topics",
             hint="one component (and handler) per topic",
         )
-    cluster = component.annotation("mskClusterArn")
+    kafka = function.annotation(KafkaTrigger)
+    cluster = kafka.msk_cluster_arn
     offset = (_literal(component, "initialOffset", required=False) or "newest").lower()
     properties: dict[str, Any] = {
         "Topics": topics,
@@ -696,7 +679,7 @@ def _kafka_event(function: _Function) -> dict[str, Any]:
     group = _literal(component, "consumerGroup", required=False)
     if group:
         properties["ConsumerGroupId"] = group
-    access = _kafka_access(component, msk=bool(cluster))
+    access = _kafka_access(function, msk=bool(cluster))
     if not access and not cluster:
         raise component.error(
             "a self-managed Kafka trigger needs credentials or the brokers' VPC",
@@ -707,7 +690,7 @@ def _kafka_event(function: _Function) -> dict[str, Any]:
     if access:
         properties["SourceAccessConfigurations"] = access
     _batching(function, properties, 10000, window=bool(cluster))
-    pollers = _annotation_int(component, "provisionedPollers", None)
+    pollers = kafka.provisioned_pollers
     if pollers is not None:
         properties["ProvisionedPollerConfig"] = {"MinimumPollers": pollers}
         function.stream_retries(properties, destination=bool(cluster))
@@ -727,9 +710,10 @@ def _rabbitmq_event(function: _Function) -> dict[str, Any]:
     function.refuse_retries(
         "an MQ trigger retries by the broker's policy (set a dead-letter there)"
     )
-    broker = _required_annotation(component, "brokerArn", "the Amazon MQ broker's ARN")
-    access: list[dict[str, Any]] = [{"Type": "BASIC_AUTH", "URI": _secret_arn(component)}]
-    vhost = component.annotation("virtualHost")
+    mq = function.annotation(MqTrigger)
+    broker = _required(mq.broker_arn, component, "brokerArn", "the Amazon MQ broker's ARN")
+    access: list[dict[str, Any]] = [{"Type": "BASIC_AUTH", "URI": _secret_arn(function)}]
+    vhost = mq.virtual_host
     host = _value(component, "host")
     if vhost is None and host is not None and host[1].literal:
         vhost = urlsplit(host[1].literal).path.removeprefix("/") or None
@@ -760,19 +744,13 @@ def _mqtt_event(function: _Function) -> dict[str, Any]:
     }
 
 
-def _s3_templates(component: Component, operations: tuple[str, ...]) -> tuple[str, ...]:
+def _s3_templates(component: Component) -> tuple[str, ...]:
     """S3CrudPolicy, or narrower when `portabind.io/operations` lists the operations the app
     calls: S3ReadPolicy for reads only, S3WritePolicy for writes only, both for the two."""
-    listed = component.annotation("operations")
+    listed = TARGET.parse_annotations(component)[S3Policy].operations
     if listed is None:
         return ("S3CrudPolicy",)
-    used = {part.strip() for part in listed.split(",") if part.strip()}
-    unknown = sorted(used - set(operations))
-    if unknown or not used:
-        raise component.error(
-            f"operations must name some of {', '.join(operations)}; got {listed!r}",
-            field=_annotation_field("operations"),
-        )
+    used = set(listed)
     if used & _S3_DELETES:
         return ("S3CrudPolicy",)
     return tuple(
@@ -803,10 +781,7 @@ def _policies(project: Project) -> list[dict[str, Any]]:
             ]
         elif kind == "bindings.aws.s3":
             bucket = _name(component, "bucket")
-            granted = [
-                {template: {"BucketName": bucket}}
-                for template in _s3_templates(component, binding.output.operations)
-            ]
+            granted = [{template: {"BucketName": bucket}} for template in _s3_templates(component)]
         elif kind in POLICIES:
             template, parameter, field_name = POLICIES[kind]
             value = _name(component, field_name)
@@ -831,7 +806,7 @@ def _secret_variables(project: Project) -> dict[str, str]:
     return variables
 
 
-def _trigger_of(component: Component) -> Trigger[EventWriter]:
+def _trigger_of(component: Component, annotations: ParsedAnnotations) -> Trigger[EventWriter]:
     """The component's Lambda trigger, refused when it has none here."""
     trigger = TARGET.trigger(component.type)
     if trigger is None:
@@ -842,11 +817,13 @@ def _trigger_of(component: Component) -> Trigger[EventWriter]:
             f"local listener; the components are Dapr's own); types with a Lambda trigger: "
             f"{native}",
         )
-    if trigger.extension and not _flag(component, "trigger"):
+    if trigger.extension and not any(
+        isinstance(found, ExtensionTrigger) and found.trigger for found in annotations.instances()
+    ):
         raise component.error(
             f"{component.type} is output-only in Dapr; its Lambda trigger ({trigger.native}) "
             "is a portabind extension",
-            field=_annotation_field("trigger"),
+            field=field_name("trigger"),
             hint='add the annotation portabind.io/trigger: "true" to use it',
         )
     return trigger
@@ -860,8 +837,10 @@ def template(project: Project) -> dict[str, Any]:
     shared_policies = _policies(project)
     for name in project.app.handlers:
         component = project.components.get(name)
-        trigger = _trigger_of(component)
-        function = _Function(component, _retries(component, project.components), resources)
+        annotations = TARGET.parse_annotations(component)
+        trigger = _trigger_of(component, annotations)
+        retries = _retries(component, project.components, annotations)
+        function = _Function(component, annotations, retries, resources)
         event = trigger.write(function)
         properties: dict[str, Any] = {
             "Runtime": _runtime(),
@@ -897,7 +876,8 @@ def template(project: Project) -> dict[str, Any]:
 def _entry(project: Project) -> str:
     functions = []
     for name in project.app.handlers:
-        trigger = _trigger_of(project.components.get(name))
+        component = project.components.get(name)
+        trigger = _trigger_of(component, TARGET.parse_annotations(component))
         functions.append(
             entry.EntryFunction(
                 name=_handler_name(name),
@@ -976,6 +956,7 @@ TARGET = Target(
         Trigger("bindings.rabbitmq", "MQ (Amazon MQ brokers)", Function.mq, _rabbitmq_event),
         Trigger("bindings.mqtt3", "IoTRule (AWS IoT Core)", Function.iot, _mqtt_event),
     ),
+    annotations=BY_TYPE,
     fallbacks={
         "bindings.azure.storagequeues": _RUN,
         "bindings.azure.servicebusqueues": _RUN,

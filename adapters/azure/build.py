@@ -42,11 +42,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
+from portabind.adapters.azure.annotations import BY_TYPE, COMMON, KeyVault, QueueHost
 from portabind.adapters.azure.runtime import Function
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError
-from portabind.metadata import parse_duration
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable, ncrontab
@@ -61,15 +61,6 @@ if TYPE_CHECKING:
     from portabind.tooling.project import Project
 
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
-#: host.json queue settings: annotation → (host.json key, default). Durations are hh:mm:ss.
-QUEUE_ANNOTATIONS = {
-    "maxDequeueCount": ("maxDequeueCount", 5),
-    "batchSize": ("batchSize", 16),
-    "newBatchThreshold": ("newBatchThreshold", None),
-    "visibilityTimeout": ("visibilityTimeout", None),
-    "maxPollingInterval": ("maxPollingInterval", None),
-}
-KEY_VAULT_ANNOTATION = "keyVault"
 #: The app as published; local.settings.json is for the local Functions host only.
 PACKAGE = "functionapp.zip"
 _NOT_PUBLISHED = frozenset({PACKAGE, "local.settings.json", "__pycache__"})
@@ -123,27 +114,15 @@ def _host_queue_settings(components: list[Component]) -> dict[str, Any]:
     chosen: dict[str, tuple[Any, str]] = {}
     for component in components:
         metadata = _metadata(component)
+        host = TARGET.parse_annotations(component)[QueueHost]
         wanted: dict[str, Any] = {
-            "visibilityTimeout": _timespan(metadata.visibility_timeout),
-            "maxPollingInterval": _timespan(metadata.polling_interval),
+            "visibilityTimeout": _timespan(host.visibility_timeout or metadata.visibility_timeout),
+            "maxPollingInterval": _timespan(host.max_polling_interval or metadata.polling_interval),
+            "maxDequeueCount": host.max_dequeue_count,
+            "batchSize": host.batch_size,
         }
-        for annotation, (key, default) in QUEUE_ANNOTATIONS.items():
-            raw = component.annotation(annotation)
-            if raw is None:
-                if default is not None:
-                    wanted.setdefault(key, default)
-                continue
-            try:
-                wanted[key] = (
-                    _timespan(parse_duration(raw))
-                    if key.endswith(("Timeout", "Interval"))
-                    else int(raw)
-                )
-            except ValueError as error:
-                raise component.error(
-                    f"annotation portabind.io/{annotation}: {error}",
-                    field=f"metadata.annotations.portabind.io/{annotation}",
-                ) from None
+        if host.new_batch_threshold is not None:
+            wanted["newBatchThreshold"] = host.new_batch_threshold
         for key, value in wanted.items():
             if key in chosen and chosen[key][0] != value:
                 raise BuildError(
@@ -397,7 +376,7 @@ def _function_app(
 def _secret_settings(project: Project, settings: _Settings) -> None:
     """Each secret reference as an app setting holding a Key Vault reference."""
     for component in project.components.bindings():
-        vault = component.annotation(KEY_VAULT_ANNOTATION) or "<key-vault-name>"
+        vault = TARGET.parse_annotations(component)[KeyVault].key_vault or "<key-vault-name>"
         for field, value in sorted(component.binding_values().items()):
             if value.secret_ref is None:
                 continue
@@ -465,4 +444,6 @@ TARGET = Target(
         Trigger("bindings.kafka", "kafka_trigger", Function.kafka, _kafka_functions),
         Trigger("bindings.rabbitmq", "rabbitMQTrigger", Function.rabbitmq, _rabbitmq_function),
     ),
+    annotations=BY_TYPE,
+    common_annotations=COMMON,
 )

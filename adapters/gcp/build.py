@@ -31,6 +31,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from portabind import registry
+from portabind.adapters.gcp.annotations import (
+    BY_TYPE,
+    COMMON,
+    Region,
+    SchedulerJob,
+    SecretIds,
+)
+from portabind.adapters.gcp.annotations import Project as ProjectId
 from portabind.adapters.gcp.runtime import PUBSUB_EVENT_TYPE, Function
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
 DEFAULT_TIME_ZONE = "Etc/UTC"
 
 RUNTIME = "python312"
-DEFAULT_REGION = "us-central1"
 #: SDKs the GCP types need at run time on Cloud Functions (other families come from the
 #: portabind extra of the same name).
 _GCP_PACKAGES = {
@@ -110,22 +117,12 @@ def _trigger(component: Component) -> tuple[str, str]:
     return project, str(topic)
 
 
-def _secret_ids(component: Component) -> dict[str, str]:
-    """Overrides of the Secret Manager secret id per field (annotation `secret`)."""
-    ids = {}
-    for item in (component.annotation("secret") or "").split(","):
-        field, _, secret = item.partition("=")
-        if field.strip() and secret.strip():
-            ids[field.strip()] = secret.strip()
-    return ids
-
-
 def secret_references(project: Project) -> tuple[dict[str, str], list[str]]:
     """({ENV: "secret-id:latest"} for each secretKeyRef, [variables each envRef reads])."""
     secrets: dict[str, str] = {}
     passthrough: list[str] = []
     for component in project.components.bindings():
-        overrides = _secret_ids(component)
+        overrides = TARGET.parse_annotations(component)[SecretIds].secret_ids
         for field, value in component.binding_values().items():
             if value.secret_ref is not None:
                 ref = value.secret_ref
@@ -155,7 +152,7 @@ def _pubsub_trigger(component: Component) -> dict[str, Any]:
 def _http_trigger(component: Component) -> dict[str, Any]:
     trigger = component_trigger(component)
     return {
-        "project": component.annotation("project"),
+        "project": TARGET.parse_annotations(component)[ProjectId].project,
         "trigger": {
             "type": "http",
             "path": trigger.path,
@@ -173,8 +170,9 @@ def _scheduler_trigger(component: Component) -> dict[str, Any]:
         expression = unix_cron(schedule)
     except Untranslatable as error:
         raise component.error(f"schedule {schedule.source!r}: {error}", field="schedule") from None
+    annotations = TARGET.parse_annotations(component)
     return {
-        "project": component.annotation("project"),
+        "project": annotations[ProjectId].project,
         "trigger": {
             "type": "scheduler",
             "job": function_name(component.name),
@@ -182,7 +180,7 @@ def _scheduler_trigger(component: Component) -> dict[str, Any]:
             "timeZone": schedule.timezone or DEFAULT_TIME_ZONE,
             "target": "http",
             "httpMethod": "POST",
-            "serviceAccount": component.annotation("serviceAccount"),
+            "serviceAccount": annotations[SchedulerJob].service_account,
         },
     }
 
@@ -233,7 +231,7 @@ def _functions(project: Project) -> list[dict[str, Any]]:
                 "type": component.type,
                 "entryPoint": entry_point(name),
                 "runtime": RUNTIME,
-                "region": component.annotation("region") or DEFAULT_REGION,
+                "region": TARGET.parse_annotations(component)[Region].region,
                 **trigger.write(component),
             }
         )
@@ -442,4 +440,6 @@ TARGET = Target(
         ),
         Trigger("bindings.http", "HTTP (extension)", Function.http, _http_trigger, extension=True),
     ),
+    annotations=BY_TYPE,
+    common_annotations=COMMON,
 )

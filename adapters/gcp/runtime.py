@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from portabind.annotations import binding_annotations
 from portabind.bindings.gcp.pubsub import message_event
 from portabind.bundled import BundledFunction
 from portabind.events import BindingEvent, Metadata
@@ -56,9 +57,12 @@ class Function(BundledFunction):
         """Answers one Flask request to the HTTP trigger `component`: the handler's result,
         or 404/405 for a path or method the trigger does not route (Cloud Functions hands
         every path of the function's URL to it)."""
-        from portabind.bindings.http import trigger_settings
+        from portabind.bindings.http import HttpAnnotations, trigger_settings
 
-        trigger = trigger_settings(component, self.runtime.components.get(component).annotations)
+        found, binding = self.runtime.binding(component)
+        annotations = binding_annotations(found, binding)
+        assert isinstance(annotations, HttpAnnotations)
+        trigger = trigger_settings(component, annotations)
         if trigger is None:
             raise ValueError(f"{component!r} is not an HTTP trigger (portabind.io/trigger)")
         return lambda request: self._answer(component, trigger, request)

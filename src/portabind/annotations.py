@@ -197,6 +197,9 @@ class ParsedAnnotations:
         assert isinstance(instance, model)
         return instance
 
+    def instances(self) -> tuple[Annotations, ...]:
+        return tuple(self._instances.values())
+
 
 def _owners(models: Iterable[type[Annotations]]) -> dict[str, type[Annotations]]:
     """Every accepted key (lower-cased) → the model declaring it. A key declared by two
@@ -240,24 +243,15 @@ def parse_annotations(
     binding's own, read at run time), so keys they do not declare are left to the others."""
     declared = tuple(dict.fromkeys(models))
     owners = _owners(declared)
-    names = {key: model.dapr_names()[key] for key, model in owners.items()}
     values: dict[type[Annotations], dict[str, str]] = {model: {} for model in declared}
-    problems: list[UserError] = []
     for key, value in component.annotations.items():
         owner = owners.get(key.lower())
         if owner is not None:
             values[owner][key] = value
-        elif not partial:
-            close = difflib.get_close_matches(key.lower(), names, n=1)
-            valid = ", ".join(sorted(set(names.values())))
-            problems.append(
-                component.error(
-                    f"unknown annotation {ANNOTATION_PREFIX}{key} for {component.type}",
-                    field=field_name(key),
-                    hint=(f"did you mean {names[close[0]]!r}? " if close else "")
-                    + (f"{component.type} takes: {valid}" if valid else "it takes none"),
-                )
-            )
+    problems: list[UserError] = []
+    if not partial:
+        names = {key: model.dapr_names()[key] for key, model in owners.items()}
+        problems += unknown_annotations(component, names)
     instances: dict[type[Annotations], Annotations] = {}
     for model, given in values.items():
         try:
@@ -267,6 +261,26 @@ def parse_annotations(
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
     return ParsedAnnotations(instances)
+
+
+def unknown_annotations(component: Component, names: Mapping[str, str]) -> list[UserError]:
+    """An error for each of the component's annotations that `names` (every declared key,
+    lower-cased → its declared spelling) lacks, naming the nearest declared key."""
+    valid = ", ".join(sorted(set(names.values())))
+    problems: list[UserError] = []
+    for key in component.annotations:
+        if key.lower() in names:
+            continue
+        close = difflib.get_close_matches(key.lower(), names, n=1)
+        problems.append(
+            component.error(
+                f"unknown annotation {ANNOTATION_PREFIX}{key} for {component.type}",
+                field=field_name(key),
+                hint=(f"did you mean {names[close[0]]!r}? " if close else "")
+                + (f"{component.type} takes: {valid}" if valid else "it takes none"),
+            )
+        )
+    return problems
 
 
 def binding_annotations(component: Component, binding: Binding[Any]) -> Annotations | None:

@@ -12,10 +12,10 @@ from paho.mqtt.client import CallbackAPIVersion, Client
 
 from portabind.app import App
 from portabind.bindings.mqtt3 import Mqtt3Input, Mqtt3Metadata, Mqtt3Output, binding
-from portabind.tooling.project import load_components
 from portabind.errors import BindingError
 from portabind.events import BindingEvent, Metadata  # App reads handler hints at run time
 from portabind.runtime import Runtime
+from portabind.tooling.project import load_components
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

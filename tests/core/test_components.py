@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from portabind.tooling.project import load_components
 from portabind.errors import ComponentError, UserError, ValidationFailed
+from portabind.tooling.project import load_components
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from portabind.tooling.project import load_components
 from portabind.errors import SecretError
 from portabind.secrets import SecretResolver, secret_env_name
+from portabind.tooling.project import load_components
 
 if TYPE_CHECKING:
     from pathlib import Path

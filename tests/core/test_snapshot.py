@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from portabind import snapshot
-from portabind.tooling.project import load_components
 from portabind.errors import UserError
+from portabind.tooling.project import load_components
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -181,6 +181,11 @@ def _pairs(items: Sequence[str], what: str, separator: str = "=") -> list[tuple[
     return pairs
 
 
+def _warn(warnings: Sequence[UserError]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning.render()}", file=sys.stderr)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from portabind.tooling.project import check_project, load_project
 
@@ -202,7 +207,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from portabind.tooling.project import check_project, load_project
 
     project = load_project(args.dir, args.components, args.app)
-    check_project(project, resolve_secrets=False)
+    _warn(check_project(project, resolve_secrets=False, build_target=args.target))
     written = targets.target(args.target).build(project, args.out)
     print(f"built {args.target} app in {args.out}:")
     for path in written:
@@ -216,7 +221,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     from portabind.tooling.project import check_project, load_project
 
     project = load_project(args.dir, args.components, args.app)
-    check_project(project, resolve_secrets=False)
+    _warn(check_project(project, resolve_secrets=False, build_target=args.target))
     options = DeployOptions(
         name=args.name or default_name(args.dir),
         region=args.region,

@@ -18,6 +18,7 @@ from portabind.components import (
 )
 from portabind.errors import AppError, ComponentError, UserError, ValidationFailed
 from portabind.secrets import SecretResolver
+from portabind.tooling.targets import check_annotations
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -143,12 +144,18 @@ def load_project(
 
 
 def check_project(
-    project: Project, *, resolve_secrets: bool, environ: Mapping[str, str] | None = None
-) -> None:
-    """Every problem in the project at once, found before anything runs or deploys. With
+    project: Project,
+    *,
+    resolve_secrets: bool,
+    environ: Mapping[str, str] | None = None,
+    build_target: str | None = None,
+) -> list[UserError]:
+    """Every problem in the project at once, found before anything runs or deploys; returns
+    the warnings (annotations only another target than `build_target` reads). With
     `resolve_secrets`, references must resolve too (run, validate); a build leaves them as
     references."""
     problems: list[UserError] = []
+    warnings: list[UserError] = []
     resolver = SecretResolver(project.components, environ)
     for component in project.components.bindings():
         try:
@@ -157,6 +164,7 @@ def check_project(
                 resolver.values(component) if resolve_secrets else placeholder_values(component)
             )
             parse_metadata(component, binding.metadata, values)
+            annotations = check_annotations(component, build_target)
         except ValidationFailed as failed:
             problems.extend(failed.errors)
             continue
@@ -172,9 +180,13 @@ def check_project(
                     hint=f"it supports: {', '.join(sorted(binding.directions))}",
                 )
             )
+        warnings += annotations.warnings
         # `portabind.io/trigger` opts an output-only type into a cloud's native trigger.
-        extension = (component.annotation("trigger") or "").lower() == "true"
-        if component.name in project.app.handlers and binding.input is None and not extension:
+        if (
+            component.name in project.app.handlers
+            and binding.input is None
+            and not annotations.extension
+        ):
             problems.append(
                 component.error(
                     f"a handler is registered for it, but {component.type} is output-only",
@@ -196,3 +208,4 @@ def check_project(
             )
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+    return warnings

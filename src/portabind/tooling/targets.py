@@ -23,7 +23,14 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from portabind.errors import UserError
+from portabind import registry
+from portabind.annotations import (
+    ExtensionTrigger,
+    field_name,
+    parse_annotations,
+    unknown_annotations,
+)
+from portabind.errors import ComponentError, UserError, ValidationFailed
 from portabind.tooling.deployment import Deployer
 
 if TYPE_CHECKING:
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
+    from portabind.annotations import Annotations, ParsedAnnotations
+    from portabind.components import Component
     from portabind.tooling.project import Project
 
 _ADAPTERS = "portabind.adapters"
@@ -64,9 +73,31 @@ class Target:
     triggers: Sequence[Trigger[Any]]
     #: Input types without a native trigger here → the honest alternative to offer.
     fallbacks: Mapping[str, str] = field(default_factory=dict)
+    #: The `portabind.io/` annotations its build reads: by binding type, and for every type.
+    annotations: Mapping[str, Sequence[type[Annotations]]] = field(default_factory=dict)
+    common_annotations: Sequence[type[Annotations]] = ()
 
     def trigger(self, binding_type: str) -> Trigger[Any] | None:
         return next((t for t in self.triggers if t.binding_type == binding_type), None)
+
+    def annotation_models(self, component: Component) -> tuple[type[Annotations], ...]:
+        """The models of the annotations this target reads for the component: its binding's
+        own, this target's common ones and those of its type."""
+        own = registry.binding_for(component).annotations
+        return tuple(
+            dict.fromkeys(
+                (
+                    *((own,) if own else ()),
+                    *self.common_annotations,
+                    *self.annotations.get(component.type, ()),
+                )
+            )
+        )
+
+    def parse_annotations(self, component: Component) -> ParsedAnnotations:
+        """The component's annotations as this target reads them. Keys only other targets
+        read are left alone here; `check_annotations` checks the whole namespace."""
+        return parse_annotations(component, self.annotation_models(component), partial=True)
 
 
 def adapter(name: str, part: str) -> ModuleType:
@@ -99,6 +130,64 @@ def target(name: str) -> Target:
 def targets() -> dict[str, Target]:
     """Every build target shipped, by name."""
     return {name: target(name) for name in target_names()}
+
+
+@dataclass(frozen=True)
+class AnnotationCheck:
+    """What `check_annotations` found besides errors."""
+
+    #: Annotations the build target ignores because only other targets read them.
+    warnings: list[UserError]
+    #: `portabind.io/trigger` turns on a trigger portabind adds to an output-only type.
+    extension: bool
+
+
+def check_annotations(component: Component, build_target: str | None = None) -> AnnotationCheck:
+    """Every `portabind.io/` annotation of the component against what its binding and every
+    target declare: a value of the wrong kind, or a key nobody declares (with the nearest
+    declared one), raises. A key is known when the binding or any target reads it; for a
+    build, those only other targets read are warnings."""
+    readers: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    problems: dict[tuple[str | None, str], ComponentError] = {}
+    extension = False
+    own = registry.binding_for(component).annotations
+    for name, declaring in targets().items():
+        models = declaring.annotation_models(component)
+        for model in models:
+            for key, spelled in model.dapr_names().items():
+                names[key] = spelled
+                readers.setdefault(key, set()).add("" if model is own else name)
+        try:
+            parsed = parse_annotations(component, models, partial=True)
+        except (ValidationFailed, ComponentError) as failed:
+            # The binding's own model is read for every target: report its errors once.
+            errors = failed.errors if isinstance(failed, ValidationFailed) else [failed]
+            problems.update(
+                ((e.field, e.message), e) for e in errors if isinstance(e, ComponentError)
+            )
+            continue
+        extension |= any(
+            isinstance(model, ExtensionTrigger) and model.trigger for model in parsed.instances()
+        )
+    for unknown in unknown_annotations(component, names):
+        assert isinstance(unknown, ComponentError)
+        problems[(unknown.field, unknown.message)] = unknown
+    if problems:
+        found: list[UserError] = list(problems.values())
+        raise found[0] if len(found) == 1 else ValidationFailed(found)
+    warnings: list[UserError] = []
+    for key in component.annotations:
+        used_by = readers[key.lower()]
+        if build_target is not None and "" not in used_by and build_target not in used_by:
+            warnings.append(
+                component.error(
+                    f"the {build_target} build ignores this annotation: only "
+                    f"{', '.join(sorted(used_by))} read{'s' if len(used_by) == 1 else ''} it",
+                    field=field_name(key),
+                )
+            )
+    return AnnotationCheck(warnings, extension)
 
 
 def deployable_names() -> list[str]:

@@ -15,8 +15,8 @@ import yaml
 
 from portabind.adapters.aws import build
 from portabind.errors import BuildError, ComponentError
-from portabind.tooling.project import load_project
 from portabind.secrets import secret_env_name
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable

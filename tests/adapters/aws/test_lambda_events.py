@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from portabind.adapters.aws import build
-from portabind.tooling.project import load_project
 from portabind.secrets import secret_env_name
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from types import ModuleType

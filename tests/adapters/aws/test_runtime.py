@@ -186,8 +186,12 @@ def test_lambda_and_local_listener_give_the_same_event(
         raise RuntimeError("keep the message")
 
     sqs.SqsInput("orders", metadata).listen(fail, stop)
+    # The failed message comes back after the listener's first back-off (1 s).
     entry = client.receive_message(
-        QueueUrl=url, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"]
+        QueueUrl=url,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=5,
     )["Messages"][0]
 
     spec = importlib.util.spec_from_file_location("built_entry", out / "portabind_lambda.py")

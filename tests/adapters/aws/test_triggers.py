@@ -13,8 +13,8 @@ import yaml
 
 from portabind.adapters.aws import build
 from portabind.errors import BuildError, ComponentError
-from portabind.tooling.project import load_project
 from portabind.secrets import secret_env_name
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -249,7 +249,7 @@ SNS = {"topicArn": "arn:aws:sns:us-east-1:123456789012:t", "region": "us-east-1"
         ("bindings.aws.sns", SNS, {"trigger": "true", "maxRetries": "5"}, "", "0 to 2 times"),
         ("bindings.aws.sns", SNS, {"trigger": "true", "bisectOnError": "true"}, "", "stream"),
         ("bindings.aws.sqs", SQS, {"existing": "true", "maxRetries": "2"}, "", "on the queue"),
-        ("bindings.aws.sqs", SQS, {"onFailure": "sns-topic"}, "", "SQS queue or SNS topic ARN"),
+        ("bindings.aws.sqs", SQS, {"onFailure": "sns-topic"}, "", "an arn:aws:sqs:… ARN or 'dlq'"),
         (
             "bindings.aws.dynamodb",
             {"table": "t", "region": "us-east-1"},
@@ -380,14 +380,10 @@ def test_validation_accepts_a_handler_on_an_output_only_type_only_when_opted_in(
 ) -> None:
     from portabind.tooling.project import check_project
 
-    # bindings.twilio.sms is output-only everywhere: the annotation is the opt-in
+    # bindings.aws.sns is output-only in Dapr: the annotation opts into its Lambda trigger
     opted_in = project(
         tmp_path / "yes",
-        component(
-            "bindings.twilio.sms",
-            TWILIO,
-            {"portabind.io/trigger": "true"},
-        ),
+        component("bindings.aws.sns", SNS, {"portabind.io/trigger": "true"}),
     )
     check_project(load_project(opted_in), resolve_secrets=False)
     plain = project(
@@ -440,7 +436,7 @@ def test_s3_operations_must_be_the_bindings_own(tmp_path: Path) -> None:
             {"portabind.io/operations": "get,upload"},
         )
         file.write("---\n" + s3.replace("name: source", "name: files"))
-    with pytest.raises(ComponentError, match="operations must name some of") as raised:
+    with pytest.raises(ComponentError, match="item 2: must be one of create, get") as raised:
         build.build(load_project(root), tmp_path / "out")
     assert raised.value.component == "files"
 

@@ -11,10 +11,10 @@ import pytest
 from portabind.adapters.local.dapr_api import DaprApi
 from portabind.adapters.local.emulators import free_port
 from portabind.adapters.local.invoke import invoke
-from portabind.tooling.project import load_components
 from portabind.errors import BindingError, UnsupportedOperation, UserError
 from portabind.registry import binding_for
 from portabind.runtime import Runtime
+from portabind.tooling.project import load_components
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
