@@ -27,7 +27,7 @@ from portabind.annotations import (
     whole_number,
     whole_seconds,
 )
-from portabind.bindings.aws import StreamAnnotations
+from portabind.bindings.aws.kinesis import StreamAnnotations
 from portabind.bindings.aws.s3 import S3Annotations, S3Output
 from portabind.bindings.aws.sqs import SqsAnnotations
 from portabind.bindings.http import HttpAnnotations

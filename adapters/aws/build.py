@@ -49,7 +49,7 @@ from portabind.adapters.aws.annotations import (
 from portabind.adapters.aws.runtime import Function
 from portabind.adapters.aws.schedule import translate
 from portabind.annotations import ExtensionTrigger, field_name
-from portabind.bindings.aws import StartingPosition, StreamAnnotations
+from portabind.bindings.aws.kinesis import StartingPosition, StreamAnnotations
 from portabind.bindings.aws.s3 import S3Annotations
 from portabind.bindings.aws.sqs import SqsAnnotations, redrive
 from portabind.bindings.cron import ScheduleError, parse_schedule

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings.aws import _aws, _shards
+from portabind.bindings.aws._shards import StartingPosition, StreamAnnotations
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
 from portabind.metadata import setting
@@ -154,7 +155,7 @@ class KinesisInput(_shards.StreamInput[KinesisMetadata]):
         name: str,
         metadata: KinesisMetadata,
         *,
-        annotations: _shards.StreamAnnotations | None = None,
+        annotations: StreamAnnotations | None = None,
     ) -> None:
         super().__init__(name, metadata, annotations=annotations)
         if not metadata.consumer_name:
@@ -188,10 +189,14 @@ def provision(metadata: KinesisMetadata) -> None:
 
 binding = Binding(
     metadata=KinesisMetadata,
-    annotations=_shards.StreamAnnotations,
+    annotations=StreamAnnotations,
     output=KinesisOutput,
     input=KinesisInput,
     emulator="moto",
     emulate=_aws.emulate,
     provision=provision,
 )
+
+#: What the kinesis and dynamodb listeners read, and the AWS build with them (the Lambda
+#: stream triggers' `StartingPosition`).
+__all__ = ["StartingPosition", "StreamAnnotations", "binding"]

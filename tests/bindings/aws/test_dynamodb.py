@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portabind.bindings.aws import StreamAnnotations, _aws, dynamodb
+from portabind.bindings.aws import _aws, dynamodb
+from portabind.bindings.aws.kinesis import StreamAnnotations
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, Metadata
 

@@ -14,7 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from portabind.annotations import binding_annotations
-from portabind.bindings.aws import StreamAnnotations, _aws, kinesis
+from portabind.bindings.aws import _aws, kinesis
+from portabind.bindings.aws.kinesis import StreamAnnotations
 from portabind.components import Component
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, Metadata
