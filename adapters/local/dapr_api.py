@@ -425,8 +425,12 @@ class DaprApi:
                 f"{error.strerror}",
                 hint="stop what uses the port (a Dapr sidecar?) or pass --dapr-http-port",
             ) from None
+        # stop() waits for the loop's next poll: 0.05 s rather than socketserver's 0.5 s.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="dapr-http-api", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="dapr-http-api",
+            daemon=True,
         )
         self._thread.start()
 
