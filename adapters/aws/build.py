@@ -7,7 +7,7 @@ start; a secrets file next to it is never copied), the parts of portabind the ap
 `requirements.txt`, so `sam build && sam deploy` needs nothing else.
 
 The template has one `AWS::Serverless::Function` per input binding with a handler, with the
-native event source its `Trigger` names (`TARGET`) (targets.md §1, §2.1), `FunctionResponseTypes:
+native event source its `Trigger` names (`TARGET`; docs/aws.md), `FunctionResponseTypes:
 [ReportBatchItemFailures]` on batch sources, least-privilege policies for every output the
 profile declares (`POLICIES`), retry and dead-letter settings from annotations or a Dapr
 Resiliency document, and each `secretKeyRef` as an environment variable (`secret_env_name`)
@@ -103,7 +103,8 @@ _SASL = {
     "PLAINTEXT": "BASIC_AUTH",
 }
 _MSK_SASL = frozenset({"SHA-512"})
-#: Dapr Resiliency's default inbound retry policies, most specific first (dapr-bindings.md §1.6).
+#: Dapr Resiliency's default inbound retry policies, most specific first (the names daprd looks
+#: up in pkg/resiliency when a component names no policy).
 _DEFAULT_RETRY_POLICIES = (
     "DefaultBindingComponentInboundRetryPolicy",
     "DefaultComponentInboundRetryPolicy",
@@ -303,7 +304,7 @@ class _Function:
                     "a self-managed Kafka trigger has no on-failure destination in SAM",
                     field=field_name("onFailure"),
                 )
-            # No `Type`: cfn-lint rejects it here (targets.md §4.1); the policy is ours.
+            # No `Type`: cfn-lint rejects it on a stream event's destination; the policy is ours.
             properties["DestinationConfig"] = {
                 "OnFailure": {"Destination": self.failure_destination()}
             }

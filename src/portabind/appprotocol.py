@@ -88,7 +88,7 @@ def http_headers(metadata: Mapping[str, str], token: str | None = None) -> dict[
 def event_from_http(name: str, body: bytes, headers: Mapping[str, str]) -> BindingEvent:
     """The event an app receives in a `POST` from the sidecar: the body as data, every header
     but the transport's and the HTTP client's own as metadata (keys compare
-    case-insensitively, design.md rule 7)."""
+    case-insensitively, docs/events.md)."""
     metadata = {k: v for k, v in headers.items() if k.lower() not in _CLIENT_HEADERS}
     return BindingEvent(name, body, Metadata(metadata))
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from portabind.metadata import BindingMetadata
 
 ANNOTATION_PREFIX = "portabind.io/"
-#: Keys the Dapr runtime reads itself, not the binding (dapr-bindings.md §1.1).
+#: Keys the Dapr runtime reads itself, not the binding (the README's "Components").
 RUNTIME_KEYS = ("direction", "route")
 
 M = TypeVar("M", bound="BindingMetadata")

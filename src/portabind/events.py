@@ -1,6 +1,6 @@
 """What a handler receives (`BindingEvent`) and what an output binding returns
 (`BindingResponse`), plus the small conversions every adapter shares so that the same
-message looks the same on every target (design.md, "Normalized events")."""
+message looks the same on every target (docs/events.md)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,8 @@ def rfc3339(moment: datetime | float | int) -> str:
 
 
 def metadata_value(value: Any) -> str:
-    """Render a metadata value as a string by design.md rule 7."""
+    """A metadata value as a string: booleans `true`/`false`, lists joined with `,`
+    (docs/events.md)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):

@@ -1,5 +1,5 @@
 """Resolving `secretKeyRef` and `envRef` values, as the Dapr runtime does before a
-component's Init (dapr-bindings.md §1.7).
+component's Init.
 
 Stores: `secretstores.local.env` (optional `prefix`) and `secretstores.local.file`
 (`secretsFile`, `nestedSeparator`, `multiValued`). On a cloud target the build turns each
