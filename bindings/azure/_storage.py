@@ -1,5 +1,6 @@
-"""What the Azure Storage bindings (blobstorage, storagequeues) share: the account metadata
-Dapr reads for both (its keys and aliases: components-contrib
+"""What the Azure bindings share: the Entra ID credential fields every one of them accepts
+(`EntraMetadata`), and for the Storage bindings (blobstorage, storagequeues) the account
+metadata Dapr reads for both (its keys and aliases: components-contrib
 `common/authentication/azure/metadata-properties.go`), building SDK clients from it, mapping
 SDK errors, and pointing the bindings at Azurite.
 
@@ -35,18 +36,10 @@ _CLOUDS = {
 }
 
 
-class StorageMetadata(BindingMetadata):
-    """The storage account and the Entra ID (Azure AD) credential fields."""
+class EntraMetadata(BindingMetadata):
+    """The Entra ID (Azure AD) credential fields every Azure binding accepts (Dapr's
+    `azauth.MetadataKeys`), and the credential they make."""
 
-    account_name: str | None = setting("accountName", None, aliases=ACCOUNT_NAME_ALIASES)
-    account_key: Secret | None = setting(
-        "accountKey",
-        None,
-        aliases=("accessKey", "storageAccessKey", "storageAccountKey"),
-        secret=True,
-        description="omit to authenticate with Entra ID (azure-identity)",
-    )
-    endpoint: str | None = setting("endpoint", None, aliases=ENDPOINT_ALIASES)
     azure_tenant_id: str | None = setting(
         "azureTenantId", None, aliases=("spnTenantId", "tenantId")
     )
@@ -81,28 +74,18 @@ class StorageMetadata(BindingMetadata):
                 hint="use AzurePublicCloud, AzureChinaCloud or AzureUSGovernmentCloud",
             ) from None
 
-    def account_url(self, service: Service) -> str:
-        """Dapr's service URL: `<endpoint>/<account>` with a custom endpoint (Azurite's
-        path-style addressing), else `https://<account>.<service>.<cloud suffix>`."""
-        if self.endpoint:
-            return f"{self.endpoint.rstrip('/')}/{self.account_name}"
-        return f"https://{self.account_name}.{service}.{self._cloud()[0]}"
-
-    def credential(self) -> Any:
-        """The account key when given; otherwise an Entra ID credential from azure-identity:
-        a service principal (secret or certificate) when its fields are set, else
-        DefaultAzureCredential (managed identity, environment, CLI login)."""
-        key = self.secret("account_key")
-        if key:
-            return {"account_name": self.account_name, "account_key": key}
+    def entra_credential(self) -> Any:
+        """An Entra ID credential from azure-identity: a service principal (secret or
+        certificate) when its fields are set, else DefaultAzureCredential (managed identity,
+        environment, CLI login)."""
         try:
             import azure.identity as identity
         except ImportError:
             raise UserError(
-                f"{self.binding_type or 'this binding'} has no accountKey, so it needs Entra ID "
+                f"{self.binding_type or 'this binding'} has no key, so it needs Entra ID "
                 "credentials, and the azure-identity package is not installed",
-                hint="pip install azure-identity, or set accountKey (secretKeyRef) in the "
-                "component",
+                hint="pip install azure-identity, or set the binding's key (secretKeyRef) in "
+                "the component",
             ) from None
         authority = self._cloud()[1]
         tenant, client = self.azure_tenant_id, self.azure_client_id
@@ -122,6 +105,34 @@ class StorageMetadata(BindingMetadata):
         return identity.DefaultAzureCredential(
             authority=authority, managed_identity_client_id=client
         )
+
+
+class StorageMetadata(EntraMetadata):
+    """The storage account, and the Entra ID fields for when it has no key."""
+
+    account_name: str | None = setting("accountName", None, aliases=ACCOUNT_NAME_ALIASES)
+    account_key: Secret | None = setting(
+        "accountKey",
+        None,
+        aliases=("accessKey", "storageAccessKey", "storageAccountKey"),
+        secret=True,
+        description="omit to authenticate with Entra ID (azure-identity)",
+    )
+    endpoint: str | None = setting("endpoint", None, aliases=ENDPOINT_ALIASES)
+
+    def account_url(self, service: Service) -> str:
+        """Dapr's service URL: `<endpoint>/<account>` with a custom endpoint (Azurite's
+        path-style addressing), else `https://<account>.<service>.<cloud suffix>`."""
+        if self.endpoint:
+            return f"{self.endpoint.rstrip('/')}/{self.account_name}"
+        return f"https://{self.account_name}.{service}.{self._cloud()[0]}"
+
+    def credential(self) -> Any:
+        """The account key when given, else an Entra ID credential (`entra_credential`)."""
+        key = self.secret("account_key")
+        if key:
+            return {"account_name": self.account_name, "account_key": key}
+        return self.entra_credential()
 
 
 def service_client(
