@@ -1,0 +1,154 @@
+"""Latency `portabind run`'s Dapr APIs add to an output binding call.
+
+One Redis output (`get` of a small key on the machine's Redis, 127.0.0.1:6379) called three
+ways, interleaved in rounds so drift on the machine hits all three alike:
+
+- in-process: the binding's client, as a handler's `app.invoke_binding` reaches it;
+- HTTP: `POST /v1.0/bindings/cache` on one keep-alive connection (what an SDK's pool does);
+- gRPC: `Dapr.InvokeBinding` through the stub generated from Dapr's protos (what
+  `DaprClient.invoke_binding` sends, without the SDK's own wrapping).
+
+The APIs are the ones `portabind run` serves (`DaprApi`, `DaprGrpcApi`) over a plain
+`Runtime`, so the console's per-call lines are not measured. Added latency is each API's
+percentile minus the in-process one, from the same run; the figures printed last are medians
+over the runs.
+
+    .venv/bin/python benchmarks/dapr_api_latency.py [--calls 5000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import redis
+from dapr.proto.runtime.v1.binding_pb2 import InvokeBindingRequest
+from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
+
+from portabind.adapters.local.dapr_api import ApiConfig, DaprApi
+from portabind.adapters.local.dapr_grpc import DaprGrpcApi
+from portabind.adapters.local.emulators import free_port
+from portabind.events import Metadata
+from portabind.runtime import Runtime
+from portabind.tooling.project import load_components
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+KEY = "portabind-bench-latency"
+COMPONENT = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: cache
+spec:
+  type: bindings.redis
+  version: v1
+  metadata:
+    - name: redisHost
+      value: 127.0.0.1:6379
+"""
+ROUND = 250  # calls per mode before switching to the next
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def one_run(calls: int, modes: dict[str, Callable[[], bytes]]) -> dict[str, dict[str, float]]:
+    """p50 and p90 in ms per mode, `calls` calls each, interleaved by rounds of ROUND."""
+    samples: dict[str, list[float]] = {name: [] for name in modes}
+    for call in modes.values():  # warm up connections and clients
+        for _ in range(100):
+            call()
+    done = 0
+    while done < calls:
+        size = min(ROUND, calls - done)
+        for name, call in modes.items():
+            timings = samples[name]
+            for _ in range(size):
+                started = time.perf_counter()
+                call()
+                timings.append((time.perf_counter() - started) * 1000)
+        done += size
+    return {
+        name: {"p50": percentile(values, 0.5), "p90": percentile(values, 0.9)}
+        for name, values in samples.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=5000, help="calls per mode and run")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    redis.Redis(host="127.0.0.1", port=6379).set(KEY, b'{"order": 1, "item": "tea"}')
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "cache.yaml").write_text(COMPONENT)
+        runtime = Runtime(load_components(directory))
+    config = ApiConfig()
+    http_api = DaprApi(runtime, free_port(), config)
+    grpc_api = DaprGrpcApi(runtime, free_port(), config)
+    http_api.start()
+    grpc_api.start()
+    connection = http.client.HTTPConnection("127.0.0.1", int(http_api.address.rsplit(":", 1)[1]))
+    channel = grpc.insecure_channel(grpc_api.address)
+    stub = DaprStub(channel)
+    client = runtime.output("cache")
+    body = json.dumps({"operation": "get", "metadata": {"key": KEY}}).encode()
+    headers = {"Content-Type": "application/json"}
+    request = InvokeBindingRequest(name="cache", operation="get", metadata={"key": KEY})
+
+    def in_process() -> bytes:
+        return client.invoke("get", b"", Metadata({"key": KEY})).data or b""
+
+    def over_http() -> bytes:
+        connection.request("POST", "/v1.0/bindings/cache", body, headers)
+        response = connection.getresponse()
+        data = response.read()
+        assert response.status == 200, data
+        return data
+
+    def over_grpc() -> bytes:
+        return bytes(stub.InvokeBinding(request).data)
+
+    assert in_process() == over_http() == over_grpc()
+    modes = {"in-process": in_process, "http": over_http, "grpc": over_grpc}
+    added: dict[str, dict[str, list[float]]] = {
+        api: {"p50": [], "p90": []} for api in ("http", "grpc")
+    }
+    try:
+        print(f"{args.calls} calls per mode and run, Redis get on 127.0.0.1:6379")
+        print("run  in-process p50/p90 ms  http added p50/p90 ms  grpc added p50/p90 ms")
+        for number in range(1, args.runs + 1):
+            result = one_run(args.calls, modes)
+            base = result["in-process"]
+            line = f"{number:>3}  {base['p50']:.3f} / {base['p90']:.3f}"
+            for api in ("http", "grpc"):
+                for cut in ("p50", "p90"):
+                    added[api][cut].append(result[api][cut] - base[cut])
+                line += f"          {added[api]['p50'][-1]:.3f} / {added[api]['p90'][-1]:.3f}"
+            print(line)
+        print("median over runs, added ms:")
+        for api in ("http", "grpc"):
+            p50, p90 = (statistics.median(added[api][cut]) for cut in ("p50", "p90"))
+            print(f"  {api:<5} p50 {p50:.3f}  p90 {p90:.3f}")
+    finally:
+        connection.close()
+        channel.close()
+        http_api.stop()
+        grpc_api.stop()
+        runtime.close()
+
+
+if __name__ == "__main__":
+    main()
