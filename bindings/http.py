@@ -24,7 +24,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -47,7 +47,7 @@ from portabind.events import BindingEvent, BindingResponse, Metadata, to_bytes
 from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, is_truthy, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from datetime import timedelta
 
     import httpx
@@ -491,6 +491,56 @@ def refusal(trigger: Trigger, method: str, path: str) -> tuple[HttpReply, dict[s
     return None
 
 
+@dataclass(frozen=True)
+class InboundRequest:
+    """A request the local listener received (`serve_locally`)."""
+
+    method: str
+    #: Without the query string.
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+#: How a local listener answers one request: the reply and its extra headers.
+Respond = Callable[[InboundRequest], tuple[HttpReply, Mapping[str, str]]]
+TEXT = "text/plain; charset=utf-8"
+
+
+def serve_locally(name: str, port: int, respond: Respond, stop: threading.Event) -> None:
+    """Serve HTTP on 127.0.0.1:`port` until `stop` is set, answering each request with
+    `respond` (a thread per request); a `respond` that raises gives 500. The local side of
+    every inbound HTTP input: the HTTP trigger, Event Grid's webhook."""
+    from http.server import ThreadingHTTPServer
+
+    handler = functools.partial(_Handler, binding=name, respond=respond)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        raise UserError(
+            f"{name}: cannot listen on 127.0.0.1:{port}: {error.strerror}",
+            hint="pick a free port for it (the annotation portabind.io/port, or the "
+            "binding's port field)",
+        ) from None
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+    )
+    thread.start()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def handler_failed(name: str, error: Exception) -> HttpReply:
+    """The 500 a local listener answers when the handler raised, as the clouds do."""
+    log.debug("%s: handler failed", name, exc_info=True)
+    return HttpReply(500, f"handler failed: {type(error).__name__}: {error}".encode(), TEXT)
+
+
 class HttpInput(InputBinding[HttpMetadata]):
     """The local side of the HTTP trigger (`portabind run`): a server on 127.0.0.1 at the
     trigger's port answering requests to its path and methods with the handler's result
@@ -518,75 +568,53 @@ class HttpInput(InputBinding[HttpMetadata]):
         return trigger
 
     def listen(self, deliver: Callable[[BindingEvent], Any], stop: threading.Event) -> None:
-        from http.server import ThreadingHTTPServer
+        import uuid
 
         trigger = self.trigger()
-        handler = functools.partial(
-            _TriggerHandler, trigger=trigger, binding=self.name, deliver=deliver
-        )
-        try:
-            server = ThreadingHTTPServer(("127.0.0.1", trigger.port), handler)
-        except OSError as error:
-            raise UserError(
-                f"{self.name}: cannot listen on 127.0.0.1:{trigger.port}: {error.strerror}",
-                hint="pick a free port with the annotation portabind.io/port",
-            ) from None
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
-        )
-        thread.start()
-        try:
-            stop.wait()
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
+
+        def respond(request: InboundRequest) -> tuple[HttpReply, Mapping[str, str]]:
+            refused = refusal(trigger, request.method, request.path)
+            if refused is not None:
+                return refused
+            event = request_event(
+                self.name,
+                method=request.method,
+                path=request.path,
+                headers=request.headers,
+                query=request.query,
+                body=request.body,
+                request_id=uuid.uuid4().hex,
+            )
+            try:
+                return http_reply(deliver(event)), {}
+            except Exception as error:
+                return handler_failed(self.name, error), {}
+
+        serve_locally(self.name, trigger.port, respond, stop)
 
 
-class _TriggerHandler(BaseHTTPRequestHandler):
+class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def __init__(
-        self,
-        *args: Any,
-        trigger: Trigger,
-        binding: str,
-        deliver: Callable[[BindingEvent], Any],
-    ) -> None:
-        self.trigger = trigger
+    def __init__(self, *args: Any, binding: str, respond: Respond) -> None:
         self.binding = binding
-        self.deliver = deliver
+        self.respond = respond
         super().__init__(*args)  # handles the request
 
     def _serve(self) -> None:
-        import uuid
-
         target = urlsplit(self.path)
-        refused = refusal(self.trigger, self.command, target.path)
-        if refused is not None:
-            self._answer(*refused)
-            return
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._answer(HttpReply(411, b"length required", "text/plain; charset=utf-8"))
+            self._answer(HttpReply(411, b"length required", TEXT))
             return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        event = request_event(
-            self.binding,
-            method=self.command,
-            path=target.path,
-            headers=self.headers.items(),
-            query=target.query,
-            body=body,
-            request_id=uuid.uuid4().hex,
+        request = InboundRequest(
+            self.command, target.path, target.query, list(self.headers.items()), body
         )
         try:
-            result = self.deliver(event)
+            reply, headers = self.respond(request)
         except Exception as error:
-            log.debug("%s: handler failed", self.binding, exc_info=True)
-            message = f"handler failed: {type(error).__name__}: {error}"
-            self._answer(HttpReply(500, message.encode(), "text/plain; charset=utf-8"))
-            return
-        self._answer(http_reply(result))
+            reply, headers = handler_failed(self.binding, error), {}
+        self._answer(reply, headers)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
