@@ -23,6 +23,7 @@ from portabind.adapters.local.console import Console, LogToConsole, ReportingRun
 from portabind.adapters.local.dapr_api import DEFAULT_MAX_REQUEST_MB, ApiConfig, DaprApi
 from portabind.adapters.local.emulate import Emulators
 from portabind.events import Metadata
+from portabind.resiliency import INBOUND
 from portabind.tooling.project import check_project
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from portabind.adapters.local.dapr_grpc import DaprGrpcApi
     from portabind.events import BindingEvent
+    from portabind.resiliency import Engine
     from portabind.tooling.project import Project
 
 #: Seconds a listener gets to finish its current message after the run is told to stop.
@@ -146,7 +148,7 @@ class _Run:
                 handle = functools.partial(channel.deliver, component)
             thread = threading.Thread(
                 target=self._listen,
-                args=(name, listener.listen, self._deliverer(label, handle)),
+                args=(name, listener.listen, self._deliverer(label, handle, runtime.resiliency)),
                 name=f"listener-{name}",
                 daemon=True,
             )
@@ -155,13 +157,15 @@ class _Run:
             self.console.info("listening", f"{name} ({component.type}) → {label}")
 
     def _deliverer(
-        self, label: str, handle: Callable[[BindingEvent], Any]
+        self, label: str, handle: Callable[[BindingEvent], Any], resiliency: Engine
     ) -> Callable[[BindingEvent], Any]:
         def deliver(event: BindingEvent) -> Any:
             self.console.received(event)
             started = time.perf_counter()
             try:
-                result = handle(event)
+                # The inbound policies: retried here with their back-off before the listener
+                # gives the message back to its source.
+                result = resiliency.run(event.name, INBOUND, lambda: handle(event), stop=self.stop)
             except Exception as error:
                 self.console.failed(label, error)
                 raise  # the listener leaves the message for redelivery

@@ -10,16 +10,41 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
+from portabind.binding import OutputBinding
 from portabind.components import parse_metadata
-from portabind.errors import UserError
+from portabind.errors import BindingError, UserError
+from portabind.resiliency import OUTBOUND, Engine, PolicyFailure, policies
 from portabind.secrets import SecretResolver
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from portabind.binding import Binding, InputBinding, OutputBinding
+    from portabind.binding import Binding, InputBinding
     from portabind.components import Component, ComponentSet
+    from portabind.events import BindingResponse, Metadata
     from portabind.metadata import BindingMetadata
+
+
+class _Resilient(OutputBinding[Any]):
+    """An output client whose calls run under the component's outbound policies."""
+
+    def __init__(self, inner: OutputBinding[Any], engine: Engine) -> None:
+        super().__init__(inner.name, inner.metadata)
+        # `operations` is a class attribute of binding classes: answer for the wrapped one.
+        setattr(self, "operations", inner.operations)  # noqa: B010
+        self._inner = inner
+        self._engine = engine
+
+    def invoke(self, operation: str, data: bytes, metadata: Metadata) -> BindingResponse:
+        try:
+            return self._engine.run(
+                self.name, OUTBOUND, lambda: self._inner.invoke(operation, data, metadata)
+            )
+        except PolicyFailure as failure:
+            raise BindingError(self.name, operation, failure.reason) from failure
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class Runtime:
@@ -37,6 +62,9 @@ class Runtime:
         self.components = components
         self._resolver = SecretResolver(components, environ)
         self._overrides = overrides
+        #: The Resiliency documents' policies: outbound around each output call here, inbound
+        #: where a target delivers events itself (`portabind run`).
+        self.resiliency = Engine(policies(components.resiliency))
         self._outputs: dict[str, OutputBinding[Any]] = {}
         self._lock = threading.Lock()
 
@@ -72,6 +100,8 @@ class Runtime:
                         hint="output bindings: " + ", ".join(self.names("output")),
                     )
                 client = binding.output(name, self.metadata(name))
+                if self.resiliency.policies.policy(name, OUTBOUND):
+                    client = _Resilient(client, self.resiliency)
                 self._outputs[name] = client
             return client
 

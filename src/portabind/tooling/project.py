@@ -17,6 +17,7 @@ from portabind.components import (
     placeholder_values,
 )
 from portabind.errors import AppError, ComponentError, UserError, ValidationFailed
+from portabind.resiliency import policies
 from portabind.secrets import SecretResolver
 from portabind.tooling.targets import check_annotations
 
@@ -156,6 +157,12 @@ def check_project(
     references."""
     problems: list[UserError] = []
     warnings: list[UserError] = []
+    try:
+        policies(project.components.resiliency)
+    except ValidationFailed as failed:
+        problems.extend(failed.errors)
+    except UserError as error:
+        problems.append(error)
     resolver = SecretResolver(project.components, environ)
     for component in project.components.bindings():
         try:
