@@ -106,3 +106,40 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running(listener: Any, deliver: Callable[[Any], Any]) -> Iterator[None]:
+    """Run an input listener (`InputBinding.listen`) in a thread for the block; then stop it,
+    check it stopped, and raise what `listen` raised, if anything."""
+    import threading
+
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def listen() -> None:
+        try:
+            listener.listen(deliver, stop)
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive(), "the listener did not stop"
+    if failures:
+        raise failures[0]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10, step: float = 0.02) -> float:
+    """Wait until `condition()` holds; return the seconds it took (fail after `timeout`)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"not done within {timeout} s")
+        time.sleep(step)
+    return time.monotonic() - started
