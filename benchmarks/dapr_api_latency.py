@@ -1,17 +1,16 @@
 """Latency `portabind run`'s Dapr APIs add to an output binding call.
 
 One Redis output (`get` of a small key on the machine's Redis, 127.0.0.1:6379) called three
-ways, interleaved in rounds so drift on the machine hits all three alike:
+ways from this process, interleaved in rounds so drift on the machine hits all three alike:
 
 - in-process: the binding's client, as a handler's `app.invoke_binding` reaches it;
-- HTTP: `POST /v1.0/bindings/cache` on one keep-alive connection (what an SDK's pool does);
-- gRPC: `Dapr.InvokeBinding` through the stub generated from Dapr's protos (what
-  `DaprClient.invoke_binding` sends, without the SDK's own wrapping).
+- HTTP: `POST /v1.0/bindings/cache` to a `portabind run` (a process of its own, as a sidecar
+  is) on one keep-alive connection, what an SDK's connection pool does;
+- gRPC: `Dapr.InvokeBinding` to the same run through the stub generated from Dapr's protos
+  (what `DaprClient.invoke_binding` sends, without the SDK's own wrapping).
 
-The APIs are the ones `portabind run` serves (`DaprApi`, `DaprGrpcApi`) over a plain
-`Runtime`, so the console's per-call lines are not measured. Added latency is each API's
-percentile minus the in-process one, from the same run; the figures printed last are medians
-over the runs.
+Added latency is each API's percentile minus the in-process one, from the same run; the
+figures printed last are medians over the runs.
 
     .venv/bin/python benchmarks/dapr_api_latency.py [--calls 5000] [--runs 5]
 """
@@ -22,6 +21,8 @@ import argparse
 import http.client
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,9 +33,7 @@ import redis
 from dapr.proto.runtime.v1.binding_pb2 import InvokeBindingRequest
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
 
-from portabind.adapters.local.dapr_api import ApiConfig, DaprApi
-from portabind.adapters.local.dapr_grpc import DaprGrpcApi
-from portabind.adapters.local.emulators import free_port
+from portabind.adapters.local.emulators import free_port, wait_for_port
 from portabind.events import Metadata
 from portabind.runtime import Runtime
 from portabind.tooling.project import load_components
@@ -92,16 +91,23 @@ def main() -> None:
     args = parser.parse_args()
 
     redis.Redis(host="127.0.0.1", port=6379).set(KEY, b'{"order": 1, "item": "tea"}')
-    with tempfile.TemporaryDirectory() as directory:
-        (Path(directory) / "cache.yaml").write_text(COMPONENT)
-        runtime = Runtime(load_components(directory))
-    config = ApiConfig()
-    http_api = DaprApi(runtime, free_port(), config)
-    grpc_api = DaprGrpcApi(runtime, free_port(), config)
-    http_api.start()
-    grpc_api.start()
-    connection = http.client.HTTPConnection("127.0.0.1", int(http_api.address.rsplit(":", 1)[1]))
-    channel = grpc.insecure_channel(grpc_api.address)
+    project = Path(tempfile.mkdtemp(prefix="pb-bench-"))
+    (project / "components").mkdir()
+    (project / "components" / "cache.yaml").write_text(COMPONENT)
+    (project / "app.py").write_text("from portabind import App\n\napp = App()\n")
+    runtime = Runtime(load_components(project / "components"))
+    http_port, grpc_port = free_port(), free_port()
+    sidecar = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("portabind")), "run", str(project),
+            "--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port),
+        ],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for_port(http_port)
+    wait_for_port(grpc_port)
+    connection = http.client.HTTPConnection("127.0.0.1", http_port)
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     stub = DaprStub(channel)
     client = runtime.output("cache")
     body = json.dumps({"operation": "get", "metadata": {"key": KEY}}).encode()
@@ -145,8 +151,8 @@ def main() -> None:
     finally:
         connection.close()
         channel.close()
-        http_api.stop()
-        grpc_api.stop()
+        sidecar.terminate()
+        sidecar.wait(30)
         runtime.close()
 
 
