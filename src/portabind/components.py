@@ -174,10 +174,15 @@ def parse_metadata(
     raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
 
 
+#: What a secret reference's value is while checking a component without resolving it: a
+#: metadata model that parses a field's structure lets this through.
+REFERENCE = "<reference>"
+
+
 def placeholder_values(component: Component) -> dict[str, str]:
     """Values for checking a component without resolving its references (build, validate):
-    a reference stands in as a placeholder string."""
+    a reference stands in as `REFERENCE`."""
     return {
-        key: value.literal if value.literal is not None else "<reference>"
+        key: value.literal if value.literal is not None else REFERENCE
         for key, value in component.binding_values().items()
     }
