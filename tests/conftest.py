@@ -32,6 +32,10 @@ _FIX_AZURITE = (
     "make tools  (or: npm ci --prefix tools; or: "
     "npm install --prefix ~/.cache/portabind/azurite azurite@3.35.0)"
 )
+_FIX_COSMOS = (
+    "make tools  (or: npm ci --prefix tools; or: npm install --prefix "
+    "~/.cache/portabind/cosmosdb-server @vercel/cosmosdb-server@1.0.1)"
+)
 
 
 # First, so that the marks exist when pytest's own hook deselects by ``-m``.
@@ -106,6 +110,27 @@ def gcs_server() -> Iterator[StorageEmulator]:
         yield server
     finally:
         server.stop()
+
+
+@server_fixture("cosmos", scope="session")
+def cosmos_server() -> Iterator[Any]:
+    """The Cosmos DB server (@vercel/cosmosdb-server) on 127.0.0.1, HTTPS; its URL is in
+    PORTABIND_COSMOS_EMULATOR for the session, so the bindings accept its certificate."""
+
+    def factory() -> Any:
+        from portabind.adapters.local.emulators.cosmos import CosmosEmulator
+
+        return CosmosEmulator()
+
+    server = _start("Cosmos DB server", _FIX_COSMOS, factory)
+    from portabind.bindings.azure.cosmosdb import EMULATOR_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(EMULATOR_ENV, server.endpoint)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @server_fixture("pubsub", scope="session")

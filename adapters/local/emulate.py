@@ -69,6 +69,14 @@ def _gcs() -> _Started:
     return server, {"gcs": server.endpoint}, {"STORAGE_EMULATOR_HOST": server.endpoint}
 
 
+def _cosmos() -> _Started:
+    from portabind.adapters.local.emulators.cosmos import CosmosEmulator
+    from portabind.bindings.azure.cosmosdb import EMULATOR_ENV
+
+    server = CosmosEmulator().start()
+    return server, {"cosmos": server.endpoint}, {EMULATOR_ENV: server.endpoint}
+
+
 def _pubsub() -> _Started:
     # gRPC's core logs connection teardown (GOAWAY) at INFO straight to stderr when the
     # emulator stops; read once, at gRPC's import, so set before it (the user's value wins).
@@ -84,6 +92,7 @@ _STARTERS: dict[str, Callable[[], _Started]] = {
     "moto": _moto,
     "azurite": _azurite,
     "gcs": _gcs,
+    "cosmos": _cosmos,
     "pubsub": _pubsub,
 }
 

@@ -1,14 +1,12 @@
 """Azurite, Microsoft's Blob/Queue/Table emulator, run as a Node.js subprocess.
 
-Azurite is an npm package, so it is found on disk rather than imported: see `find_azurite`
-for the search order, and `ensure_azurite` for the one-time install `portabind run --emulate`
+Azurite is an npm package, so it is found on disk rather than imported (`NpmTool`): see
+`find_azurite`, and `ensure_azurite` for the one-time install `portabind run --emulate`
 performs when npm is available.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,6 +20,7 @@ from portabind.adapters.local.emulators import (
     free_port,
     wait_for_port,
 )
+from portabind.adapters.local.emulators.npm import REPO_ROOT, NpmTool
 from portabind.bindings.azure import ACCOUNT_KEY, ACCOUNT_NAME
 
 if TYPE_CHECKING:
@@ -39,48 +38,23 @@ __all__ = [
 
 #: The version pinned in tools/package.json; the one `ensure_azurite` installs.
 AZURITE_VERSION = "3.35.0"
-ENV_VAR = "PORTABIND_AZURITE"
-INSTALL_COMMAND = f"npm install --prefix ~/.cache/portabind/azurite azurite@{AZURITE_VERSION}"
-
-# adapters/local/emulators/azure.py -> the source checkout's root (only meaningful when running
-# from a checkout, including strict editable installs, whose link tree points back into it).
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-_BIN = Path("node_modules", ".bin", "azurite")
+AZURITE = NpmTool(
+    "the Azure Storage emulator (Azurite)",
+    "azurite",
+    AZURITE_VERSION,
+    "azurite",
+    "PORTABIND_AZURITE",
+)
+INSTALL_COMMAND = AZURITE.install_command
+_REPO_ROOT = REPO_ROOT
 # How many times to retry when another process grabbed one of the free ports we picked.
 _PORT_RACE_ATTEMPTS = 3
 
 
-def _cache_dir() -> Path:
-    # Computed on each call: tests and users may point HOME elsewhere after import.
-    return Path.home() / ".cache" / "portabind" / "azurite"
-
-
 def find_azurite() -> Path:
-    """Locate the azurite executable, or raise `EmulatorUnavailable` saying how to install it.
-
-    Order: ``$PORTABIND_AZURITE`` (an explicit choice: it must exist, no fallback), ``azurite``
-    on PATH, ``<repo>/tools/node_modules/.bin/azurite`` (``npm ci --prefix tools``), then
-    ``~/.cache/portabind/azurite/node_modules/.bin/azurite`` (where `ensure_azurite` installs).
-    """
-    explicit = os.environ.get(ENV_VAR)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise EmulatorUnavailable(
-            f"{ENV_VAR}={explicit} is not an executable azurite",
-            hint=f"fix or unset {ENV_VAR}, or install it: {INSTALL_COMMAND}",
-        )
-    on_path = shutil.which("azurite")
-    if on_path:
-        return Path(on_path)
-    for candidate in (_REPO_ROOT / "tools" / _BIN, _cache_dir() / _BIN):
-        if candidate.is_file():
-            return candidate
-    raise EmulatorUnavailable(
-        "the Azure Storage emulator (Azurite) is not installed",
-        hint=f"install it with: {INSTALL_COMMAND}  (needs Node.js >= 18 and npm)",
-    )
+    """Locate the azurite executable, or raise `EmulatorUnavailable` saying how to install it
+    (search order: `NpmTool.find`)."""
+    return AZURITE.find(_REPO_ROOT)
 
 
 def ensure_azurite() -> Path:
@@ -88,43 +62,7 @@ def ensure_azurite() -> Path:
 
     Used by `portabind run --emulate` so a first run needs no manual step when npm exists.
     """
-    try:
-        return find_azurite()
-    except EmulatorUnavailable:
-        if os.environ.get(ENV_VAR):
-            raise  # an explicit but wrong path is a mistake to report, not to paper over
-    npm = shutil.which("npm")
-    if npm is None:
-        raise EmulatorUnavailable(
-            "the Azure Storage emulator (Azurite) is not installed, and npm is not on PATH",
-            hint=f"install Node.js >= 18 with npm, then: {INSTALL_COMMAND}",
-        )
-    target = _cache_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [
-            npm,
-            "install",
-            "--prefix",
-            str(target),
-            "--no-audit",
-            "--no-fund",
-            f"azurite@{AZURITE_VERSION}",
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    installed = target / _BIN
-    if result.returncode != 0 or not installed.is_file():
-        output = (result.stdout + result.stderr).strip().splitlines()
-        raise EmulatorUnavailable(
-            f"installing Azurite with npm failed (exit {result.returncode}):\n"
-            + "\n".join(output[-15:]),
-            hint=f"run it by hand to see why: {INSTALL_COMMAND}",
-        )
-    return installed
+    return AZURITE.ensure(_REPO_ROOT)
 
 
 class AzuriteEmulator(Emulator):
