@@ -4,6 +4,17 @@
 Operations: create, get, delete, list, presign, bulkGet, bulkCreate, bulkDelete. Portability
 extension: request metadata `key` names the blob when `blobName` is absent, so an app written
 against S3 or GCS (`key`) runs unchanged.
+
+Input (a portabind extension, `portabind.io/trigger: "true"`; `BlobTrigger`): on Azure the
+build makes the function a Blob trigger on `<containerName>/<path>` (`source` EventGrid by
+default, its event subscription created by the deploy). Locally the listener lists the
+container every `pollInterval` (default 1 s) and delivers each blob matching `path` that
+appeared or changed (a new ETag) since the last look (`bindings._watch`): blobs there before
+it started are not delivered, deletions are not events (as the Blob trigger), a blob written
+twice between two looks gives one event, and one the handler fails on is offered again at the
+next look. Each event (`blob_event`, the same on every target): `data` is the blob's content;
+metadata `blobName`, `container`, `size`, `eTag`, `contentType`, `lastModified` and the blob's
+user metadata under its own names.
 """
 
 from __future__ import annotations
@@ -19,11 +30,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from portabind.binding import Binding, OutputBinding
+from portabind.annotations import Choice, ExtensionTrigger
+from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings._watch import Watch
 from portabind.bindings.azure._storage import (
     ACCOUNT_NAME_ALIASES,
     StorageMetadata,
@@ -32,11 +45,19 @@ from portabind.bindings.azure._storage import (
     service_client,
 )
 from portabind.errors import BindingError
-from portabind.events import BindingResponse, Metadata, rfc3339, unquote
-from portabind.metadata import Secret, Truthy, parse_duration, setting
+from portabind.events import (
+    BindingEvent,
+    BindingResponse,
+    Metadata,
+    metadata_value,
+    rfc3339,
+    unquote,
+)
+from portabind.metadata import Duration, Secret, Truthy, parse_duration, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    import threading
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from azure.storage.blob import BlobClient, ContainerClient
 
@@ -61,12 +82,16 @@ _GO_BOOL = {"1": True, "t": True, "true": True, "0": False, "f": False, "false":
 
 class BlobStorageMetadata(StorageMetadata):
     binding_type = "bindings.azure.blobstorage"
+    # getBlobRetryCount, when given, replaces retryCount (components-contrib
+    # `common/component/azure/blobstorage/metadata.go`).
+    lookup_order = {"retryCount": ("getBlobRetryCount", "retryCount")}
+    deprecated = {"getBlobRetryCount": "write retryCount"}
 
     account_name: str | None = setting("accountName", None, aliases=ACCOUNT_NAME_ALIASES)
     connection_string: Secret | None = setting("connectionString", None, secret=True)
     container_name: str = setting("containerName", aliases=("container", "storageAccountContainer"))
     decode_base64: Truthy = setting("decodeBase64", False)
-    get_blob_retry_count: int = setting("getBlobRetryCount", 3, aliases=("retryCount",))
+    get_blob_retry_count: int = setting("retryCount", 3, aliases=("getBlobRetryCount",))
     public_access_level: Literal["none", "blob", "container"] = setting("publicAccessLevel", "none")
     disable_entity_management: Truthy = setting("disableEntityManagement", False)
 
@@ -482,8 +507,128 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
         self._container.close()
 
 
+class BlobSource(Choice):
+    """How Azure's Blob trigger learns of new blobs (`func.BlobSource`)."""
+
+    EVENT_GRID = "EventGrid"
+    LOGS_AND_CONTAINER_SCAN = "LogsAndContainerScan"
+
+
+def _blob_path(value: str) -> str:
+    text = value.strip().lstrip("/")
+    if text.count("{name}") != 1 or any(c in text.replace("{name}", "") for c in "{}*?"):
+        raise ValueError("must hold {name} once and no other pattern, such as incoming/{name}")
+    return text
+
+
+class BlobTrigger(ExtensionTrigger):
+    """The Blob trigger (`trigger`): the blobs it fires for (`path` in the container, with
+    `{name}` standing for the rest of the blob's name), Azure's `source`, and the local
+    listener's `pollInterval`."""
+
+    path: Annotated[str, AfterValidator(_blob_path)] = setting(
+        "path", "{name}", description="blob names in the container, e.g. incoming/{name}.csv"
+    )
+    source: BlobSource = setting(
+        "source", BlobSource.EVENT_GRID, description="EventGrid or LogsAndContainerScan (Azure)"
+    )
+    poll_interval: Annotated[Duration, Field(gt=timedelta(0))] = setting(
+        "pollInterval", timedelta(seconds=1), description="the local listener's wait between looks"
+    )
+
+    def matches(self, blob_name: str) -> bool:
+        prefix, suffix = self.path.split("{name}")
+        return blob_name.startswith(prefix) and blob_name.endswith(suffix)
+
+    @property
+    def prefix(self) -> str:
+        return self.path.split("{name}")[0]
+
+
+def blob_event(
+    name: str,
+    container: str,
+    blob_name: str,
+    content: bytes,
+    properties: Mapping[str, Any],
+    user_metadata: Mapping[str, str] | None,
+) -> BindingEvent:
+    """The event of one new or changed blob (module docstring). `properties`: `size`,
+    `eTag`, `contentType`, `lastModified`, those known."""
+    fields = {
+        **(user_metadata or {}),
+        **{k: metadata_value(v) for k, v in properties.items() if v not in (None, "")},
+        "blobName": blob_name,
+        "container": container,
+    }
+    return BindingEvent(name, content, Metadata(fields))
+
+
+class BlobStorageInput(InputBinding[BlobStorageMetadata]):
+    """The local Blob trigger: the container, listed every `pollInterval` (module docstring)."""
+
+    annotations: BlobTrigger
+
+    def __init__(
+        self, name: str, metadata: BlobStorageMetadata, *, annotations: BlobTrigger | None = None
+    ) -> None:
+        super().__init__(name, metadata, annotations=annotations or BlobTrigger())
+
+    def listen(self, deliver: Callable[[BindingEvent], Any], stop: threading.Event) -> None:
+        from azure.core.exceptions import AzureError
+
+        container = container_client(self.metadata)
+        trigger = self.annotations
+
+        def snapshot() -> dict[str, tuple[Any, Any]]:
+            listed = container.list_blobs(
+                name_starts_with=trigger.prefix or None, include=["metadata"]
+            )
+            return {b.name: (b.etag, b) for b in listed if trigger.matches(b.name)}
+
+        def changes(before: Any, after: Any) -> list[BindingEvent]:
+            if after is None:
+                return []  # deletions are not events of the Blob trigger
+            with azure_errors(self.name, "trigger", not_found=BLOB_NOT_FOUND):
+                content = container.download_blob(
+                    after.name, etag=after.etag, match_condition=_if_match()
+                ).readall()
+            settings = after.content_settings
+            properties = {
+                "size": after.size,
+                "eTag": after.etag,
+                "contentType": settings.content_type if settings else None,
+                "lastModified": after.last_modified,
+            }
+            return [
+                blob_event(
+                    self.name,
+                    self.metadata.container_name,
+                    after.name,
+                    content,
+                    properties,
+                    after.metadata,
+                )
+            ]
+
+        try:
+            Watch(self.name, snapshot, changes, (AzureError,)).run(
+                deliver, stop, trigger.poll_interval.total_seconds()
+            )
+        finally:
+            container.close()
+
+
+def _if_match() -> Any:
+    from azure.core import MatchConditions
+
+    return MatchConditions.IfNotModified
+
+
 binding = Binding(
     metadata=BlobStorageMetadata,
+    annotations=BlobTrigger,
+    input=BlobStorageInput,
     output=BlobStorageOutput,
     emulator="azurite",
     emulate=emulator("blob", "endpoint", cleared=("connectionString",)),
