@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import compileall
 import json
+import math
 import py_compile
 import re
 import sys
@@ -54,17 +55,19 @@ from portabind.bindings.aws.s3 import S3Annotations
 from portabind.bindings.aws.sqs import SqsAnnotations, redrive
 from portabind.bindings.cron import ScheduleError, parse_schedule
 from portabind.bindings.http import HttpAnnotations
-from portabind.errors import BuildError
+from portabind.errors import BuildError, UserError
+from portabind.resiliency import INBOUND, Policy, Retry
+from portabind.resiliency import policies as resiliency_policies
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable
-from portabind.tooling.targets import Target, Trigger
+from portabind.tooling.targets import Target, Trigger, cannot_express
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from portabind.annotations import Annotations, ParsedAnnotations
-    from portabind.components import Component, ComponentSet, Value
+    from portabind.components import Component, Value
     from portabind.tooling.project import Project
 
 T = TypeVar("T")
@@ -88,10 +91,15 @@ KINESIS_PUT = ("kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStrea
 ENTRY_MODULE = "portabind_lambda"
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 DEFAULT_RUNTIME = "python3.12"
-#: Function timeout; SQS needs the queue's visibility timeout at least this long, and AWS
-#: advises six times it so retries of a throttled batch do not redeliver early.
+#: Function timeout unless an inbound timeout policy sets it (Lambda's longest: 900 s); SQS
+#: needs the queue's visibility timeout at least this long, and AWS advises six times it so
+#: retries of a throttled batch do not redeliver early.
 TIMEOUT_SECONDS = 30
-VISIBILITY_TIMEOUT = 6 * TIMEOUT_SECONDS
+MAX_TIMEOUT_SECONDS = 900
+VISIBILITY_FACTOR = 6
+#: Lambda's bounds for a record's and an asynchronous event's maximum age.
+RECORD_AGE = (60, 604800)
+EVENT_AGE = (60, 21600)
 FOURTEEN_DAYS = 14 * 24 * 3600
 #: Extras whose packages every Lambda needs: boto3 and Powertools (the SQS batch handler).
 BASE_EXTRA = "aws"
@@ -103,14 +111,6 @@ _SASL = {
     "PLAINTEXT": "BASIC_AUTH",
 }
 _MSK_SASL = frozenset({"SHA-512"})
-#: Dapr Resiliency's default inbound retry policies, most specific first (the names daprd looks
-#: up in pkg/resiliency when a component names no policy).
-_DEFAULT_RETRY_POLICIES = (
-    "DefaultBindingComponentInboundRetryPolicy",
-    "DefaultComponentInboundRetryPolicy",
-    "DefaultComponentRetryPolicy",
-    "DefaultRetryPolicy",
-)
 #: Lambda's async invocations (S3, SNS, schedules, IoT) retry at most twice.
 ASYNC_MAX_RETRIES = 2
 
@@ -189,8 +189,12 @@ class _Retries:
     max_retries: int | None = None
     bisect: bool | None = None
     on_failure: str | None = None
-    #: `max_retries` came from a Resiliency policy, not an annotation.
-    from_resiliency: bool = False
+    #: The Resiliency inbound retry policy, where `max_retries` came from it (no annotation).
+    policy: Retry | None = None
+
+    @property
+    def from_resiliency(self) -> bool:
+        return self.policy is not None
 
     @property
     def annotated(self) -> bool:
@@ -200,29 +204,7 @@ class _Retries:
         return asked != (None, None, None)
 
 
-def _resiliency_retries(components: ComponentSet, name: str) -> int | None:
-    """`maxRetries` of the Resiliency inbound retry policy that applies to component `name`
-    (its named target, else Dapr's default policy names), or None."""
-    for document in components.resiliency:
-        policies = (document.spec.get("policies") or {}).get("retries") or {}
-        targets = (document.spec.get("targets") or {}).get("components") or {}
-        inbound = (targets.get(name) or {}).get("inbound") or {}
-        chosen = inbound.get("retry")
-        candidates = [chosen] if chosen else [p for p in _DEFAULT_RETRY_POLICIES if p in policies]
-        for policy_name in candidates:
-            policy = policies.get(policy_name)
-            if policy is None:
-                raise BuildError(
-                    f"Resiliency {document.name!r}: component {name!r} names retry "
-                    f"policy {policy_name!r}, which spec.policies.retries does not define"
-                )
-            return int(policy.get("maxRetries", -1))
-    return None
-
-
-def _retries(
-    component: Component, components: ComponentSet, annotations: ParsedAnnotations
-) -> _Retries:
+def _retries(component: Component, policy: Policy, annotations: ParsedAnnotations) -> _Retries:
     """Annotations first (an SQS queue's are its redrive's), then the Resiliency document's
     inbound retry policy."""
     if component.type == "bindings.aws.sqs":
@@ -233,10 +215,9 @@ def _retries(
         max_retries, bisect, on_failure = asked.max_retries, asked.bisect_on_error, asked.on_failure
     else:
         max_retries, bisect, on_failure = None, None, None
-    from_resiliency = max_retries is None
-    if from_resiliency:
-        max_retries = _resiliency_retries(components, component.name)
-    return _Retries(max_retries, bisect, on_failure, from_resiliency)
+    if max_retries is None and policy.retry is not None:
+        return _Retries(policy.retry.max_retries, bisect, on_failure, policy.retry)
+    return _Retries(max_retries, bisect, on_failure)
 
 
 @dataclass
@@ -249,6 +230,31 @@ class _Function:
     resources: dict[str, Any]
     policies: list[dict[str, Any]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
+    #: The inbound Resiliency policies, the function's timeout (from them), and what this
+    #: target cannot express of them.
+    resiliency: Policy = field(default_factory=Policy)
+    timeout: int = TIMEOUT_SECONDS
+    warnings: list[UserError] = field(default_factory=list)
+
+    def cannot(self, kind: str, why: str) -> None:
+        """Say that the inbound `kind` policy (or part of it) is not expressed, and why."""
+        name = self.resiliency.names()[kind]
+        self.warnings.append(cannot_express(self.component, TARGET.name, kind, name, why))
+
+    def retry_delays(self, why: str) -> None:
+        """The retry policy's waits between attempts, which the trigger does not take."""
+        retry = self.retries.policy
+        if retry is not None:
+            waits = "exponential back-off" if retry.exponential else f"duration {retry.duration:g}s"
+            self.cannot("retry", f"its {waits}: {why}")
+
+    def retry_age(self, properties: dict[str, Any], key: str, bounds: tuple[int, int]) -> None:
+        """An exponential policy stops retrying after `maxElapsedTime`: the source's
+        maximum age of a record or event."""
+        retry = self.retries.policy
+        if retry is not None and retry.exponential and retry.max_elapsed_time > 0:
+            low, high = bounds
+            properties[key] = min(max(math.ceil(retry.max_elapsed_time), low), high)
 
     def id(self, suffix: str) -> str:
         return _logical_id(self.component.name, suffix)
@@ -266,9 +272,11 @@ class _Function:
         if self.retries.annotated:
             raise self.component.error(
                 f"retry and dead-letter settings do not apply: {why}",
-                hint="remove portabind.io/maxRetries, bisectOnError and onFailure (or the "
-                "Resiliency inbound retry policy) for this component",
+                hint="remove portabind.io/maxRetries, bisectOnError and onFailure for this "
+                "component",
             )
+        if self.retries.policy is not None:
+            self.cannot("retry", why)
 
     def failure_destination(self) -> Any:
         """The on-failure destination's ARN, with the policy to send to it (a queue the
@@ -296,6 +304,8 @@ class _Function:
         """Poll-based stream sources (Kinesis, DynamoDB, Kafka in provisioned mode)."""
         if self.retries.max_retries is not None:
             properties["MaximumRetryAttempts"] = self.retries.max_retries
+        self.retry_age(properties, "MaximumRecordAgeInSeconds", RECORD_AGE)
+        self.retry_delays("Lambda retries a failed batch at once")
         if self.retries.bisect is not None:
             properties["BisectBatchOnFunctionError"] = self.retries.bisect
         if self.retries.on_failure is not None:
@@ -321,6 +331,12 @@ class _Function:
         if attempts is not None and self.retries.from_resiliency:
             # Lambda's most for an async event: a Resiliency policy asking more (or forever)
             # gets that most rather than failing every build that uses the policy.
+            if not 0 <= attempts <= ASYNC_MAX_RETRIES:
+                self.cannot(
+                    "retry",
+                    f"maxRetries {attempts}: Lambda retries an asynchronous event at most "
+                    f"{ASYNC_MAX_RETRIES} times, and does so",
+                )
             attempts = ASYNC_MAX_RETRIES if attempts < 0 else min(attempts, ASYNC_MAX_RETRIES)
         if attempts is not None and not 0 <= attempts <= ASYNC_MAX_RETRIES:
             raise self.component.error(
@@ -331,6 +347,8 @@ class _Function:
         config: dict[str, Any] = {}
         if attempts is not None:
             config["MaximumRetryAttempts"] = attempts
+        self.retry_age(config, "MaximumEventAgeInSeconds", EVENT_AGE)
+        self.retry_delays("Lambda waits about a minute, then two, between its own retries")
         if self.retries.on_failure is not None:
             destination = self.failure_destination()
             kind = "SNS" if ":sns:" in str(destination) else "SQS"
@@ -384,7 +402,10 @@ def _sqs_event(function: _Function) -> dict[str, Any]:
         policy = redrive(queue_name, asked)
         if policy is None and retries.max_retries is None:
             policy = redrive(queue_name, SqsAnnotations.model_validate({"onFailure": "dlq"}))
-        queue: dict[str, Any] = {"QueueName": queue_name, "VisibilityTimeout": VISIBILITY_TIMEOUT}
+        queue: dict[str, Any] = {
+            "QueueName": queue_name,
+            "VisibilityTimeout": _visibility(function),
+        }
         if policy is not None:
             dlq_name, receives = policy
             if retries.on_failure not in (None, "dlq"):
@@ -415,6 +436,28 @@ def _sqs_event(function: _Function) -> dict[str, Any]:
         )
     properties["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
     return {"Type": "SQS", "Properties": properties}
+
+
+def _visibility(function: _Function) -> int:
+    """The queue's visibility timeout, after which a failed message is received again: a
+    constant retry policy's duration where the function's timeout allows it, else six times
+    the function's timeout."""
+    least = VISIBILITY_FACTOR * function.timeout
+    retry = function.retries.policy
+    if retry is None:
+        return least
+    if retry.exponential:
+        function.retry_delays(
+            f"an SQS queue redelivers after its fixed visibility timeout ({least} s)"
+        )
+        return least
+    if retry.duration < function.timeout:
+        function.retry_delays(
+            "a queue's visibility timeout, after which a failed message comes back, must be at "
+            f"least the function's timeout ({function.timeout} s); it is {least} s"
+        )
+        return least
+    return math.ceil(retry.duration)
 
 
 def _stream_event(function: _Function, kind: str, stream: Any) -> dict[str, Any]:
@@ -830,24 +873,50 @@ def _trigger_of(component: Component, annotations: ParsedAnnotations) -> Trigger
     return trigger
 
 
-def template(project: Project) -> dict[str, Any]:
-    """The SAM template of the project, as a mapping."""
+def _timeout(function: _Function) -> int:
+    """The function's timeout: an inbound timeout policy's, in whole seconds up to Lambda's
+    longest."""
+    seconds = function.resiliency.timeout
+    if seconds is None or seconds <= 0:
+        return TIMEOUT_SECONDS
+    if seconds > MAX_TIMEOUT_SECONDS:
+        function.cannot(
+            "timeout",
+            f"{seconds:g}s: a Lambda function runs at most {MAX_TIMEOUT_SECONDS} s, which it gets",
+        )
+    return min(math.ceil(seconds), MAX_TIMEOUT_SECONDS)
+
+
+def template(project: Project, warnings: list[UserError] | None = None) -> dict[str, Any]:
+    """The SAM template of the project, as a mapping; what it cannot express of the inbound
+    Resiliency policies is added to `warnings`."""
     resources: dict[str, Any] = {}
     functions: dict[str, Any] = {}
     environment = _secret_variables(project)
     shared_policies = _policies(project)
+    parsed = resiliency_policies(project.components.resiliency)
     for name in project.app.handlers:
         component = project.components.get(name)
         annotations = TARGET.parse_annotations(component)
         trigger = _trigger_of(component, annotations)
-        retries = _retries(component, project.components, annotations)
-        function = _Function(component, annotations, retries, resources)
+        inbound = parsed.policy(name, INBOUND)
+        retries = _retries(component, inbound, annotations)
+        function = _Function(component, annotations, retries, resources, resiliency=inbound)
+        function.timeout = _timeout(function)
+        if inbound.breaker is not None:
+            function.cannot(
+                "circuitBreaker",
+                "Lambda has no circuit breaker on an event source: events keep coming while "
+                "the function fails (outbound breakers apply in the function)",
+            )
         event = trigger.write(function)
+        if warnings is not None:
+            warnings += function.warnings
         properties: dict[str, Any] = {
             "Runtime": _runtime(),
             "Handler": f"{ENTRY_MODULE}.{_handler_name(name)}",
             "CodeUri": ".",
-            "Timeout": TIMEOUT_SECONDS,
+            "Timeout": function.timeout,
             "Description": f"portabind: input binding {name} ({component.type})",
         }
         if environment:
@@ -929,6 +998,17 @@ def build(project: Project, out: Path) -> list[Path]:
     return [out / name for name in files] + written
 
 
+def _cannot_express(project: Project) -> list[UserError]:
+    """What the SAM template cannot express of the inbound Resiliency policies (a project the
+    build refuses has its error from the build)."""
+    found: list[UserError] = []
+    try:
+        template(project, found)
+    except UserError:
+        return found
+    return found
+
+
 EventWriter = Callable[[_Function], dict[str, Any]]
 TARGET = Target(
     name="aws",
@@ -958,6 +1038,7 @@ TARGET = Target(
         Trigger("bindings.mqtt3", "IoTRule (AWS IoT Core)", Function.iot, _mqtt_event),
     ),
     annotations=BY_TYPE,
+    cannot_express=_cannot_express,
     fallbacks={
         "bindings.azure.storagequeues": _RUN,
         "bindings.azure.servicebusqueues": _RUN,

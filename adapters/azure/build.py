@@ -39,6 +39,8 @@ import json
 import re
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
@@ -46,15 +48,15 @@ from portabind.adapters.azure.annotations import BY_TYPE, COMMON, KeyVault, Queu
 from portabind.adapters.azure.runtime import Function
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
-from portabind.errors import BuildError
+from portabind.errors import BuildError, UserError
+from portabind.resiliency import INBOUND, Policies, Retry, policies
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable, ncrontab
 from portabind.tooling.entry import literal as _literal
-from portabind.tooling.targets import Target, Trigger
+from portabind.tooling.targets import Target, Trigger, cannot_express
 
 if TYPE_CHECKING:
-    from datetime import timedelta
     from pathlib import Path
 
     from portabind.components import Component
@@ -108,13 +110,44 @@ def _metadata(component: Component) -> Any:
     return parse_metadata(component, binding.metadata, placeholder_values(component))
 
 
-def _host_queue_settings(components: list[Component]) -> dict[str, Any]:
+def _queue_retries(component: Component, host: QueueHost, settings: _Settings) -> QueueHost:
+    """A queue trigger's inbound retry policy as the host's queue settings, where annotations
+    do not set them: `maxRetries` + 1 dequeues before the poison queue, a constant policy's
+    duration as the visibility timeout (the wait before a failed message comes back)."""
+    retry = settings.resiliency.policy(component.name, INBOUND).retry
+    if retry is None:
+        return host
+    changes: dict[str, Any] = {}
+    if "max_dequeue_count" not in host.model_fields_set:
+        if retry.max_retries < 0:
+            settings.cannot(
+                component,
+                "retry",
+                "maxRetries -1: the host moves a message to the "
+                f"poison queue after maxDequeueCount ({host.max_dequeue_count}) dequeues",
+            )
+        else:
+            changes["max_dequeue_count"] = retry.max_retries + 1
+    if "visibility_timeout" not in host.model_fields_set:
+        if retry.exponential:
+            settings.cannot(
+                component,
+                "retry",
+                "its exponential back-off: a failed queue "
+                "message comes back after the fixed visibilityTimeout",
+            )
+        else:
+            changes["visibility_timeout"] = timedelta(seconds=retry.duration)
+    return host.model_copy(update=changes)
+
+
+def _host_queue_settings(components: list[Component], settings: _Settings) -> dict[str, Any]:
     """The app-wide `extensions.queues` section; settings the components disagree on are an
     error, since host.json applies to every queue trigger."""
     chosen: dict[str, tuple[Any, str]] = {}
     for component in components:
         metadata = _metadata(component)
-        host = TARGET.parse_annotations(component)[QueueHost]
+        host = _queue_retries(component, TARGET.parse_annotations(component)[QueueHost], settings)
         wanted: dict[str, Any] = {
             "visibilityTimeout": _timespan(host.visibility_timeout or metadata.visibility_timeout),
             "maxPollingInterval": _timespan(host.max_polling_interval or metadata.polling_interval),
@@ -132,9 +165,9 @@ def _host_queue_settings(components: list[Component]) -> dict[str, Any]:
                     hint="give both components the same value, or build them as separate apps",
                 )
             chosen.setdefault(key, (value, component.name))
-    settings = {key: value for key, (value, _) in chosen.items()}
-    settings["messageEncoding"] = "none"
-    return settings
+    section = {key: value for key, (value, _) in chosen.items()}
+    section["messageEncoding"] = "none"
+    return section
 
 
 class _Settings:
@@ -150,6 +183,16 @@ class _Settings:
         #: host.json `extensions` sections the triggers need.
         self.extensions: dict[str, dict[str, Any]] = {}
         self._chosen: dict[str, tuple[str, str]] = {}
+        #: The profile's Resiliency policies, the inbound timeouts they ask for (host.json's
+        #: `functionTimeout` is app-wide), and what the build cannot express of them.
+        self.resiliency = Policies()
+        self.timeouts: dict[str, float] = {}
+        self.warnings: list[UserError] = []
+
+    def cannot(self, component: Component, kind: str, why: str) -> None:
+        """Say that the component's inbound `kind` policy (or part of it) is not expressed."""
+        name = self.resiliency.policy(component.name, INBOUND).names()[kind]
+        self.warnings.append(cannot_express(component, TARGET.name, kind, name, why))
 
     def add(self, name: str, value: str, *, local: str | None = None) -> None:
         self.local[name] = value if local is None else local
@@ -354,10 +397,100 @@ def _rabbitmq_function(component: Component, settings: _Settings) -> list[entry.
     return [_function(component, Function.rabbitmq, decorators, ("message: bytes",))]
 
 
+#: Triggers whose failures the Functions host retries by the function's retry policy
+#: (`@app.retry`); the others retry by their service's settings.
+RETRY_POLICY_TYPES = frozenset(
+    {"bindings.cron", "bindings.kafka", "bindings.azure.eventhubs", "bindings.azure.cosmosdb"}
+)
+
+
+def _retry_decorator(component: Component, retry: Retry, settings: _Settings) -> str:
+    """`@app.retry` for a Resiliency retry policy: fixed delay, or the host's exponential
+    back-off between `initialInterval` and `maxInterval`."""
+    count = f'max_retry_count="{retry.max_retries}"'
+    if not retry.exponential:
+        delay = _timespan(timedelta(seconds=retry.duration))
+        return f'@app.retry(strategy="fixed_delay", {count}, delay_interval="{delay}")'
+    settings.cannot(
+        component,
+        "retry",
+        f"multiplier {retry.multiplier:g}, randomizationFactor {retry.randomization_factor:g} "
+        f"and maxElapsedTime {retry.max_elapsed_time:g}s: the host doubles each wait, "
+        "unrandomized, without a time limit",
+    )
+    low = _timespan(timedelta(seconds=retry.initial_interval))
+    high = _timespan(timedelta(seconds=retry.max_interval))
+    return (
+        f'@app.retry(strategy="exponential_backoff", {count}, minimum_interval="{low}", '
+        f'maximum_interval="{high}")'
+    )
+
+
+def _with_policies(
+    component: Component, functions: list[entry.EntryFunction], settings: _Settings
+) -> list[entry.EntryFunction]:
+    """The component's inbound Resiliency policies on its functions, for every trigger: the
+    retry policy as `@app.retry` where the host honours one (replacing the trigger's own
+    default), the timeout as host.json's `functionTimeout`; what a trigger cannot take is a
+    warning."""
+    policy = settings.resiliency.policy(component.name, INBOUND)
+    if policy.retry is not None and component.type in RETRY_POLICY_TYPES:
+        retry = _retry_decorator(component, policy.retry, settings)
+        functions = [
+            replace(
+                function,
+                decorators=(
+                    function.decorators[0],
+                    retry,
+                    *(d for d in function.decorators[1:] if not d.startswith("@app.retry(")),
+                ),
+            )
+            for function in functions
+        ]
+    elif policy.retry is not None and component.type != "bindings.azure.storagequeues":
+        settings.cannot(
+            component,
+            "retry",
+            f"the host retries a {component.type} trigger by its service's own settings, not a "
+            "function retry policy",
+        )
+    if policy.timeout is not None and policy.timeout > 0:
+        settings.timeouts[component.name] = policy.timeout
+    if policy.breaker is not None:
+        settings.cannot(
+            component,
+            "circuitBreaker",
+            "the Functions host has no circuit breaker on a trigger (outbound breakers apply in "
+            "the function)",
+        )
+    return functions
+
+
+def _function_timeout(settings: _Settings) -> str | None:
+    """host.json's app-wide `functionTimeout`: the longest inbound timeout asked for."""
+    if not settings.timeouts:
+        return None
+    longest = max(settings.timeouts.values())
+    for component, seconds in settings.timeouts.items():
+        if seconds != longest:
+            settings.warnings.append(
+                BuildError(
+                    f"component {component!r}: the azure build cannot express its inbound "
+                    f"timeout {seconds:g}s: host.json's functionTimeout is app-wide and is "
+                    f"{longest:g}s"
+                )
+            )
+    return _timespan(timedelta(seconds=longest))
+
+
 def _function_app(
     triggered: list[tuple[Component, Trigger[FunctionWriter]]], app_ref: str, settings: _Settings
 ) -> str:
-    functions = [f for component, trigger in triggered for f in trigger.write(component, settings)]
+    functions = [
+        function
+        for component, trigger in triggered
+        for function in _with_policies(component, trigger.write(component, settings), settings)
+    ]
     imports = ["import azure.functions as func"]
     if any(component.type == "bindings.kafka" for component, _ in triggered):
         imports.append(
@@ -402,9 +535,11 @@ def package(out: Path) -> Path:
     return archive
 
 
-def build(project: Project, out: Path) -> list[Path]:
+def _contents(project: Project) -> tuple[dict[str, str], _Settings]:
+    """The generated files by name, and the settings (warnings included) they came from."""
     triggered = _triggered(project)
     settings = _Settings()
+    settings.resiliency = policies(project.components.resiliency)
     function_app = _function_app(triggered, project.app_ref, settings)
     _secret_settings(project, settings)
     for deployed in settings.deployed:
@@ -412,11 +547,15 @@ def build(project: Project, out: Path) -> list[Path]:
     extensions = dict(settings.extensions)
     queues = [c for c, _ in triggered if c.type == "bindings.azure.storagequeues"]
     if queues:
-        extensions["queues"] = _host_queue_settings(queues)
+        extensions["queues"] = _host_queue_settings(queues, settings)
     if any(c.type == "bindings.http" for c, _ in triggered):
         # No `/api` prefix: the trigger answers on its path, as on the other targets.
         extensions["http"] = {"routePrefix": ""}
-    host = {"version": "2.0", "extensionBundle": EXTENSION_BUNDLE, "extensions": extensions}
+    host: dict[str, Any] = {"version": "2.0", "extensionBundle": EXTENSION_BUNDLE}
+    timeout = _function_timeout(settings)
+    if timeout is not None:
+        host["functionTimeout"] = timeout
+    host["extensions"] = extensions
     values = {"IsEncrypted": False, "Values": settings.local}
     files = {
         "function_app.py": function_app,
@@ -425,6 +564,20 @@ def build(project: Project, out: Path) -> list[Path]:
         "appsettings.json": json.dumps(settings.deployed, indent=2) + "\n",
         "requirements.txt": "\n".join(bundle.requirements(project, ["azure"])) + "\n",
     }
+    return files, settings
+
+
+def _cannot_express(project: Project) -> list[UserError]:
+    """What the app cannot express of the inbound Resiliency policies (a project the build
+    refuses has its error from the build)."""
+    try:
+        return _contents(project)[1].warnings
+    except UserError:
+        return []
+
+
+def build(project: Project, out: Path) -> list[Path]:
+    files, _ = _contents(project)
     written = bundle.bundle(project, out, TARGET.name)
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
@@ -446,4 +599,5 @@ TARGET = Target(
     ),
     annotations=BY_TYPE,
     common_annotations=COMMON,
+    cannot_express=_cannot_express,
 )

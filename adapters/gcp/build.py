@@ -24,6 +24,7 @@ Settings (component annotations, `portabind.io/` prefix): `region` (default us-c
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,14 +43,17 @@ from portabind.adapters.gcp.annotations import Project as ProjectId
 from portabind.adapters.gcp.runtime import PUBSUB_EVENT_TYPE, Function
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
-from portabind.errors import BuildError
+from portabind.errors import BuildError, UserError
+from portabind.resiliency import INBOUND, Policies, Retry, policies
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable, unix_cron
 from portabind.tooling.deployment import shell_line, shell_word
-from portabind.tooling.targets import Target, Trigger
+from portabind.tooling.targets import Target, Trigger, cannot_express
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from portabind.components import Component
     from portabind.tooling.project import Project
 
@@ -149,6 +153,91 @@ def _pubsub_trigger(component: Component) -> dict[str, Any]:
     }
 
 
+#: Pub/Sub's bounds: delivery attempts before dead-lettering, and the retry back-off.
+DELIVERY_ATTEMPTS = (5, 100)
+MAX_BACKOFF_SECONDS = 600
+#: Cloud Functions' longest timeout: event-driven, and HTTP (cron arrives over HTTP).
+MAX_TIMEOUT = {"event": 540, "http": 3600}
+
+
+def _seconds(value: float) -> str:
+    return f"{math.ceil(value)}s"
+
+
+def _subscription_policies(
+    function: dict[str, Any], retry: Retry, cannot: Callable[[str, str], None]
+) -> None:
+    """A Pub/Sub trigger's retry policy: no retry for maxRetries 0; else the Eventarc
+    subscription's dead-letter topic after maxRetries + 1 deliveries and its back-off."""
+    trigger = function["trigger"]
+    if retry.max_retries == 0:
+        trigger["retryPolicy"] = "RETRY_POLICY_DO_NOT_RETRY"
+        return
+    if retry.max_retries > 0:
+        low, high = DELIVERY_ATTEMPTS
+        attempts = min(max(retry.max_retries + 1, low), high)
+        if attempts != retry.max_retries + 1:
+            cannot(
+                "retry",
+                f"maxRetries {retry.max_retries}: Pub/Sub delivers {low} to {high} "
+                f"times before dead-lettering; it delivers {attempts} times",
+            )
+        trigger["deadLetterPolicy"] = {
+            "deadLetterTopic": f"{trigger['pubsubTopic']}-dead-letter",
+            "maxDeliveryAttempts": attempts,
+        }
+    low_wait, high_wait = (
+        (retry.initial_interval, retry.max_interval)
+        if retry.exponential
+        else (retry.duration, retry.duration)
+    )
+    if high_wait > MAX_BACKOFF_SECONDS:
+        cannot("retry", f"waits over {MAX_BACKOFF_SECONDS} s: Pub/Sub's back-off stops there")
+    if retry.exponential:
+        cannot(
+            "retry",
+            f"multiplier {retry.multiplier:g} and randomizationFactor "
+            f"{retry.randomization_factor:g}: Pub/Sub grows its back-off its own way",
+        )
+    trigger["subscriptionRetryPolicy"] = {
+        "minimumBackoff": _seconds(min(low_wait, MAX_BACKOFF_SECONDS)),
+        "maximumBackoff": _seconds(min(high_wait, MAX_BACKOFF_SECONDS)),
+    }
+
+
+def _with_policies(
+    component: Component, function: dict[str, Any], parsed: Policies, warnings: list[UserError]
+) -> dict[str, Any]:
+    """The component's inbound Resiliency policies on its function: retries on a Pub/Sub
+    trigger, the timeout as the function's; what it cannot take is a warning."""
+    policy = parsed.policy(component.name, INBOUND)
+
+    def cannot(kind: str, why: str) -> None:
+        warnings.append(cannot_express(component, TARGET.name, kind, policy.names()[kind], why))
+
+    if policy.retry is not None:
+        if "eventType" in function["trigger"]:
+            _subscription_policies(function, policy.retry, cannot)
+        else:
+            cannot(
+                "retry",
+                "Cloud Functions never retries an HTTP function (cron arrives over "
+                "HTTP from its Cloud Scheduler job, which this build gives no retries)",
+            )
+    if policy.timeout is not None and policy.timeout > 0:
+        longest = MAX_TIMEOUT["event" if "eventType" in function["trigger"] else "http"]
+        if policy.timeout > longest:
+            cannot("timeout", f"{policy.timeout:g}s: the function runs at most {longest} s")
+        function["timeout"] = _seconds(min(policy.timeout, longest))
+    if policy.breaker is not None:
+        cannot(
+            "circuitBreaker",
+            "Cloud Functions has no circuit breaker on a trigger "
+            "(outbound breakers apply in the function)",
+        )
+    return function
+
+
 def _http_trigger(component: Component) -> dict[str, Any]:
     trigger = component_trigger(component)
     return {
@@ -211,7 +300,11 @@ def _entry_function(function: dict[str, Any]) -> entry.EntryFunction:
     )
 
 
-def _functions(project: Project) -> list[dict[str, Any]]:
+def _functions(project: Project, warnings: list[UserError] | None = None) -> list[dict[str, Any]]:
+    """The functions to deploy; what they cannot express of the inbound Resiliency policies
+    is added to `warnings`."""
+    parsed = policies(project.components.resiliency)
+    found: list[UserError] = []
     functions = []
     for name in project.app.handlers:
         component = project.components.get(name)
@@ -224,17 +317,18 @@ def _functions(project: Project) -> list[dict[str, Any]]:
                 "long-running listener with `portabind run` (for example on Cloud Run), or "
                 "bridge it to a Pub/Sub topic",
             )
-        functions.append(
-            {
-                "name": function_name(name),
-                "component": name,
-                "type": component.type,
-                "entryPoint": entry_point(name),
-                "runtime": RUNTIME,
-                "region": TARGET.parse_annotations(component)[Region].region,
-                **trigger.write(component),
-            }
-        )
+        function = {
+            "name": function_name(name),
+            "component": name,
+            "type": component.type,
+            "entryPoint": entry_point(name),
+            "runtime": RUNTIME,
+            "region": TARGET.parse_annotations(component)[Region].region,
+            **trigger.write(component),
+        }
+        functions.append(_with_policies(component, function, parsed, found))
+    if warnings is not None:
+        warnings += found
     if not functions:
         raise BuildError(
             "the app has no input handlers, so there is no function to deploy",
@@ -273,11 +367,15 @@ def deploy_arguments(
         "--entry-point=" + function["entryPoint"],
     ]
     if "topic" in trigger:
-        args += ["--trigger-topic=" + trigger["topic"], "--retry"]
+        args.append("--trigger-topic=" + trigger["topic"])
+        if trigger["retryPolicy"] == "RETRY_POLICY_RETRY":
+            args.append("--retry")
     else:
         args.append("--trigger-http")
         public = trigger.get("allowUnauthenticated", False)
         args.append("--allow-unauthenticated" if public else "--no-allow-unauthenticated")
+    if "timeout" in function:
+        args.append("--timeout=" + function["timeout"])
     if env:
         args.append("--set-env-vars=" + ",".join(f"{v}=${{{v}}}" for v in env))
     if secrets:
@@ -333,6 +431,57 @@ def _gcloud(args: list[str], *, indent: str = "", lead: int = 3) -> str:
     flag a line."""
     words = [shell_word(a) for a in args]
     return f" \\\n{indent}  ".join(["gcloud " + " ".join(words[:lead]), *words[lead:]])
+
+
+def subscription_commands(function: dict[str, Any]) -> str:
+    """After a Pub/Sub function is deployed: its Eventarc subscription's dead-letter topic
+    (created when missing) and retry back-off, from deploy.yaml."""
+    trigger = function["trigger"]
+    project = _project_flag(function)
+    location = [*project, "--location=" + function["region"]]
+    lines = [
+        'TRIGGER="$('
+        + shell_line(
+            [
+                "gcloud",
+                *function_arguments(function, "describe"),
+                "--format=value(eventTrigger.trigger)",
+            ]
+        )
+        + ')"',
+        'SUBSCRIPTION="$('
+        + shell_line(
+            [
+                "gcloud",
+                "eventarc",
+                "triggers",
+                "describe",
+                "${TRIGGER##*/}",
+                *location,
+                "--format=value(transport.pubsub.subscription)",
+            ]
+        )
+        + ')"',
+    ]
+    update = ["pubsub", "subscriptions", "update", "${SUBSCRIPTION}", *project]
+    dead_letter = trigger.get("deadLetterPolicy")
+    if dead_letter:
+        topic = dead_letter["deadLetterTopic"]
+        lines.append(
+            f"gcloud pubsub topics describe {shell_word(topic)} >/dev/null 2>&1 || "
+            + shell_line(["gcloud", "pubsub", "topics", "create", topic])
+        )
+        update += [
+            "--dead-letter-topic=" + topic,
+            f"--max-delivery-attempts={dead_letter['maxDeliveryAttempts']}",
+        ]
+    backoff = trigger["subscriptionRetryPolicy"]
+    update += [
+        "--min-retry-delay=" + backoff["minimumBackoff"],
+        "--max-retry-delay=" + backoff["maximumBackoff"],
+    ]
+    lines.append(_gcloud(update, lead=4))
+    return "\n".join(lines)
 
 
 def gcloud_command(function: dict[str, Any], secrets: dict[str, str], env: list[str]) -> str:
@@ -421,6 +570,8 @@ def build(project: Project, out: Path) -> list[Path]:
         script.append(DEFAULT_ACCOUNT_FUNCTION)
     for function in functions:
         script.append(gcloud_command(function, secrets, env))
+        if "subscriptionRetryPolicy" in function["trigger"]:
+            script.append(subscription_commands(function))
         if function in scheduled:
             script.append(scheduler_commands(function))
     (out / "deploy.sh").write_text("\n".join(script) + "\n")
@@ -428,6 +579,17 @@ def build(project: Project, out: Path) -> list[Path]:
     return [
         out / name for name in ("main.py", "requirements.txt", "deploy.yaml", "deploy.sh")
     ] + bundled
+
+
+def _cannot_express(project: Project) -> list[UserError]:
+    """What the deployment cannot express of the inbound Resiliency policies (a project the
+    build refuses has its error from the build)."""
+    found: list[UserError] = []
+    try:
+        _functions(project, found)
+    except UserError:
+        return found
+    return found
 
 
 TARGET = Target(
@@ -442,4 +604,5 @@ TARGET = Target(
     ),
     annotations=BY_TYPE,
     common_annotations=COMMON,
+    cannot_express=_cannot_express,
 )

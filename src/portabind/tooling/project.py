@@ -19,7 +19,7 @@ from portabind.components import (
 from portabind.errors import AppError, ComponentError, UserError, ValidationFailed
 from portabind.resiliency import policies
 from portabind.secrets import SecretResolver
-from portabind.tooling.targets import check_annotations
+from portabind.tooling.targets import check_annotations, target
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -215,4 +215,6 @@ def check_project(
             )
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+    if build_target is not None:
+        warnings += target(build_target).cannot_express(project)
     return warnings

@@ -76,6 +76,9 @@ class Target:
     #: The `portabind.io/` annotations its build reads: by binding type, and for every type.
     annotations: Mapping[str, Sequence[type[Annotations]]] = field(default_factory=dict)
     common_annotations: Sequence[type[Annotations]] = ()
+    #: What the build cannot express of the project (Resiliency policies the platform has no
+    #: setting for), as warnings naming each policy; `build` prints them.
+    cannot_express: Callable[[Project], list[UserError]] = lambda _project: []
 
     def trigger(self, binding_type: str) -> Trigger[Any] | None:
         return next((t for t in self.triggers if t.binding_type == binding_type), None)
@@ -98,6 +101,16 @@ class Target:
         """The component's annotations as this target reads them. Keys only other targets
         read are left alone here; `check_annotations` checks the whole namespace."""
         return parse_annotations(component, self.annotation_models(component), partial=True)
+
+
+def cannot_express(
+    component: Component, target: str, kind: str, policy: str, why: str
+) -> ComponentError:
+    """The warning for an inbound Resiliency policy (or a part of it) a target cannot
+    express: it names the policy, what the target does instead, and is not an error."""
+    return component.error(
+        f"the {target} build cannot express the inbound {kind} policy {policy!r}: {why}"
+    )
 
 
 def adapter(name: str, part: str) -> ModuleType:
