@@ -6,6 +6,20 @@ The object is named by request metadata `key` (`name` is Dapr's legacy spelling 
 Dapr, wins when both are given). Per request, `decodeBase64`, `encodeBase64`, `signTTL` and
 `contentType` override the component. Object listings use the Go SDK's `ObjectAttrs` field
 names, as Dapr returns them; an empty listing is `[]` where Dapr's Go code gives `null`.
+
+Input (a portabind extension, `portabind.io/trigger: "true"`; `BucketTrigger`): on GCP the
+build makes a CloudEvent function on `google.cloud.storage.object.v1.finalized` (or the
+`events` annotation's: deleted, archived, metadataUpdated) filtered to the bucket. Locally the
+listener lists the bucket every `pollInterval` (default 1 s, `bindings._watch`): a new
+generation of an object is `finalized`, a new metageneration of the same generation
+`metadataUpdated`, an object gone `deleted`; objects there before it started give none, two
+writes between looks give one event, `archived` (versioned buckets) is never seen, and an
+object the handler fails on is offered again at the next look. Each event (`object_event`,
+the same on every target): `data` is the event's payload, the object's resource as JSON
+(the CloudEvent's `data`); metadata `bucket`, `key` (the object name), `generation`,
+`metageneration`, `size`, `contentType`, `timeCreated`, `updated`, `etag`, `md5Hash`,
+`crc32c`, `storageClass`, `eventType` (the CloudEvent type), and the object's custom metadata
+under its own names.
 """
 
 from __future__ import annotations
@@ -15,10 +29,15 @@ import binascii
 import contextlib
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
-from portabind.binding import Binding, OutputBinding
+from pydantic import Field
+
+from portabind.annotations import Choice, CommaList, ExtensionTrigger
+from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings._watch import Watch
 from portabind.bindings.gcp._gcp import (
     STORAGE_EMULATOR_ENV,
     GcpMetadata,
@@ -27,12 +46,20 @@ from portabind.bindings.gcp._gcp import (
     service_account_credentials,
 )
 from portabind.errors import BindingError, NotFound
-from portabind.events import BindingResponse, Metadata, rfc3339, unquote
+from portabind.events import (
+    BindingEvent,
+    BindingResponse,
+    Metadata,
+    metadata_value,
+    rfc3339,
+    unquote,
+)
 from portabind.metadata import Duration, Truthy, is_truthy, parse_duration, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from datetime import datetime, timedelta
+    import threading
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
 
     from google.cloud.storage import Blob, Client
 
@@ -44,6 +71,9 @@ _GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 class BucketMetadata(GcpMetadata):
     binding_type = "bindings.gcp.bucket"
+    # Dapr's bucket reads the camelCase names first, its pubsub the snake_case ones
+    # (components-contrib `bindings/gcp/bucket/bucket.go`, `bindings/gcp/pubsub/pubsub.go`).
+    lookup_order = {name: (*aliases, name) for name, aliases in GcpMetadata.field_keys().items()}
 
     bucket: str = setting("bucket")
     decode_base64: Truthy = setting(
@@ -340,8 +370,111 @@ def provision(metadata: BucketMetadata) -> None:
         client.close()
 
 
+EVENT_PREFIX = "google.cloud.storage.object.v1."
+#: The object resource's fields that become metadata (with `name` as `key`).
+OBJECT_FIELDS = (
+    "bucket",
+    "generation",
+    "metageneration",
+    "size",
+    "contentType",
+    "timeCreated",
+    "updated",
+    "etag",
+    "md5Hash",
+    "crc32c",
+    "storageClass",
+)
+
+
+class ObjectEvent(Choice):
+    """A Cloud Storage event a trigger fires on (the part after `EVENT_PREFIX`)."""
+
+    FINALIZED = "finalized"
+    DELETED = "deleted"
+    ARCHIVED = "archived"
+    METADATA_UPDATED = "metadataUpdated"
+
+    @property
+    def event_type(self) -> str:
+        return EVENT_PREFIX + self.value
+
+
+class BucketTrigger(ExtensionTrigger):
+    """The Cloud Storage trigger (`trigger`): its `events` (GCP deploys one function per
+    event type) and the local listener's `pollInterval`."""
+
+    events: Annotated[CommaList[ObjectEvent], Field(min_length=1)] = setting(
+        "events",
+        (ObjectEvent.FINALIZED,),
+        description="comma-separated: finalized, deleted, archived, metadataUpdated",
+    )
+    poll_interval: Annotated[Duration, Field(gt=timedelta(0))] = setting(
+        "pollInterval", timedelta(seconds=1), description="the local listener's wait between looks"
+    )
+
+
+def object_event(name: str, event_type: str, resource: Mapping[str, Any]) -> BindingEvent:
+    """The event of one Cloud Storage notification: `resource` is the object as the JSON API
+    shows it (the CloudEvent's data)."""
+    fields = {
+        **{str(k): str(v) for k, v in (resource.get("metadata") or {}).items()},
+        **{k: metadata_value(resource[k]) for k in OBJECT_FIELDS if resource.get(k) is not None},
+        "key": str(resource.get("name", "")),
+        "eventType": event_type,
+    }
+    data = json.dumps(dict(resource), separators=(",", ":")).encode("utf-8")
+    return BindingEvent(name, data, Metadata(fields))
+
+
+class BucketInput(InputBinding[BucketMetadata]):
+    """The local Cloud Storage trigger: the bucket, listed every `pollInterval` (module
+    docstring)."""
+
+    annotations: BucketTrigger
+
+    def __init__(
+        self, name: str, metadata: BucketMetadata, *, annotations: BucketTrigger | None = None
+    ) -> None:
+        super().__init__(name, metadata, annotations=annotations or BucketTrigger())
+
+    def listen(self, deliver: Callable[[BindingEvent], Any], stop: threading.Event) -> None:
+        from google.api_core.exceptions import GoogleAPIError
+        from google.cloud import storage
+
+        client = storage.Client(
+            project=self.metadata.project_id,
+            credentials=credentials(self.metadata, STORAGE_EMULATOR_ENV),
+        )
+        wanted = set(self.annotations.events)
+
+        def snapshot() -> dict[str, tuple[Any, dict[str, Any]]]:
+            listed = client.list_blobs(self.metadata.bucket)
+            return {b.name: ((b.generation, b.metageneration), dict(b._properties)) for b in listed}
+
+        def changes(before: Any, after: Any) -> list[BindingEvent]:
+            if after is None:
+                kind, resource = ObjectEvent.DELETED, before
+            elif before is None or before["generation"] != after["generation"]:
+                kind, resource = ObjectEvent.FINALIZED, after
+            else:
+                kind, resource = ObjectEvent.METADATA_UPDATED, after
+            if kind not in wanted:
+                return []
+            return [object_event(self.name, kind.event_type, resource)]
+
+        try:
+            Watch(self.name, snapshot, changes, (GoogleAPIError,)).run(
+                deliver, stop, self.annotations.poll_interval.total_seconds()
+            )
+        finally:
+            client.close()
+
+
 binding = Binding(
     metadata=BucketMetadata,
+    annotations=BucketTrigger,
+    input=BucketInput,
     output=BucketOutput,
     emulator="gcs",
     emulate=emulate_credentials,
