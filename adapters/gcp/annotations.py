@@ -68,6 +68,7 @@ class SchedulerJob(Annotations):
 COMMON: tuple[type[Annotations], ...] = (SecretIds,)
 BY_TYPE: dict[str, tuple[type[Annotations], ...]] = {
     "bindings.gcp.pubsub": (Region,),
+    "bindings.gcp.bucket": (Region,),
     "bindings.cron": (Region, Project, SchedulerJob),
     "bindings.http": (HttpAnnotations, Region, Project),
 }

@@ -1,7 +1,9 @@
 """`portabind build --target gcp`: a Cloud Functions (gen2) source directory.
 
 OUT/ holds `main.py` (one functions-framework function per input handler: `@cloud_event` for
-Pub/Sub, `@http` for the HTTP trigger extension and for cron),
+Pub/Sub and for Cloud Storage objects (the bucket trigger extension, deployed with
+`--trigger-event-filters` on the event type and the bucket), `@http` for the HTTP trigger
+extension and for cron),
 `requirements.txt`, the user's code and components, the portabind parts they need
 (vendored as OUT/portabind, so Cloud Build installs nothing else), and the deployment:
 `deploy.yaml` (each function's entry point, runtime, region, trigger, retry policy,
@@ -41,6 +43,8 @@ from portabind.adapters.gcp.annotations import (
 )
 from portabind.adapters.gcp.annotations import Project as ProjectId
 from portabind.adapters.gcp.runtime import PUBSUB_EVENT_TYPE, Function
+from portabind.annotations import field_name
+from portabind.bindings.gcp.bucket import BucketTrigger
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError, UserError
@@ -238,6 +242,34 @@ def _with_policies(
     return function
 
 
+def _storage_trigger(component: Component) -> dict[str, Any]:
+    """A CloudEvent function on the bucket's object events (one event type a function)."""
+    trigger = TARGET.parse_annotations(component)[BucketTrigger]
+    if not trigger.trigger:
+        raise component.error(
+            "bindings.gcp.bucket is output-only in Dapr; its Cloud Storage trigger is a "
+            "portabind extension",
+            field=field_name("trigger"),
+            hint='add the annotation portabind.io/trigger: "true" to use it',
+        )
+    if len(trigger.events) > 1:
+        raise component.error(
+            "a Cloud Function has one event type",
+            field=field_name("events"),
+            hint="use one component per event type",
+        )
+    binding = registry.binding_for(component)
+    metadata: Any = parse_metadata(component, binding.metadata, placeholder_values(component))
+    return {
+        "project": str(metadata.project_id),
+        "trigger": {
+            "eventType": trigger.events[0].event_type,
+            "eventFilters": {"bucket": metadata.bucket},
+            "retryPolicy": "RETRY_POLICY_RETRY",
+        },
+    }
+
+
 def _http_trigger(component: Component) -> dict[str, Any]:
     trigger = component_trigger(component)
     return {
@@ -282,7 +314,8 @@ def _entry_function(function: dict[str, Any]) -> entry.EntryFunction:
     assert found is not None  # `_functions` refused components without a trigger
     if "eventType" in trigger:
         decorator, parameter = "@functions_framework.cloud_event", "cloud_event"
-        described = f"{trigger['eventType']} on {trigger['pubsubTopic']}"
+        on = trigger.get("pubsubTopic") or f"bucket {trigger['eventFilters']['bucket']}"
+        described = f"{trigger['eventType']} on {on}"
     else:
         decorator, parameter = "@functions_framework.http", "request"
         described = (
@@ -366,8 +399,12 @@ def deploy_arguments(
         "--source=" + source,
         "--entry-point=" + function["entryPoint"],
     ]
-    if "topic" in trigger:
-        args.append("--trigger-topic=" + trigger["topic"])
+    if "eventType" in trigger:
+        if "topic" in trigger:
+            args.append("--trigger-topic=" + trigger["topic"])
+        else:
+            filters = {"type": trigger["eventType"], **trigger["eventFilters"]}
+            args += [f"--trigger-event-filters={k}={v}" for k, v in filters.items()]
         if trigger["retryPolicy"] == "RETRY_POLICY_RETRY":
             args.append("--retry")
     else:
@@ -601,6 +638,13 @@ TARGET = Target(
             "bindings.cron", "Cloud Scheduler job → HTTP", Function.scheduled, _scheduler_trigger
         ),
         Trigger("bindings.http", "HTTP (extension)", Function.http, _http_trigger, extension=True),
+        Trigger(
+            "bindings.gcp.bucket",
+            "google.cloud.storage.object.v1.finalized (extension)",
+            Function.storage,
+            _storage_trigger,
+            extension=True,
+        ),
     ),
     annotations=BY_TYPE,
     common_annotations=COMMON,

@@ -53,6 +53,25 @@ class Function(BundledFunction):
 
         return handle
 
+    def storage(self, component: str) -> Callable[[Any], Any]:
+        """Handles one Cloud Storage object CloudEvent (the bucket trigger extension); raises
+        when the handler fails."""
+        from portabind.bindings.gcp.bucket import EVENT_PREFIX, object_event
+
+        def handle(cloud_event: Any) -> Any:
+            event_type = cloud_event["type"]
+            if not str(event_type).startswith(EVENT_PREFIX):
+                raise ValueError(
+                    f"function for {component!r} expects Cloud Storage CloudEvents, "
+                    f"got {event_type!r}"
+                )
+            data = cloud_event.data
+            if isinstance(data, bytes | str):  # posted without a JSON content type
+                data = json.loads(data)
+            return self.app.handle(object_event(component, event_type, data))
+
+        return handle
+
     def http(self, component: str) -> Callable[[Any], HttpReply]:
         """Answers one Flask request to the HTTP trigger `component`: the handler's result,
         or 404/405 for a path or method the trigger does not route (Cloud Functions hands
