@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from portabind.adapters.local.emulators.aws import MotoEmulator
+
 #: Fixture name -> the server it starts or connects to; filled by `server_fixture`, read by
 #: the hook in tests/conftest.py that marks the tests using them.
 SERVER_FIXTURES: dict[str, str] = {}
@@ -42,6 +44,19 @@ def server_fixture(
         return pytest.fixture(scope=scope)(function)
 
     return decorate
+
+
+def moto_client(moto: MotoEmulator, service: str) -> Any:
+    """A boto3 client of *service* on the moto server (us-east-1, dummy credentials)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=moto.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def in_ci() -> bool:

@@ -18,6 +18,7 @@ from portabind.events import Metadata
 from portabind.resiliency import INBOUND, OUTBOUND, CircuitBreaker, Trip, policies
 from portabind.runtime import Runtime
 from portabind.tooling.project import load_components
+from tests.helpers import moto_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -229,16 +230,8 @@ def test_outbound_policies_let_a_working_output_through(
     runtime_for: Callable[[str, str], Runtime],
     unique_name: Callable[..., str],
 ) -> None:
-    import boto3
-
     queue = unique_name("queue")
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto_server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    sqs = moto_client(moto_server, "sqs")
     url = sqs.create_queue(QueueName=queue)["QueueUrl"]
     runtime = runtime_for(moto_server.endpoint, queue)
 

@@ -10,7 +10,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 import pytest
 
@@ -19,6 +18,7 @@ from portabind.adapters.local.emulators import free_port
 from portabind.registry import binding_for
 from portabind.runtime import Runtime
 from portabind.tooling.project import load_components
+from tests.helpers import moto_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -32,13 +32,7 @@ if TYPE_CHECKING:
 class Api:
     def __init__(self, url: str, moto: MotoEmulator, queue: str) -> None:
         self.http = httpx.Client(base_url=url, timeout=30)
-        self.sqs = boto3.client(
-            "sqs",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        self.sqs = moto_client(moto, "sqs")
         self.queue_url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
 
     def bind(self, name: str, body: Any, method: str = "POST") -> httpx.Response:

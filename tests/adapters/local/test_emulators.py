@@ -20,6 +20,7 @@ from portabind.adapters.local.emulators import (
 )
 from portabind.adapters.local.emulators import azure as azure_emulator
 from portabind.errors import UserError
+from tests.helpers import moto_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -155,15 +156,7 @@ def test_moto_s3_and_sqs_round_trip(
 def test_moto_reset_forgets_everything(
     moto_server: MotoEmulator, unique_name: Callable[..., str]
 ) -> None:
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_server.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    s3 = moto_client(moto_server, "s3")
     bucket = unique_name()
     s3.create_bucket(Bucket=bucket)
     moto_server.reset()

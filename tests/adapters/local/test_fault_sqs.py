@@ -12,13 +12,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from portabind.adapters.local.emulators import free_port, wait_for_port
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.errors import ComponentError
 from portabind.tooling.project import load_project
+from tests.helpers import moto_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,16 +108,6 @@ class Runner:
             assert self.result == [0]
 
 
-def sqs_client(moto: MotoEmulator) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=moto.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 def queue_counts(sqs: Any, name: str) -> tuple[int, int]:
     """(visible, in flight) messages of queue `name`."""
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -149,7 +139,7 @@ def test_a_thousand_messages_with_a_fifth_failing_once_are_each_handled_once(
     annotations = {"visibilityTimeout": "2s", "maxReceiveCount": "3"}
     project = write_project(tmp_path, queue, annotations)
     successes = handler_state(project)["successes"]
-    sqs = sqs_client(moto_server)
+    sqs = moto_client(moto_server, "sqs")
     with Runner(project, exit_after=MESSAGES) as runner:
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         started = time.monotonic()
@@ -193,7 +183,7 @@ def test_a_message_that_always_fails_moves_to_the_dead_letter_queue_intact(
         "onFailure": f"arn:aws:sqs:us-east-1:123456789012:{dead_letter}",
     }
     project = write_project(tmp_path, queue, annotations)
-    sqs = sqs_client(moto_server)
+    sqs = moto_client(moto_server, "sqs")
     body = json.dumps({"id": "poison", "note": "ünïcode, kept as sent"})
     with Runner(project):
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]

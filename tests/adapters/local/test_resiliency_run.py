@@ -7,11 +7,10 @@ import itertools
 import json
 from typing import TYPE_CHECKING
 
-import boto3
-
 from portabind.adapters.local.emulators import free_port
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.tooling.project import load_project
+from tests.helpers import moto_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,13 +53,7 @@ def test_a_failing_delivery_is_retried_with_the_policy_before_it_goes_back(
     write_component: Callable[..., Path],
 ) -> None:
     queue = unique_name("orders")
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto_server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    sqs = moto_client(moto_server, "sqs")
     sqs.create_queue(QueueName=queue)
     (tmp_path / "app.py").write_text(APP)
     components = tmp_path / "components"

@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 import pytest
 
@@ -24,6 +23,7 @@ from portabind.adapters.local.invoke import invoke
 from portabind.adapters.local.runner import RunOptions, run
 from portabind.errors import SecretError
 from portabind.tooling.project import load_project
+from tests.helpers import moto_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -52,16 +52,6 @@ def on_order(event: BindingEvent) -> None:
 """
 
 
-def aws(moto: MotoEmulator, service: Any) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=moto.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 def options(**changes: Any) -> RunOptions:
     defaults: dict[str, Any] = {
         "emulate": True,
@@ -76,11 +66,11 @@ def options(**changes: Any) -> RunOptions:
 def quick_retry_queue(moto: MotoEmulator, name: str) -> None:
     """Create the queue before the run with a 1 s visibility timeout, so that a message
     left for redelivery comes back within the test (provisioning keeps an existing queue)."""
-    aws(moto, "sqs").create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})
+    moto_client(moto, "sqs").create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})
 
 
 def queue_is_empty(moto: MotoEmulator, name: str) -> bool:
-    sqs = aws(moto, "sqs")
+    sqs = moto_client(moto, "sqs")
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     counts = sqs.get_queue_attributes(
         QueueUrl=url,
@@ -112,13 +102,13 @@ def test_orders_sample_writes_one_receipt_per_order(
 
     assert run(project, options(sends=sends, exit_after=3)) == 0
 
-    listed = aws(moto_server, "s3").list_objects_v2(Bucket=bucket)
+    listed = moto_client(moto_server, "s3").list_objects_v2(Bucket=bucket)
     assert sorted(o["Key"] for o in listed["Contents"]) == [
         "receipts/1.json",
         "receipts/2.json",
         "receipts/3.json",
     ]
-    receipt = aws(moto_server, "s3").get_object(Bucket=bucket, Key="receipts/2.json")
+    receipt = moto_client(moto_server, "s3").get_object(Bucket=bucket, Key="receipts/2.json")
     assert json.loads(receipt["Body"].read()) == {
         "order": 2,
         "item": "tea",
@@ -222,7 +212,7 @@ def test_invoke_reaches_the_emulated_queue_of_a_running_app(
     finally:
         runner.join(60)
     assert result == [0]
-    receipt = aws(moto_server, "s3").get_object(Bucket=bucket, Key="receipts/41.json")
+    receipt = moto_client(moto_server, "s3").get_object(Bucket=bucket, Key="receipts/41.json")
     assert json.loads(receipt["Body"].read())["order"] == 41
 
 
