@@ -59,6 +59,7 @@ from portabind.errors import BuildError, UserError
 from portabind.resiliency import INBOUND, Policy, Retry
 from portabind.resiliency import policies as resiliency_policies
 from portabind.secrets import secret_env_name
+from portabind.secretstores import store_settings
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable
 from portabind.tooling.targets import Target, Trigger, cannot_express
@@ -839,14 +840,25 @@ def _policies(project: Project) -> list[dict[str, Any]]:
 
 
 def _secret_variables(project: Project) -> dict[str, str]:
+    """Each reference as a Secrets Manager dynamic reference. A secretstores.aws.secretmanager
+    store's reads as Dapr's would: the whole SecretString, or with
+    multipleKeyValuesPerSecret its JSON key; another store's names a secret whose JSON key is
+    the reference's key."""
     variables = {}
     for component in project.components.bindings():
+        store = store_settings(project.components, component, "secretstores.aws.secretmanager")
         for key, value in component.binding_values().items():
             ref = value.secret_ref
-            if ref is not None:
-                variables[secret_env_name(component.name, key)] = (
-                    f"{{{{resolve:secretsmanager:{ref.name}:SecretString:{ref.key or ref.name}}}}}"
-                )
+            if ref is None:
+                continue
+            whole = store is not None and not (
+                store.multiple_key_values_per_secret and ref.key and ref.key != ref.name
+            )
+            variables[secret_env_name(component.name, key)] = (
+                f"{{{{resolve:secretsmanager:{ref.name}}}}}"
+                if whole
+                else f"{{{{resolve:secretsmanager:{ref.name}:SecretString:{ref.key or ref.name}}}}}"
+            )
     return variables
 
 

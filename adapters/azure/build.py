@@ -51,6 +51,7 @@ from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError, UserError
 from portabind.resiliency import INBOUND, Policies, Retry, policies
 from portabind.secrets import secret_env_name
+from portabind.secretstores import store_settings
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable, ncrontab
 from portabind.tooling.entry import literal as _literal
@@ -509,11 +510,18 @@ def _function_app(
 def _secret_settings(project: Project, settings: _Settings) -> None:
     """Each secret reference as an app setting holding a Key Vault reference."""
     for component in project.components.bindings():
-        vault = TARGET.parse_annotations(component)[KeyVault].key_vault or "<key-vault-name>"
+        store = store_settings(project.components, component, "secretstores.azure.keyvault")
+        vault = (
+            store.vault
+            if store is not None
+            else TARGET.parse_annotations(component)[KeyVault].key_vault or "<key-vault-name>"
+        )
         for field, value in sorted(component.binding_values().items()):
             if value.secret_ref is None:
                 continue
-            secret = re.sub(r"[^0-9A-Za-z-]", "-", value.secret_ref.key or value.secret_ref.name)
+            # A Key Vault store's GetSecret(name) is {name: value}: the secret is the name.
+            ref = value.secret_ref
+            secret = re.sub(r"[^0-9A-Za-z-]", "-", ref.name if store else ref.key or ref.name)
             settings.add(
                 secret_env_name(component.name, field),
                 f"@Microsoft.KeyVault(VaultName={vault};SecretName={secret})",

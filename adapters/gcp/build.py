@@ -50,6 +50,7 @@ from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError, UserError
 from portabind.resiliency import INBOUND, Policies, Retry, policies
 from portabind.secrets import secret_env_name
+from portabind.secretstores import store_settings
 from portabind.tooling import bundle, entry
 from portabind.tooling.crontab import Untranslatable, unix_cron
 from portabind.tooling.deployment import shell_line, shell_word
@@ -131,6 +132,7 @@ def secret_references(project: Project) -> tuple[dict[str, str], list[str]]:
     passthrough: list[str] = []
     for component in project.components.bindings():
         overrides = TARGET.parse_annotations(component)[SecretIds].secret_ids
+        store = store_settings(project.components, component, "secretstores.gcp.secretmanager")
         for field, value in component.binding_values().items():
             if value.secret_ref is not None:
                 ref = value.secret_ref
@@ -138,6 +140,9 @@ def secret_references(project: Project) -> tuple[dict[str, str], list[str]]:
                     ref.name if not ref.key or ref.key == ref.name else f"{ref.name}-{ref.key}"
                 )
                 secret = re.sub(r"[^A-Za-z0-9_-]", "-", overrides.get(field, default))
+                if store is not None and field not in overrides:
+                    # A Secret Manager store's GetSecret(name) is {name: payload}.
+                    secret = f"projects/{store.project_id}/secrets/{ref.name}"
                 secrets[secret_env_name(component.name, field)] = f"{secret}:latest"
             elif value.env_ref is not None:
                 passthrough.append(value.env_ref)

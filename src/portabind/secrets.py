@@ -1,21 +1,22 @@
 """Resolving `secretKeyRef` and `envRef` values, as the Dapr runtime does before a
-component's Init.
+component's Init (dapr-bindings.md §1.7).
 
-Stores: `secretstores.local.env` (optional `prefix`) and `secretstores.local.file`
-(`secretsFile`, `nestedSeparator`, `multiValued`). On a cloud target the build turns each
-reference into a platform secret reference that the platform hands the function as an
-environment variable named by `secret_env_name`; that variable wins over the store.
+A reference is read from the secret store component `auth.secretStore` names, through the
+store's module (`portabind.secretstores`). On a cloud target the build turns each reference
+into a platform secret reference that the platform hands the function as an environment
+variable named by `secret_env_name`; that variable wins over the store. A reference to a
+store that resolves only on its platform (Kubernetes' built-in one, or one not in the
+directory) raises `PlatformOnly`: `validate` warns about it, `run` cannot go on without it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from portabind.errors import SecretError
+from portabind.secretstores import StoreContext, store_for
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Set
@@ -25,20 +26,15 @@ if TYPE_CHECKING:
 _REFUSED_ENV = ("DAPR_", "APP_API_TOKEN")
 
 
+class PlatformOnly(SecretError):
+    """A reference only the platform resolves (its store is not one this machine reads)."""
+
+
 def secret_env_name(component: str, field: str) -> str:
     """The environment variable a cloud target uses to hand a resolved secret to the
     function: `PORTABIND_SECRET_<COMPONENT>_<FIELD>`, upper-case, non-alphanumerics as `_`."""
     clean = re.sub(r"[^A-Za-z0-9]+", "_", f"{component}_{field}").strip("_").upper()
     return f"PORTABIND_SECRET_{clean}"
-
-
-def _flatten(value: Any, separator: str, prefix: str = "") -> dict[str, str]:
-    if isinstance(value, dict):
-        flat: dict[str, str] = {}
-        for key, inner in value.items():
-            flat.update(_flatten(inner, separator, f"{prefix}{separator}{key}" if prefix else key))
-        return flat
-    return {prefix: value if isinstance(value, str) else json.dumps(value)}
 
 
 class SecretResolver:
@@ -47,7 +43,6 @@ class SecretResolver:
     def __init__(self, components: ComponentSet, environ: Mapping[str, str] | None = None) -> None:
         self._components = components
         self._environ = os.environ if environ is None else environ
-        self._file_cache: dict[str, dict[str, dict[str, str]]] = {}
 
     def values(self, component: Component, keys: Set[str] | None = None) -> dict[str, str]:
         """The component's binding metadata (or only `keys` of it) as plain strings, every
@@ -78,92 +73,43 @@ class SecretResolver:
     def _secret(self, component: Component, key: str, ref: SecretKeyRef) -> str:
         store_name = component.secret_store
         if not store_name:
-            raise SecretError(
-                f"secretKeyRef {ref.name!r} needs a secret store, and auth.secretStore is not set",
+            raise PlatformOnly(
+                f"secretKeyRef {ref.name!r} names no secret store (auth.secretStore): in a "
+                "Kubernetes cluster Dapr reads it from the built-in kubernetes store; here it "
+                "does not resolve",
                 file=component.source,
                 component=component.name,
                 field=key,
-                hint="add `auth: {secretStore: <name>}` naming a secretstores.local.env or "
-                "secretstores.local.file component",
+                hint="add `auth: {secretStore: <name>}` naming a secret store component",
             )
         store = self._components.components.get(store_name)
         if store is None or not store.type.startswith("secretstores."):
-            raise SecretError(
+            raise PlatformOnly(
                 f"auth.secretStore names {store_name!r}, which is not a secret store component "
-                "in this directory",
+                "in this directory: it resolves only where that store exists",
                 file=component.source,
                 component=component.name,
                 field=key,
             )
+        kind = store_for(store)
+        if kind.read is None:
+            raise PlatformOnly(
+                f"secret {ref.name!r} is in {store_name!r} ({store.type}), which resolves only "
+                f"on {kind.platform}",
+                file=component.source,
+                component=component.name,
+                field=key,
+            )
+        settings = kind.settings(store)
         secret_key = ref.key or ref.name
-        secret = self._lookup(store, ref.name)
-        if secret_key not in secret or secret[secret_key] == "":
+        secret = kind.read(settings, StoreContext(store, self._environ), ref.name)
+        if secret.get(secret_key, "") == "":
             raise SecretError(
                 f"secret {ref.name!r} (key {secret_key!r}) not found in secret store "
                 f"{store_name!r} ({store.type})",
                 file=component.source,
                 component=component.name,
                 field=key,
-                hint=self._hint(store, ref.name),
+                hint=kind.hint(settings, ref.name) if kind.hint else None,
             )
         return secret[secret_key]
-
-    def _hint(self, store: Component, name: str) -> str:
-        if store.type == "secretstores.local.env":
-            prefix = store.values.get("prefix")
-            return f"set the environment variable {(prefix.literal if prefix else '') or ''}{name}"
-        return f"add {name!r} to the secrets file of {store.name!r}"
-
-    def _lookup(self, store: Component, name: str) -> dict[str, str]:
-        settings = {k.lower(): v.literal or "" for k, v in store.values.items()}
-        if store.type == "secretstores.local.env":
-            variable = settings.get("prefix", "") + name
-            if variable.startswith(_REFUSED_ENV):
-                return {}
-            value = self._environ.get(variable)
-            return {name: value} if value is not None else {}
-        if store.type == "secretstores.local.file":
-            return self._from_file(store, settings).get(name, {})
-        raise SecretError(
-            f"secret store type {store.type!r} is not supported; use secretstores.local.env or "
-            "secretstores.local.file",
-            file=store.source,
-            component=store.name,
-            field="spec.type",
-        )
-
-    def _from_file(self, store: Component, settings: dict[str, str]) -> dict[str, dict[str, str]]:
-        if store.name in self._file_cache:
-            return self._file_cache[store.name]
-        raw_path = settings.get("secretsfile")
-        if not raw_path:
-            raise SecretError(
-                "secretsFile is required",
-                file=store.source,
-                component=store.name,
-                field="secretsFile",
-            )
-        path = Path(raw_path)
-        if not path.is_absolute() and not path.exists():
-            path = store.source.parent / raw_path  # relative to the component file
-        try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise SecretError(
-                f"cannot read secrets file {path}: {error}",
-                file=store.source,
-                component=store.name,
-                field="secretsFile",
-            ) from None
-        separator = settings.get("nestedseparator") or ":"
-        secrets: dict[str, dict[str, str]] = {}
-        if settings.get("multivalued", "").lower() in ("true", "1", "yes", "on", "t", "y"):
-            for key, value in content.items():
-                secrets[key] = (
-                    _flatten(value, separator) if isinstance(value, dict) else {key: str(value)}
-                )
-        else:
-            for key, value in _flatten(content, separator).items():
-                secrets[key] = {key: value}
-        self._file_cache[store.name] = secrets
-        return secrets

@@ -190,7 +190,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from portabind.tooling.project import check_project, load_project
 
     project = load_project(args.dir, args.components, args.app)
-    check_project(project, resolve_secrets=True)
+    check_project(project, resolve_secrets=True, platform_secrets=True)
     names = ", ".join(f"{c.name} ({c.type})" for c in project.components.bindings())
     print(f"ok: {len(project.app.handlers)} handler(s); components: {names}")
     return 0

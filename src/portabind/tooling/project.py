@@ -18,11 +18,14 @@ from portabind.components import (
 )
 from portabind.errors import AppError, ComponentError, UserError, ValidationFailed
 from portabind.resiliency import policies
-from portabind.secrets import SecretResolver
+from portabind.secrets import PlatformOnly, SecretResolver
+from portabind.secretstores import store_for
 from portabind.tooling.targets import check_annotations, target
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from portabind.metadata import BindingMetadata
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,44 @@ def load_project(
     return Project(directory, app, app_ref, component_set)
 
 
+def _resolved(
+    resolver: SecretResolver, component: Component, warnings: list[UserError] | None
+) -> dict[str, str]:
+    """The component's values, references resolved; with `warnings` (validate), a
+    reference only the platform resolves is a warning and its placeholder is checked."""
+    if warnings is None:
+        return resolver.values(component)
+    values = placeholder_values(component)
+    for key in values:
+        try:
+            values.update(resolver.values(component, {key}))
+        except PlatformOnly as only:
+            warnings.append(only)
+    return values
+
+
+def inline_secrets(component: Component, model: type[BindingMetadata]) -> list[UserError]:
+    """A value written inline in a field the model marks secret: a warning naming the field,
+    never the value."""
+    names, secret = model.dapr_names(), model.secret_names()
+    return [
+        component.error(
+            "a secret is written inline (it ends up in every copy of this file)",
+            field=key,
+            hint="give it as a secretKeyRef to a secret store component, or an envRef",
+        )
+        for key, value in component.values.items()
+        if value.literal and names.get(key.lower()) in secret
+    ]
+
+
 def check_project(
     project: Project,
     *,
     resolve_secrets: bool,
     environ: Mapping[str, str] | None = None,
     build_target: str | None = None,
+    platform_secrets: bool = False,
 ) -> list[UserError]:
     """Every problem in the project at once, found before anything runs or deploys; returns
     the warnings (annotations only another target than `build_target` reads). With
@@ -164,12 +199,27 @@ def check_project(
     except UserError as error:
         problems.append(error)
     resolver = SecretResolver(project.components, environ)
+    for store_name in {c.secret_store for c in project.components.bindings() if c.secret_store}:
+        store = project.components.components.get(store_name)
+        if store is None or not store.type.startswith("secretstores."):
+            continue  # each reference to it says so
+        try:
+            kind = store_for(store)
+            kind.settings(store)
+            warnings += inline_secrets(store, kind.metadata)
+        except ValidationFailed as failed:
+            problems.extend(failed.errors)
+        except UserError as error:
+            problems.append(error)
     for component in project.components.bindings():
         try:
             binding = registry.binding_for(component)
             values = (
-                resolver.values(component) if resolve_secrets else placeholder_values(component)
+                _resolved(resolver, component, warnings if platform_secrets else None)
+                if resolve_secrets
+                else placeholder_values(component)
             )
+            warnings += inline_secrets(component, binding.metadata)
             parse_metadata(component, binding.metadata, values)
             annotations = check_annotations(component, build_target)
         except ValidationFailed as failed:
