@@ -46,6 +46,9 @@ from typing import TYPE_CHECKING, Any
 from portabind import registry
 from portabind.adapters.azure.annotations import BY_TYPE, COMMON, KeyVault, QueueHost
 from portabind.adapters.azure.runtime import Function
+from portabind.annotations import ExtensionTrigger, field_name
+from portabind.bindings.azure.blobstorage import BlobSource, BlobTrigger
+from portabind.bindings.azure.cosmosdb import CosmosAnnotations
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError, UserError
@@ -66,7 +69,9 @@ if TYPE_CHECKING:
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
 #: The app as published; local.settings.json is for the local Functions host only.
 PACKAGE = "functionapp.zip"
-_NOT_PUBLISHED = frozenset({PACKAGE, "local.settings.json", "__pycache__"})
+#: The Event Grid subscriptions `portabind deploy` creates after publishing the app.
+SUBSCRIPTIONS = "eventgrid.json"
+_NOT_PUBLISHED = frozenset({PACKAGE, SUBSCRIPTIONS, "local.settings.json", "__pycache__"})
 
 
 def connection_setting(component: str) -> str:
@@ -183,6 +188,8 @@ class _Settings:
         self.deployed: list[dict[str, Any]] = []
         #: host.json `extensions` sections the triggers need.
         self.extensions: dict[str, dict[str, Any]] = {}
+        #: The Event Grid subscriptions the deploy creates (eventgrid.json).
+        self.subscriptions: list[dict[str, Any]] = []
         self._chosen: dict[str, tuple[str, str]] = {}
         #: The profile's Resiliency policies, the inbound timeouts they ask for (host.json's
         #: `functionTimeout` is app-wide), and what the build cannot express of them.
@@ -303,6 +310,114 @@ def _route_function(component: Component, settings: _Settings) -> list[entry.Ent
     return [
         _function(component, Function.http, decorators, parameters, returns="func.HttpResponse")
     ]
+
+
+def _extension(component: Component, model: type[ExtensionTrigger]) -> Any:
+    """The annotations of a trigger portabind adds to an output-only type, refused unless
+    `portabind.io/trigger` turns it on."""
+    found = TARGET.parse_annotations(component)[model]
+    if not found.trigger:
+        raise component.error(
+            f"{component.type} is output-only in Dapr; its Azure trigger is a portabind extension",
+            field=field_name("trigger"),
+            hint='add the annotation portabind.io/trigger: "true" to use it',
+        )
+    return found
+
+
+def _subscription_name(component: Component, given: str | None = None) -> str:
+    """An event subscription name (3-64 letters, digits and hyphens)."""
+    name = given or re.sub(r"[^A-Za-z0-9-]+", "-", component.name).strip("-")
+    return (name + "-sub" if len(name) < 3 else name)[:64]
+
+
+def _event_grid_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
+    metadata = _metadata(component)
+    if not metadata.scope:
+        raise component.error(
+            "the deploy subscribes the function to the events of `scope`, which is not set",
+            field="scope",
+            hint="set scope to the resource id of the topic (or system topic) to subscribe to",
+        )
+    function = _function(
+        component,
+        Function.event_grid,
+        ['@app.event_grid_trigger(arg_name="event")'],
+        ("event: func.EventGridEvent",),
+    )
+    settings.subscriptions.append(
+        {
+            "name": _subscription_name(component, metadata.event_subscription_name),
+            "function": function.name,
+            "endpointType": "azurefunction",
+            "source": metadata.scope,
+            # As Dapr's input subscribes: CloudEvents; the trigger takes both schemas.
+            "schema": "cloudeventschemav1_0",
+        }
+    )
+    return [function]
+
+
+def _cosmos_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
+    trigger: CosmosAnnotations = _extension(component, CosmosAnnotations)
+    metadata = _metadata(component)
+    setting = app_setting(component.name, "cosmos")
+    settings.local[setting] = ""
+    # Identity-based: the app's identity needs a Cosmos DB data role, no key is stored.
+    settings.deployed.append({"name": f"{setting}__accountEndpoint", "value": metadata.url})
+    poll = int(trigger.feed_poll_delay.total_seconds() * 1000)
+    decorators = [
+        # As the local listener: a failing batch is retried until the handler succeeds.
+        '@app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:05")',
+        "@app.cosmos_db_trigger(",
+        '    arg_name="documents",',
+        f"    connection={_literal(setting)},",
+        f"    database_name={_literal(metadata.database)},",
+        f"    container_name={_literal(metadata.collection)},",
+        f"    lease_container_name={_literal(trigger.lease_container)},",
+        "    create_lease_container_if_not_exists=True,",
+        f"    start_from_beginning={trigger.start_from_beginning},",
+        f"    feed_poll_delay={poll},",
+        ")",
+    ]
+    parameters = ("documents: func.DocumentList",)
+    return [_function(component, Function.cosmosdb, decorators, parameters)]
+
+
+def _blob_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
+    trigger: BlobTrigger = _extension(component, BlobTrigger)
+    metadata = _metadata(component)
+    setting = connection_setting(component.name)
+    settings.local[setting] = "UseDevelopmentStorage=true"
+    for service in ("blob", "queue"):  # the trigger keeps its receipts in queues
+        uri = metadata.account_url(service)
+        settings.deployed.append({"name": f"{setting}__{service}ServiceUri", "value": uri})
+    source = "EVENT_GRID" if trigger.source is BlobSource.EVENT_GRID else "LOGS_AND_CONTAINER_SCAN"
+    decorators = [
+        "@app.blob_trigger(",
+        '    arg_name="stream",',
+        f"    path={_literal(metadata.container_name + '/' + trigger.path)},",
+        f"    connection={_literal(setting)},",
+        f"    source=func.BlobSource.{source},",
+        ")",
+    ]
+    function = _function(component, Function.blob, decorators, ("stream: func.InputStream",))
+    if trigger.source is BlobSource.EVENT_GRID:
+        prefix, suffix = trigger.path.split("{name}")
+        settings.subscriptions.append(
+            {
+                "name": _subscription_name(component),
+                "function": function.name,
+                "endpointType": "blobs_extension",
+                "storageAccount": metadata.account_name,
+                "subjectBeginsWith": (
+                    f"/blobServices/default/containers/{metadata.container_name}/blobs/{prefix}"
+                ),
+                "subjectEndsWith": suffix,
+                "eventTypes": ["Microsoft.Storage.BlobCreated"],
+            }
+        )
+    return [function]
 
 
 #: Dapr `saslMechanism` → the Kafka trigger's authentication mode.
@@ -572,6 +687,8 @@ def _contents(project: Project) -> tuple[dict[str, str], _Settings]:
         "appsettings.json": json.dumps(settings.deployed, indent=2) + "\n",
         "requirements.txt": "\n".join(bundle.requirements(project, ["azure"])) + "\n",
     }
+    if settings.subscriptions:
+        files[SUBSCRIPTIONS] = json.dumps(settings.subscriptions, indent=2) + "\n"
     return files, settings
 
 
@@ -604,6 +721,26 @@ TARGET = Target(
         ),
         Trigger("bindings.kafka", "kafka_trigger", Function.kafka, _kafka_functions),
         Trigger("bindings.rabbitmq", "rabbitMQTrigger", Function.rabbitmq, _rabbitmq_function),
+        Trigger(
+            "bindings.azure.eventgrid",
+            "event_grid_trigger",
+            Function.event_grid,
+            _event_grid_function,
+        ),
+        Trigger(
+            "bindings.azure.cosmosdb",
+            "cosmos_db_trigger (extension)",
+            Function.cosmosdb,
+            _cosmos_function,
+            extension=True,
+        ),
+        Trigger(
+            "bindings.azure.blobstorage",
+            "blob_trigger (extension)",
+            Function.blob,
+            _blob_function,
+            extension=True,
+        ),
     ),
     annotations=BY_TYPE,
     common_annotations=COMMON,

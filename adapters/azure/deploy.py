@@ -6,7 +6,10 @@ account the Functions host keeps its state in, and the Function App on a Linux C
 plan with a system-assigned identity (Azure creates its Application Insights component with
 it). Then the app settings the build wrote (appsettings.json: identity-based trigger
 connections, secrets as Key Vault references, never values) and the zip the build made,
-published with a remote build that installs requirements.txt.
+published with a remote build that installs requirements.txt. Last, the Event Grid
+subscriptions the build listed (eventgrid.json: Event Grid triggers, and Blob triggers whose
+source is EventGrid), which must come after the app exists: Event Grid validates the
+endpoint when the subscription is created.
 
 Granting the app's identity access to what its settings name (the queue's storage account,
 the Key Vault) is left to the user: those resources are the user's, not deploy's.
@@ -18,10 +21,11 @@ goes with the app when no other app uses it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import TYPE_CHECKING
 
-from portabind.adapters.azure.build import PACKAGE
+from portabind.adapters.azure.build import PACKAGE, SUBSCRIPTIONS
 from portabind.errors import UserError
 from portabind.tooling.deployment import Deployer, Probe, Resource, Step
 
@@ -34,6 +38,7 @@ PYTHON_VERSION = "3.11"
 #: A Function App name: letters, digits and hyphens (it becomes <name>.azurewebsites.net).
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,58}[A-Za-z0-9]")
 #: What `az ... show` prints for a resource (or its resource group) that does not exist.
+_TSV = ("--output", "tsv")
 _NOT_FOUND = r"ResourceNotFound|ResourceGroupNotFound|could not be found|was not found"
 
 
@@ -172,7 +177,120 @@ def plan(out: Path, options: DeployOptions) -> list[Step]:
                 "true",
             ),
         ),
+        *_subscriptions(out, app, group),
     ]
+
+
+def _subscriptions(out: Path, app: str, group: tuple[str, ...]) -> list[Step]:
+    """After publishing: the Event Grid subscriptions the build listed (eventgrid.json), each
+    created unless it exists. An Event Grid trigger's is on its component's `scope`; a Blob
+    trigger's (source EventGrid) on the storage account's BlobCreated events, delivered to the
+    host's blobs extension with its system key (a `${...}` value, never printed)."""
+    path = out / SUBSCRIPTIONS
+    if not path.is_file():
+        return []
+    try:
+        wanted = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"{path} is not the build's list of Event Grid subscriptions ({error})",
+            hint="build again: `portabind deploy` rebuilds it unless --out points elsewhere",
+        ) from None
+    steps: list[Step] = []
+    app_id, blobs_key = "FUNCTION_APP_ID", "BLOBS_EXTENSION_KEY"
+    if any(s["endpointType"] == "azurefunction" for s in wanted):
+        steps.append(
+            Step(
+                f"the resource id of Function App {app}",
+                ("az", "functionapp", "show", "--name", app, *group, "--query", "id", *_TSV),
+                capture=app_id,
+            )
+        )
+    endpoint: tuple[str, ...]
+    for subscription in wanted:
+        name, function = subscription["name"], subscription["function"]
+        if subscription["endpointType"] == "azurefunction":
+            source = subscription["source"]
+            endpoint = (
+                "--endpoint-type",
+                "azurefunction",
+                "--endpoint",
+                f"${{{app_id}}}/functions/{function}",
+                "--event-delivery-schema",
+                subscription["schema"],
+            )
+        else:
+            account = re.sub(r"\W", "_", subscription["storageAccount"]).upper()
+            source = f"${{STORAGE_{account}_ID}}"
+            steps.append(
+                Step(
+                    f"the resource id of storage account {subscription['storageAccount']}",
+                    (
+                        "az",
+                        "storage",
+                        "account",
+                        "show",
+                        "--name",
+                        subscription["storageAccount"],
+                        "--query",
+                        "id",
+                        "--output",
+                        "tsv",
+                    ),
+                    capture=f"STORAGE_{account}_ID",
+                )
+            )
+            steps.append(
+                Step(
+                    "the blobs extension's system key",
+                    (
+                        "az",
+                        "functionapp",
+                        "keys",
+                        "list",
+                        "--name",
+                        app,
+                        *group,
+                        "--query",
+                        "systemKeys.blobs_extension",
+                        "--output",
+                        "tsv",
+                    ),
+                    capture=blobs_key,
+                )
+            )
+            webhook = (
+                f"https://{app}.azurewebsites.net/runtime/webhooks/blobs"
+                f"?functionName=Host.Functions.{function}&code=${{{blobs_key}}}"
+            )
+            endpoint = (
+                "--endpoint-type",
+                "webhook",
+                "--endpoint",
+                webhook,
+                "--included-event-types",
+                *subscription["eventTypes"],
+                "--subject-begins-with",
+                subscription["subjectBeginsWith"],
+            )
+            if subscription["subjectEndsWith"]:
+                endpoint += ("--subject-ends-with", subscription["subjectEndsWith"])
+        where = ("--name", name, "--source-resource-id", source)
+        steps.append(
+            Step(
+                f"Event Grid subscription {name} (to function {function})",
+                ("az", "eventgrid", "event-subscription", "create", *where, *endpoint),
+                creates=(
+                    Resource(
+                        "Event Grid subscription",
+                        name,
+                        ("az", "eventgrid", "event-subscription", "delete", *where),
+                    ),
+                ),
+                probe=Probe(("az", "eventgrid", "event-subscription", "show", *where), _NOT_FOUND),
+            )
+        )
+    return steps
 
 
 DEPLOYER = Deployer(

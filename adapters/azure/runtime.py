@@ -4,14 +4,17 @@ It loads the bundled app and components once per worker, attaches a `Runtime` (s
 from the app settings named by `secret_env_name`, which the build points at Key Vault), turns
 each trigger payload into a `BindingEvent` with the binding's own normalizer, and runs the
 handler. A handler failure propagates: the Functions host retries a queue message and moves it
-to the `<queue>-poison` queue after `maxDequeueCount` attempts, retries a Kafka record by the
-function's retry policy, answers an HTTP request with 500, and logs a failed timer tick (not
-retried, as in Dapr). Imports no SDK itself: the trigger objects come from the host.
+to the `<queue>-poison` queue after `maxDequeueCount` attempts, retries a Kafka record and a
+Cosmos DB change-feed batch by the function's retry policy, a blob by its own retries, an
+Event Grid delivery by the event subscription's, answers an HTTP request with 500, and logs
+a failed timer tick (not retried, as in Dapr). Imports no SDK itself: the trigger objects
+come from the host.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -139,6 +142,74 @@ class Function(BundledFunction):
             return self.app.handle(event_from_message(name, body, None))
 
         return handle
+
+    def event_grid(self, name: str) -> Callable[[Any], Any]:
+        """Handles one event of Event Grid component `name`, in either schema (the library
+        hands a `func.EventGridEvent` or a `func.CloudEvent`), as the local webhook does."""
+        from portabind.bindings.azure.eventgrid import event_from_json
+
+        def handle(event: Any) -> Any:
+            return self.app.handle(event_from_json(name, _event_fields(event)))
+
+        return handle
+
+    def cosmosdb(self, name: str) -> Callable[[Any], None]:
+        """Handles one batch of the change feed of cosmosdb component `name`: one event per
+        document, in order. A failure stops the batch and raises, so the function's retry
+        policy delivers the batch again (documents before it included)."""
+        from portabind.bindings.azure.cosmosdb import document_event
+
+        def handle(documents: Any) -> None:
+            for document in documents:
+                self.app.handle(document_event(name, json.loads(document.to_json())))
+
+        return handle
+
+    def blob(self, name: str) -> Callable[[Any], Any]:
+        """Handles one new or changed blob (`func.InputStream`) of blobstorage component
+        `name`, as the local listener does."""
+        from portabind.bindings.azure.blobstorage import blob_event
+
+        def handle(stream: Any) -> Any:
+            container, _, blob_name = str(stream.name).partition("/")
+            found = stream.blob_properties or {}
+            properties = {
+                "size": stream.length,
+                "eTag": found.get("ETag"),
+                "contentType": found.get("ContentType"),
+                "lastModified": found.get("LastModified"),
+            }
+            return self.app.handle(
+                blob_event(name, container, blob_name, stream.read(), properties, stream.metadata)
+            )
+
+        return handle
+
+
+def _event_fields(event: Any) -> dict[str, Any]:
+    """A trigger's event object as the JSON Event Grid delivered."""
+    if hasattr(event, "specversion"):  # func.CloudEvent
+        fields = {
+            "specversion": event.specversion,
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "time": event.time,
+            "subject": event.subject,
+            "datacontenttype": event.datacontenttype,
+            "dataschema": event.dataschema,
+            "data": event.get_json(),
+        }
+        return {**event.extension_attrs, **fields}
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": event.event_time,
+        "dataVersion": event.data_version,
+        "data": event.get_json(),
+    }
 
 
 def _unix_ms(timestamp: str | None) -> int | None:
