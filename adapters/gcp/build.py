@@ -651,6 +651,9 @@ TARGET = Target(
             extension=True,
         ),
     ),
+    fallbacks={
+        "bindings.azure.eventgrid": "a bindings.http webhook trigger, or `portabind run`",
+    },
     annotations=BY_TYPE,
     common_annotations=COMMON,
     cannot_express=_cannot_express,
