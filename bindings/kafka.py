@@ -2,37 +2,53 @@
 components-contrib `bindings/kafka/kafka.go` over `common/component/kafka/`).
 
 confluent-kafka rather than kafka-python: librdkafka is the client Confluent maintains, it has
-SASL/SCRAM, OAUTHBEARER with OIDC client credentials, mTLS from PEM text, every compression
-codec and idempotent, acknowledged produce built in, which is what Dapr's metadata asks for.
+SASL/SCRAM, OAUTHBEARER (OIDC client credentials, or a token callback), mTLS from PEM text,
+every compression codec and idempotent, acknowledged produce built in, which is what Dapr's
+metadata asks for.
 
 Output `create` produces the payload to `publishTopic` and returns once the broker has
 acknowledged the record. Request metadata `partitionKey` (or `__key`) is the record key,
 `partitionNumber` the partition; every request metadata entry also becomes a record header.
+Request metadata `valueSchemaType: Avro` encodes the JSON payload with the latest schema of
+the subject `<publishTopic>-value` in the schema registry (`schemaRegistryURL`; the wire format
+and JSON rules: `_schema_registry.py`).
 
 The input listener is a group consumer of `topics` that stores a record's offset for commit
 only after the handler returned. When the handler raises, the offset is not stored and the
-consumer seeks back, so the record is delivered again `consumeRetryInterval` later
-(docs/delivery.md); a failing record is never skipped. With `deadLetterTopic` (a portabind
-extension, like `maxDeliveries`) it is produced there, with the error and its origin as
-headers, after `maxDeliveries` failed deliveries, and its offset stored only once the broker
-acknowledged that copy. Without it the record is retried until the handler succeeds, as Dapr
-does with `consumeRetryEnabled: true`; Dapr's default instead skips it at once and a later
-commit loses it silently.
+consumer seeks back, so the record is delivered again after Dapr's `backOff*` policy's wait
+(constant `backOffDuration`, 5 s, or exponential) (docs/delivery.md); a failing record is never
+skipped. With `deadLetterTopic` (a portabind extension, like `maxDeliveries`) it is produced
+there, with the error and its origin as headers, after `maxDeliveries` failed deliveries, and
+its offset stored only once the broker acknowledged that copy. Without it the record is
+retried until the handler succeeds, as Dapr does with `consumeRetryEnabled: true`; Dapr's
+default instead skips it at once and a later commit loses it silently. The component's
+`valueSchemaType: Avro` (a portabind extension: Dapr's binding hands input values over
+undecoded) decodes registry-framed Avro values to JSON before the handler sees them.
+
+Authentication follows Dapr's `authType`: `password` (SASL PLAIN/SCRAM), `mtls`,
+`certificate`, `oidc` (librdkafka's own client-credentials flow), `oidc_private_key_jwt`
+(a token from `_oidc.py`, handed over through the OAUTHBEARER token callback) and `awsiam`
+(Amazon MSK IAM: a SigV4-signed token from aws-msk-iam-sasl-signer-python through the same
+callback, from the component's keys, an assumed role, or the default credential chain).
 
 `event_from_record` is the one mapping from a Kafka record to a `BindingEvent`.
 
 Accepted so Dapr components load unchanged, with no effect on librdkafka (which negotiates
 the protocol version and manages its own buffers): `version`, `channelBufferSize`,
-`metadataTimeout`. Not supported (a clear error): `authType` `oidc_private_key_jwt` and
-`awsiam`, and the Avro schema registry (`schemaRegistryURL`, request `valueSchemaType`).
+`metadataTimeout`; and `backOffMaxRetries`, `backOffMaxElapsedTime` (Dapr gives a record up
+after them and loses it; portabind never skips one: bound it with `maxDeliveries` and
+`deadLetterTopic`), `trustAnchorArn`, `trustProfileArn` (IAM Roles Anywhere with Dapr's own
+workload certificate, which a function does not have).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote_plus
@@ -40,6 +56,8 @@ from urllib.parse import quote_plus
 from pydantic import field_validator, model_validator
 
 from portabind.binding import Binding, InputBinding, OutputBinding
+from portabind.bindings._oidc import PrivateKeyJwt, TokenError, TokenSource
+from portabind.bindings._schema_registry import Registry, SchemaError
 from portabind.bindings.aws import AwsCredentials
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata
@@ -68,16 +86,60 @@ AuthType = Literal[
 ]
 
 
+#: `sessionName` when neither it nor `awsStsSessionName` is set (Dapr's default).
+DEFAULT_SESSION_NAME = "DaprDefaultSession"
+#: Seconds an MSK IAM token lives (aws-msk-iam-sasl-signer-python's; librdkafka asks for a
+#: new one before it runs out).
+MSK_TOKEN_SECONDS = 900
+
+
 def _ms(value: timedelta) -> int:
     return int(value.total_seconds() * 1000)
 
 
+def _scopes(text: str) -> tuple[str, ...]:
+    """`oidcScopes`, comma-separated."""
+    return tuple(scope.strip() for scope in text.split(",") if scope.strip())
+
+
+@dataclass(frozen=True)
+class AwsAuth:
+    """The AWS credentials `awsiam` signs with, after Dapr's rules: each of Dapr's AWS profile
+    names wins over the older `aws`-prefixed one; keys win over a role; neither means the
+    default credential chain (on Lambda: the function's role)."""
+
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    session_token: str | None
+    role_arn: str | None
+    session_name: str
+    sts_endpoint: str | None
+
+
 class KafkaMetadata(AwsCredentials):
-    """Dapr's Kafka fields; the AWS profile fields (inherited) serve only `awsiam`."""
+    """Dapr's Kafka fields; the AWS profile fields (inherited, and their older `aws`-prefixed
+    names below) serve only `awsiam`."""
 
     binding_type = "bindings.kafka"
 
-    region: str | None = setting("region", None, aliases=("awsRegion",))  # type: ignore[assignment]
+    region: str | None = setting("region", None)  # type: ignore[assignment]
+    aws_region: str | None = setting("awsRegion", None, description="older name of region")
+    aws_access_key: Secret | None = setting(
+        "awsAccessKey", None, secret=True, description="older name of accessKey"
+    )
+    aws_secret_key: Secret | None = setting(
+        "awsSecretKey", None, secret=True, description="older name of secretKey"
+    )
+    aws_session_token: Secret | None = setting(
+        "awsSessionToken", None, secret=True, description="older name of sessionToken"
+    )
+    aws_iam_role_arn: str | None = setting(
+        "awsIamRoleArn", None, description="older name of assumeRoleArn"
+    )
+    aws_sts_session_name: str | None = setting(
+        "awsStsSessionName", None, description="older name of sessionName"
+    )
     brokers: str = setting("brokers", description="comma-separated host:port list")
     auth_type: AuthType = setting("authType")
     topics: str | None = setting("topics", None, description="comma-separated, input")
@@ -86,7 +148,47 @@ class KafkaMetadata(AwsCredentials):
     client_id: str = setting("clientID", "sarama", aliases=("clientId",))
     initial_offset: Literal["newest", "oldest"] = setting("initialOffset", "newest")
     consume_retry_enabled: Truthy = setting("consumeRetryEnabled", False)
-    consume_retry_interval: Duration = setting("consumeRetryInterval", timedelta(milliseconds=100))
+    consume_retry_interval: Duration = setting(
+        "consumeRetryInterval",
+        timedelta(milliseconds=100),
+        description="wait before reconnecting to a broker (librdkafka's reconnect.backoff.ms); "
+        "a bare number is milliseconds, as in Dapr",
+    )
+    backoff_policy: Literal["constant", "exponential"] = setting("backOffPolicy", "constant")
+    backoff_duration: Duration = setting(
+        "backOffDuration",
+        timedelta(seconds=5),
+        description="constant policy: wait before a failed record is delivered again",
+    )
+    backoff_initial_interval: Duration = setting(
+        "backOffInitialInterval", timedelta(milliseconds=500), description="exponential policy"
+    )
+    backoff_randomization_factor: float = setting(
+        "backOffRandomizationFactor", 0.5, description="exponential policy: ± this share"
+    )
+    backoff_multiplier: float = setting("backOffMultiplier", 1.5, description="exponential policy")
+    backoff_max_interval: Duration = setting(
+        "backOffMaxInterval", timedelta(seconds=60), description="exponential policy"
+    )
+    backoff_max_elapsed_time: Duration = setting(
+        "backOffMaxElapsedTime",
+        timedelta(minutes=15),
+        description="no effect: a failing record is never given up (maxDeliveries, "
+        "deadLetterTopic)",
+    )
+    backoff_max_retries: int = setting(
+        "backOffMaxRetries",
+        -1,
+        description="no effect: a failing record is never given up (maxDeliveries, "
+        "deadLetterTopic)",
+    )
+    value_schema_type: Literal["none", "avro"] = setting(
+        "valueSchemaType",
+        "none",
+        description="portabind extension (Dapr's binding leaves input values as they are): "
+        "Avro decodes registry-framed Avro input values to JSON, and is the default of the "
+        "request metadata of the same name on output",
+    )
     dead_letter_topic: str | None = setting(
         "deadLetterTopic",
         None,
@@ -154,11 +256,25 @@ class KafkaMetadata(AwsCredentials):
     producer_retry_max: int = setting("producerRetryMax", 5)
 
     @field_validator(
-        "auth_type", "initial_offset", "compression", "rebalance_strategy", mode="before"
+        "auth_type",
+        "initial_offset",
+        "compression",
+        "rebalance_strategy",
+        "backoff_policy",
+        "value_schema_type",
+        mode="before",
     )
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("consume_retry_interval", mode="before")
+    @classmethod
+    def _milliseconds(cls, value: Any) -> Any:
+        """Dapr reads a bare number here as milliseconds, unlike its other durations."""
+        if isinstance(value, str) and value.strip().isdigit():
+            return timedelta(milliseconds=int(value))
+        return value
 
     @field_validator("sasl_mechanism")
     @classmethod
@@ -179,13 +295,6 @@ class KafkaMetadata(AwsCredentials):
 
     @model_validator(mode="after")
     def _supported(self) -> KafkaMetadata:
-        if self.auth_type in ("oidc_private_key_jwt", "awsiam"):
-            raise ValueError(
-                f"authType {self.auth_type} is not supported by portabind's kafka binding; "
-                "use none, password, mtls, certificate or oidc"
-            )
-        if self.schema_registry_url:
-            raise ValueError("the Avro schema registry (schemaRegistryURL) is not supported")
         if self.max_deliveries < 1:
             raise ValueError("maxDeliveries must be at least 1")
         if self.dead_letter_topic and self.consume_retry_enabled:
@@ -203,7 +312,73 @@ class KafkaMetadata(AwsCredentials):
             raise ValueError(
                 "authType oidc needs oidcTokenEndpoint, oidcClientID, oidcClientSecret"
             )
+        if self.auth_type == "oidc_private_key_jwt" and not (
+            self.oidc_token_endpoint
+            and self.oidc_client_id
+            and self.oidc_client_assertion_cert
+            and self.oidc_client_assertion_key
+        ):
+            raise ValueError(
+                "authType oidc_private_key_jwt needs oidcTokenEndpoint, oidcClientID, "
+                "oidcClientAssertionCert and oidcClientAssertionKey"
+            )
+        if self.auth_type == "awsiam" and not (self.region or self.aws_region):
+            raise ValueError("authType awsiam needs region (or awsRegion): the MSK cluster's")
+        if self.value_schema_type == "avro" and not self.schema_registry_url:
+            raise ValueError("valueSchemaType Avro needs schemaRegistryURL")
         return self
+
+    def _newer(self, name: str, older: str) -> str | None:
+        """Dapr's coalescing of an AWS profile field with its older name: the first set."""
+        for field in (name, older):
+            value = self.secret(field) if field in self.model_fields_set else None
+            if value:
+                return value
+        return None
+
+    def aws_auth(self) -> AwsAuth:
+        """The credentials `awsiam` uses (components-contrib `ValidateAWS`)."""
+        return AwsAuth(
+            region=self._newer("region", "aws_region") or "",
+            access_key=self._newer("access_key", "aws_access_key"),
+            secret_key=self._newer("secret_key", "aws_secret_key"),
+            session_token=self._newer("session_token", "aws_session_token"),
+            role_arn=self._newer("assume_role_arn", "aws_iam_role_arn"),
+            session_name=self._newer("session_name", "aws_sts_session_name")
+            or DEFAULT_SESSION_NAME,
+            sts_endpoint=self.endpoint,
+        )
+
+    def oidc_grant(self) -> PrivateKeyJwt:
+        """The token request of `oidc_private_key_jwt`; the broker's CA also vouches for the
+        token endpoint, as in Dapr."""
+        return PrivateKeyJwt(
+            token_endpoint=self.oidc_token_endpoint or "",
+            client_id=self.oidc_client_id or "",
+            certificate=self.oidc_client_assertion_cert or "",
+            key=self.secret("oidc_client_assertion_key") or "",
+            scopes=_scopes(self.oidc_scopes),
+            audience=self.oidc_audience,
+            resource=self.oidc_resource,
+            kid=self.oidc_kid,
+            ca_cert=self.ca_cert,
+            skip_verify=self.skip_verify,
+        )
+
+    def redelivery_delay(self, failures: int) -> float:
+        """Seconds to wait before a record that failed `failures` times is delivered again:
+        Dapr's backOff policy (dapr/kit `retry.Config`): constant `backOffDuration`, or
+        exponential from `backOffInitialInterval`, times `backOffMultiplier` per failure, up
+        to `backOffMaxInterval`, randomized by ± `backOffRandomizationFactor`."""
+        if self.backoff_policy == "constant":
+            return self.backoff_duration.total_seconds()
+        interval = min(
+            self.backoff_initial_interval.total_seconds()
+            * self.backoff_multiplier ** max(failures - 1, 0),
+            self.backoff_max_interval.total_seconds(),
+        )
+        spread = self.backoff_randomization_factor * interval
+        return random.uniform(interval - spread, interval + spread)
 
     def excluded(self, key: str) -> bool:
         """Whether `excludeHeaderMetaRegex` keeps this key out of headers and metadata."""
@@ -220,10 +395,11 @@ def client_config(metadata: KafkaMetadata) -> dict[str, Any]:
         "socket.timeout.ms": _ms(max(metadata.read_timeout, metadata.write_timeout)),
         "topic.metadata.refresh.interval.ms": _ms(metadata.metadata_refresh_interval),
         "socket.keepalive.enable": metadata.keep_alive_interval > timedelta(0),
+        "reconnect.backoff.ms": _ms(metadata.consume_retry_interval),
     }
     # As in Dapr: no TLS with authType none or disableTls, TLS for every other type.
     tls = metadata.auth_type != "none" and not metadata.disable_tls
-    sasl = metadata.auth_type in ("password", "oidc")
+    sasl = metadata.auth_type in ("password", "oidc", "oidc_private_key_jwt", "awsiam")
     config["security.protocol"] = ("SASL_" if sasl else "") + ("SSL" if tls else "PLAINTEXT")
     if tls:
         if metadata.ca_cert:
@@ -244,16 +420,80 @@ def client_config(metadata: KafkaMetadata) -> dict[str, Any]:
         config["sasl.oauthbearer.token.endpoint.url"] = metadata.oidc_token_endpoint
         config["sasl.oauthbearer.client.id"] = metadata.oidc_client_id
         config["sasl.oauthbearer.client.secret"] = metadata.secret("oidc_client_secret") or ""
-        config["sasl.oauthbearer.scope"] = " ".join(
-            scope.strip() for scope in metadata.oidc_scopes.split(",") if scope.strip()
-        )
+        config["sasl.oauthbearer.scope"] = " ".join(_scopes(metadata.oidc_scopes))
         if metadata.oidc_extensions:
             extensions = json.loads(metadata.oidc_extensions)
             config["sasl.oauthbearer.extensions"] = ",".join(
                 f"{key}={value}" for key, value in extensions.items()
             )
+    if metadata.auth_type in ("oidc_private_key_jwt", "awsiam"):
+        config["sasl.mechanism"] = "OAUTHBEARER"
+        config["oauth_cb"] = token_callback(metadata)
     if metadata.max_message_bytes:
         config["message.max.bytes"] = metadata.max_message_bytes
+    return config
+
+
+def msk_token(auth: AwsAuth) -> tuple[str, float]:
+    """An Amazon MSK IAM token for `auth` and its expiry (Unix seconds)."""
+    import boto3
+    from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+    from botocore.credentials import CredentialProvider, Credentials
+    from botocore.session import Session
+
+    class Resolved(CredentialProvider):
+        METHOD = "portabind-kafka"
+
+        def load(self) -> Credentials | None:
+            if auth.access_key and auth.secret_key:
+                return Credentials(auth.access_key, auth.secret_key, auth.session_token)
+            if auth.role_arn:
+                sts = boto3.client("sts", region_name=auth.region, endpoint_url=auth.sts_endpoint)
+                found = sts.assume_role(RoleArn=auth.role_arn, RoleSessionName=auth.session_name)
+                issued = found["Credentials"]
+                return Credentials(
+                    issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"]
+                )
+            return Session().get_credentials()
+
+    token, expiry_ms = MSKAuthTokenProvider.generate_auth_token_from_credentials_provider(
+        auth.region, Resolved()
+    )
+    return str(token), expiry_ms / 1000
+
+
+def token_callback(metadata: KafkaMetadata) -> Callable[[str], tuple[str, float]]:
+    """librdkafka's OAUTHBEARER token callback (confluent-kafka `oauth_cb`) for `awsiam` and
+    `oidc_private_key_jwt`: called when the client needs a token, before the first connection
+    and again before the token expires. A failure is raised as `TokenError`, which the client
+    reports as an authentication failure."""
+    if metadata.auth_type == "awsiam":
+        auth = metadata.aws_auth()
+
+        def aws(_config: str) -> tuple[str, float]:
+            try:
+                return msk_token(auth)
+            except Exception as error:  # botocore's: no credentials, STS refused, ...
+                raise TokenError(f"no MSK IAM token: {error}") from error
+
+        return aws
+    source = TokenSource(metadata.oidc_grant())
+    return lambda _config: source.token()
+
+
+def started_config(name: str, metadata: KafkaMetadata) -> dict[str, Any]:
+    """`client_config` with the first token already fetched: as in Dapr, a component whose
+    credentials give no token fails when it starts, not at its first record."""
+    config = client_config(metadata)
+    callback = config.get("oauth_cb")
+    if callback is not None:
+        try:
+            callback("")
+        except TokenError as error:
+            raise UserError(
+                f"kafka component {name}: {error}",
+                hint=f"check the credentials of authType {metadata.auth_type}",
+            ) from None
     return config
 
 
@@ -299,6 +539,20 @@ def event_from_record(
     return BindingEvent(name, value or b"", Metadata(fields))
 
 
+def registry(metadata: KafkaMetadata) -> Registry | None:
+    """The schema registry client of the component, if it names one."""
+    if not metadata.schema_registry_url:
+        return None
+    return Registry(
+        metadata.schema_registry_url,
+        api_key=metadata.schema_registry_api_key,
+        api_secret=metadata.secret("schema_registry_api_secret"),
+        caching=metadata.schema_caching_enabled,
+        latest_ttl=metadata.schema_latest_version_cache_ttl,
+        avro_json=metadata.use_avro_json,
+    )
+
+
 class _ProduceFailed(Exception):
     """The broker did not acknowledge a record; the message says why."""
 
@@ -307,12 +561,12 @@ class _Publisher:
     """A producer whose `send` returns once the broker acknowledged the record: `create` and
     the listener's dead-lettering produce this way."""
 
-    def __init__(self, metadata: KafkaMetadata) -> None:
+    def __init__(self, name: str, metadata: KafkaMetadata) -> None:
         from confluent_kafka import Producer
 
         self._producer = Producer(
             {
-                **client_config(metadata),
+                **started_config(name, metadata),
                 "acks": _ACKS[metadata.producer_required_acks],
                 "retries": metadata.producer_retry_max,
                 "compression.type": metadata.compression,
@@ -373,11 +627,31 @@ class KafkaOutput(OutputBinding[KafkaMetadata]):
                 f"output binding {name} (bindings.kafka) needs publishTopic",
                 hint="add the metadata field publishTopic: the topic `create` produces to",
             )
-        self._publisher = _Publisher(metadata)
+        self._publisher = _Publisher(name, metadata)
+        self._registry = registry(metadata)
+
+    def _value(self, data: bytes, metadata: Metadata) -> bytes:
+        """The record value: `data`, or its Avro encoding under `valueSchemaType: Avro`."""
+        kind = metadata.get("valueSchemaType") or self.metadata.value_schema_type
+        if kind.lower() == "none":
+            return data
+        if kind.lower() != "avro":
+            raise UserError(
+                f"request metadata valueSchemaType {kind!r} is not a supported value",
+                hint="use Avro or None",
+            )
+        if self._registry is None:
+            raise UserError(
+                f"output binding {self.name}: valueSchemaType Avro needs the schema registry",
+                hint="add the metadata field schemaRegistryURL",
+            )
+        try:
+            return self._registry.encode(self.metadata.publish_topic or "", data)
+        except SchemaError as error:
+            raise BindingError(self.name, "create", str(error)) from error
 
     def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
-        if metadata.get("valueSchemaType"):
-            raise UserError("request metadata valueSchemaType (Avro) is not supported")
+        value = self._value(data, metadata)
         key = metadata.get("partitionKey") or metadata.get("__key")
         partition = None
         if "partitionNumber" in metadata:
@@ -394,7 +668,7 @@ class KafkaOutput(OutputBinding[KafkaMetadata]):
         try:
             self._publisher.send(
                 self.metadata.publish_topic or "",
-                data,
+                value,
                 key=key.encode() if key else None,
                 headers=headers,
                 partition=partition,
@@ -444,10 +718,13 @@ class KafkaInput(InputBinding[KafkaMetadata]):
             )
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-        dead_letters = _Publisher(self.metadata) if self.metadata.dead_letter_topic else None
+        dead_letters = (
+            _Publisher(self.name, self.metadata) if self.metadata.dead_letter_topic else None
+        )
+        schemas = registry(self.metadata) if self.metadata.value_schema_type == "avro" else None
         consumer = Consumer(
             {
-                **client_config(self.metadata),
+                **started_config(self.name, self.metadata),
                 "group.id": self.metadata.consumer_group,
                 "auto.offset.reset": (
                     "earliest" if self.metadata.initial_offset == "oldest" else "latest"
@@ -474,12 +751,12 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                     log.warning("%s: Kafka consumer: %s", self.name, record.error())
                     continue
                 where = _coordinates(record)
-                done = self._done(deliver, record, failures, dead_letters)
+                done = self._done(deliver, record, failures, dead_letters, schemas)
                 try:
                     if done:
                         failures.pop(where, None)
                         consumer.store_offsets(record)
-                    elif not stop.wait(self.metadata.consume_retry_interval.total_seconds()):
+                    elif not stop.wait(self.metadata.redelivery_delay(failures[where])):
                         # Read this record again: the partition restarts at its offset.
                         consumer.seek(TopicPartition(*where))
                 except KafkaException as error:
@@ -497,26 +774,30 @@ class KafkaInput(InputBinding[KafkaMetadata]):
         record: Any,
         failures: dict[tuple[str, int, int], int],
         dead_letters: _Publisher | None,
+        schemas: Registry | None,
     ) -> bool:
-        """Deliver one record. True when its offset may be stored: it was handled, or the
-        broker acknowledged its copy on the dead-letter topic."""
-        _, stamp = record.timestamp()
-        event = event_from_record(
-            self.name,
-            value=record.value(),
-            key=record.key(),
-            topic=record.topic(),
-            partition=record.partition(),
-            offset=record.offset(),
-            timestamp_ms=stamp,
-            headers=record.headers(),
-            metadata=self.metadata,
-        )
+        """Deliver one record, its value decoded from Avro when `schemas` is given. True when
+        its offset may be stored: it was handled, or the broker acknowledged its copy on the
+        dead-letter topic. A value that does not decode fails like the handler."""
         where = _coordinates(record)
         try:
-            deliver(event)
+            value = record.value()
+            _, stamp = record.timestamp()
+            deliver(
+                event_from_record(
+                    self.name,
+                    value=schemas.decode(value) if schemas and value is not None else value,
+                    key=record.key(),
+                    topic=record.topic(),
+                    partition=record.partition(),
+                    offset=record.offset(),
+                    timestamp_ms=stamp,
+                    headers=record.headers(),
+                    metadata=self.metadata,
+                )
+            )
             return True
-        except Exception as error:  # the handler's failure
+        except Exception as error:  # the handler's failure, or SchemaError
             count = failures[where] = failures.get(where, 0) + 1
             budget = self.metadata.max_deliveries
             if dead_letters is not None and count >= budget:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import threading
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from portabind.adapters.local.emulators import free_port, port_accepts
+from tests.bindings.sasl_proxy import SaslProxy
+from tests.bindings.token_endpoint import TokenEndpoint, rsa_client
 from tests.helpers import require_server, server_fixture, serving
 
 if TYPE_CHECKING:
@@ -191,6 +194,26 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return Certificates(directory)
 
 
+@pytest.fixture
+def token_endpoint(certificates: Certificates) -> Iterator[TokenEndpoint]:
+    """An HTTPS OAuth2 token endpoint on 127.0.0.1 (certificate from the test CA) for client
+    `portabind-client` with a fresh RSA identity (tests/bindings/token_endpoint.py)."""
+    from pytest_httpserver import HTTPServer
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificates.path("server.pem"), certificates.path("server.key"))
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.start()
+    certificate, key = rsa_client()
+    endpoint = TokenEndpoint(server, "portabind-client", certificate, key)
+    endpoint.install()
+    try:
+        yield endpoint
+    finally:
+        server.clear()
+        server.stop()
+
+
 @contextmanager
 def _mosquitto(directory: Path, *settings: str) -> Iterator[int]:
     """A private Mosquitto on a free port with these configuration lines; yields the port."""
@@ -278,25 +301,47 @@ def _tansu_binary() -> Path:
     return binary
 
 
-@server_fixture("kafka", scope="session")
-def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`brokers` of a Tansu broker (in-memory storage) on a free port, for this session."""
+@contextmanager
+def _tansu(
+    tmp_path_factory: pytest.TempPathFactory, advertised: int | None = None
+) -> Iterator[int]:
+    """A Tansu broker (in-memory storage) on a free port, which it yields; it tells clients
+    to connect to port `advertised` (default: its own)."""
     binary = _tansu_binary()
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
     command = [
         str(binary),
         "broker",
         "--listener-url",
-        url,
+        f"tcp://127.0.0.1:{port}",
         "--advertised-listener-url",
-        url,
+        f"tcp://127.0.0.1:{advertised or port}",
         "--storage-engine",
         "memory://tansu/",
     ]
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
     with serving(command, port, log, env={**os.environ, "RUST_LOG": "warn"}):
+        yield port
+
+
+@server_fixture("kafka", scope="session")
+def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`brokers` of a Tansu broker for this session."""
+    with _tansu(tmp_path_factory) as port:
         yield f"127.0.0.1:{port}"
+
+
+@server_fixture("kafka", scope="session")
+def kafka_sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslProxy]:
+    """A Tansu broker reached only through a SASL/OAUTHBEARER proxy (tests/bindings/
+    sasl_proxy.py): `brokers` is `127.0.0.1:<proxy.port>`; set `proxy.check` per test."""
+    port = free_port()
+    with _tansu(tmp_path_factory, advertised=port) as broker:
+        proxy = SaslProxy(port, ("127.0.0.1", broker))
+        try:
+            yield proxy
+        finally:
+            proxy.close()
 
 
 C = TypeVar("C")
