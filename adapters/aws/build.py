@@ -696,6 +696,31 @@ def _kafka_access(function: _Function, msk: bool) -> list[dict[str, Any]]:
     return access
 
 
+def _msk_iam_policy(cluster: str, topic: str, group: str | None) -> dict[str, Any]:
+    """What Lambda's poller needs on an MSK cluster with IAM access control (`authType:
+    awsiam`): connect, read the topic, and use its consumer group (the group Lambda names
+    after the event source mapping when `consumerGroup` is not set). The topic's and group's
+    ARNs are the cluster's `cluster/<name>/<uuid>` under `topic/` and `group/`."""
+    prefix, _, path = cluster.partition(":cluster/")
+    grants = (
+        (cluster, ("kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration")),
+        (
+            f"{prefix}:topic/{path}/{topic}",
+            ("kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"),
+        ),
+        (
+            f"{prefix}:group/{path}/{group or '*'}",
+            ("kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"),
+        ),
+    )
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Action": list(actions), "Resource": resource}
+            for resource, actions in grants
+        ]
+    }
+
+
 def _kafka_event(function: _Function) -> dict[str, Any]:
     """MSK when `portabind.io/mskClusterArn` names the cluster, else SelfManagedKafka on the
     component's brokers. Partial batch responses and retry settings need provisioned
@@ -725,6 +750,8 @@ def _kafka_event(function: _Function) -> dict[str, Any]:
     if group:
         properties["ConsumerGroupId"] = group
     access = _kafka_access(function, msk=bool(cluster))
+    if cluster and (_literal(component, "authType") or "").lower() == "awsiam":
+        function.policies.append(_msk_iam_policy(cluster, topics[0], group))
     if not access and not cluster:
         raise component.error(
             "a self-managed Kafka trigger needs credentials or the brokers' VPC",

@@ -468,3 +468,53 @@ def test_dapr_alias_bindings_mqtt_builds_the_iot_rule(tmp_path: Path) -> None:
     events = sam(tmp_path / "out")["Resources"]["SourceFunction"]["Properties"]["Events"]
     assert events["IoTRule"]["Properties"]["Sql"].endswith("FROM 'a/b'")
     assert (tmp_path / "out" / "portabind" / "bindings" / "mqtt3.py").is_file()
+
+
+MSK_CLUSTER = (
+    "arn:aws:kafka:us-east-1:123456789012:cluster/events/abcd1234-ab12-cd34-ef56-abcdef123456-1"
+)
+
+
+@pytest.mark.parametrize(("group", "group_arn"), [("readers", "readers"), (None, "*")])
+def test_msk_with_iam_auth_grants_the_function_the_cluster_topic_and_group(
+    tmp_path: Path,
+    transformed: Callable[[Path], dict[str, Any]],
+    lint_errors: Callable[[Path], list[str]],
+    group: str | None,
+    group_arn: str,
+) -> None:
+    """authType awsiam: no SourceAccessConfigurations (Lambda signs in with its role), and
+    the role may connect, read the topic and use the consumer group."""
+    metadata = {**KAFKA, "authType": "awsiam", "region": "us-east-1"}
+    if group:
+        metadata["consumerGroup"] = group
+    root = project(
+        tmp_path / "app",
+        component("bindings.kafka", metadata, {"portabind.io/mskClusterArn": MSK_CLUSTER}),
+    )
+    out = tmp_path / "out"
+    build.build(load_project(root), out)
+    assert lint_errors(out) == []
+    resources = transformed(out)["Resources"]
+    event = resources["SourceFunctionMSK"]["Properties"]
+    assert event["EventSourceArn"] == MSK_CLUSTER
+    assert "SourceAccessConfigurations" not in event
+    statements = [
+        statement
+        for policy in resources["SourceFunctionRole"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    scope = "arn:aws:kafka:us-east-1:123456789012:{}/events/abcd1234-ab12-cd34-ef56-abcdef123456-1"
+    granted = {statement["Resource"]: sorted(statement["Action"]) for statement in statements}
+    assert granted[MSK_CLUSTER] == [
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeClusterDynamicConfiguration",
+    ]
+    assert granted[scope.format("topic") + "/orders"] == [
+        "kafka-cluster:DescribeTopic",
+        "kafka-cluster:ReadData",
+    ]
+    assert granted[scope.format("group") + f"/{group_arn}"] == [
+        "kafka-cluster:AlterGroup",
+        "kafka-cluster:DescribeGroup",
+    ]
