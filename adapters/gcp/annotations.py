@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from portabind.annotations import Annotations, CommaList, text_matching
+from portabind.bindings.gcp.bucket import BucketTrigger
 from portabind.bindings.http import HttpAnnotations
 from portabind.metadata import setting
 
@@ -68,7 +69,7 @@ class SchedulerJob(Annotations):
 COMMON: tuple[type[Annotations], ...] = (SecretIds,)
 BY_TYPE: dict[str, tuple[type[Annotations], ...]] = {
     "bindings.gcp.pubsub": (Region,),
-    "bindings.gcp.bucket": (Region,),
+    "bindings.gcp.bucket": (BucketTrigger, Region),
     "bindings.cron": (Region, Project, SchedulerJob),
     "bindings.http": (HttpAnnotations, Region, Project),
 }
