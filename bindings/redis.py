@@ -6,7 +6,10 @@ Operations `create` (SET, with an optional TTL), `get` (GET, or GETDEL with requ
 operation needs request metadata `key`. A single node, a cluster (`redisType: cluster`) or a
 Sentinel-managed primary (`failover: true`) are supported, with TLS and ACL users.
 
-`useOIDC` authenticates with an OAuth2 access token instead of a password, as Dapr does: the
+`useEntraID` authenticates as Azure Cache for Redis expects: an Entra ID token for
+`https://redis.azure.com/.default` from azure-identity (the `azure*` fields' service principal,
+else the default chain: on Azure, the managed identity) is the password, and the token's
+`oid` claim the user. `useOIDC` authenticates with an OAuth2 access token instead of a password, as Dapr does: the
 token comes from `oidcTokenEndpoint` by the client-credentials grant with a `private_key_jwt`
 client assertion (`_oidc.py`), and every new connection sends `AUTH <redisUsername> <token>`,
 or `AUTH <token>` without a username, with the current token (renewed before it expires; a
@@ -29,9 +32,10 @@ from pydantic import field_validator, model_validator
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings import _tls
 from portabind.bindings._oidc import PrivateKeyJwt, TokenError, TokenSource
+from portabind.bindings.azure import EntraMetadata
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingResponse, Metadata
-from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, request_ttl, setting
+from portabind.metadata import Duration, Secret, Truthy, request_ttl, setting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,14 +43,20 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 6379
 
 
-class RedisMetadata(BindingMetadata):
+class RedisMetadata(EntraMetadata):
     binding_type = "bindings.redis"
 
     redis_host: str = setting("redisHost", description="host:port; a comma list for a cluster")
     redis_port: int | None = setting("redisPort", None, description="port, if not in redisHost")
     redis_password: Secret | None = setting("redisPassword", None, secret=True)
     redis_username: str = setting("redisUsername", "", description="ACL user (Redis 6+)")
-    use_entra_id: Truthy = setting("useEntraID", False, aliases=("useAzureAD",))
+    use_entra_id: Truthy = setting(
+        "useEntraID",
+        False,
+        aliases=("useAzureAD",),
+        description="AUTH with an Entra ID token: the azure* fields' service principal, or "
+        "the managed identity",
+    )
     enable_tls: Truthy = setting("enableTLS", False)
     insecure_skip_tls_verify: Truthy = setting("insecureSkipTLSVerify", False)
     client_cert: str | None = setting("clientCert", None, description="PEM")
@@ -105,11 +115,13 @@ class RedisMetadata(BindingMetadata):
 
     @model_validator(mode="after")
     def _supported(self) -> RedisMetadata:
-        if self.use_entra_id:
+        if self.use_entra_id and (self.redis_password or self.redis_username):
             raise ValueError(
-                "useEntraID is not supported by portabind's redis binding; authenticate with "
-                "useOIDC, or redisUsername and redisPassword"
+                "useEntraID takes the user and password from the Entra ID token: drop "
+                "redisUsername and redisPassword"
             )
+        if self.use_entra_id and self.use_oidc:
+            raise ValueError("useEntraID and useOIDC cannot both be enabled")
         if self.use_oidc:
             # Dapr's checks (components-contrib `common/component/redis/redis.go`).
             if self.redis_password:
@@ -147,12 +159,13 @@ def _seconds(value: timedelta | None) -> float | None:
     return None if value is None or value < timedelta(0) else value.total_seconds()
 
 
-def _oidc_credentials(metadata: RedisMetadata) -> Any:
-    """A redis-py credential provider that AUTHs every new connection with the current OIDC
-    access token (renewed before it expires), as user `redisUsername` when set (`AUTH user
-    token`), else with the one-argument `AUTH token`, as Dapr does."""
-    from redis.credentials import CredentialProvider
+#: The scope of an Entra ID token for Azure Cache for Redis (Dapr's).
+ENTRA_SCOPE = "https://redis.azure.com/.default"
 
+
+def _oidc_login(metadata: RedisMetadata) -> Callable[[], tuple[str | None, str]]:
+    """`useOIDC`: the current private_key_jwt access token (renewed before it expires), for
+    user `redisUsername` when set, else for the one-argument `AUTH token`, as Dapr does."""
     source = TokenSource(
         PrivateKeyJwt(
             token_endpoint=metadata.oidc_token_endpoint or "",
@@ -167,18 +180,59 @@ def _oidc_credentials(metadata: RedisMetadata) -> Any:
             ca_cert=metadata.oidc_ca_cert,
         )
     )
+    return lambda: (metadata.redis_username or None, source.token()[0])
 
-    try:  # as Dapr: the first token at start, so bad credentials fail the component there
-        source.token()
+
+def _entra_login(metadata: RedisMetadata) -> Callable[[], tuple[str | None, str]]:
+    """`useEntraID`: an Entra ID access token for Azure Cache for Redis from the component's
+    credential (azure-identity, which keeps it until shortly before it expires), for the
+    user the token names (its `oid` claim), as Dapr does."""
+    credential = metadata.entra_credential()
+
+    def login() -> tuple[str | None, str]:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            token = credential.get_token(ENTRA_SCOPE).token
+        except ClientAuthenticationError as error:
+            raise TokenError(f"no Entra ID token: {error.message}") from None
+        claims = _jwt_claims(token)
+        if not isinstance(claims.get("oid"), str):
+            raise TokenError("the Entra ID token names no object ID (oid claim)")
+        return claims["oid"], token
+
+    return login
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """A JWT's claims, unverified: the token comes from the identity provider itself."""
+    import jwt
+
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise TokenError("the Entra ID token is not a JWT") from None
+    return claims
+
+
+def _token_credentials(name: str, login: Callable[[], tuple[str | None, str]]) -> Any:
+    """A redis-py credential provider that AUTHs every new connection with `login()`'s
+    current (user, token), `AUTH token` when there is no user. The first login happens now:
+    as in Dapr, credentials that give no token fail the component when it starts. A
+    connection already open stays authenticated, where Dapr re-AUTHs its pool."""
+    from redis.credentials import CredentialProvider
+
+    try:
+        login()
     except TokenError as error:
         raise UserError(
-            f"redis useOIDC: {error}", hint="check the oidc* fields of the component"
+            f"redis {name}: {error}", hint=f"check the component's {name} fields"
         ) from None
 
     class Token(CredentialProvider):
         def get_credentials(self) -> tuple[str] | tuple[str, str]:
-            token, _ = source.token()
-            return (metadata.redis_username, token) if metadata.redis_username else (token,)
+            user, token = login()
+            return (user, token) if user else (token,)
 
     return Token()
 
@@ -202,8 +256,11 @@ def _connection_options(metadata: RedisMetadata) -> dict[str, Any]:
         "socket_timeout": _seconds(metadata.read_timeout),
         "retry": Retry(backoff, max(metadata.redis_max_retries, 0)),
     }
-    if metadata.use_oidc:
-        options["credential_provider"] = _oidc_credentials(metadata)
+    if metadata.use_oidc or metadata.use_entra_id:
+        login = _oidc_login(metadata) if metadata.use_oidc else _entra_login(metadata)
+        options["credential_provider"] = _token_credentials(
+            "useOIDC" if metadata.use_oidc else "useEntraID", login
+        )
         del options["username"], options["password"]
     if metadata.enable_tls:
         options["ssl_cert_reqs"] = "none" if metadata.insecure_skip_tls_verify else "required"

@@ -15,3 +15,9 @@ ACCOUNT_KEY = (
 COSMOS_KEY = (
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 )
+
+# Below the constants, which `_storage` imports from this package. Other bindings that
+# authenticate with Entra ID (redis `useEntraID`) declare these fields too.
+from portabind.bindings.azure._storage import EntraMetadata  # noqa: E402
+
+__all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "COSMOS_KEY", "EntraMetadata"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import TYPE_CHECKING, Any
 
+import jwt
 import pytest
 import redis as redis_py
 
@@ -15,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from conftest import Certificates  # tests/bindings/conftest.py
+    from pytest_httpserver import HTTPServer
 
     from tests.bindings.token_endpoint import TokenEndpoint
 
@@ -155,8 +159,7 @@ def test_metadata_follows_dapr_names_and_rejects_what_cannot_work() -> None:
     )
     assert parsed.redis_type == "cluster"
     assert parsed.redis_max_retries == 3
-    with pytest.raises(ValueError, match="useEntraID"):
-        model.model_validate({"redisHost": "h:1", "useAzureAD": "true"})
+    assert model.model_validate({"redisHost": "h:1", "useAzureAD": "true"}).use_entra_id
     with pytest.raises(ValueError, match="sentinelMasterName"):
         model.model_validate({"redisHost": "h:1", "failover": "true"})
     assert binding.directions == frozenset({"output"})
@@ -319,3 +322,53 @@ def test_use_oidc_names_what_it_misses_and_refuses_a_password() -> None:
         RedisMetadata.model_validate({"redisHost": "h", "useOIDC": "true"})
     with pytest.raises(ValueError, match="redisPassword"):
         RedisMetadata.model_validate({"redisHost": "h", "useOIDC": "true", "redisPassword": "p"})
+
+
+@pytest.fixture
+def managed_identity(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """An App Service managed identity endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER), the
+    one azure-identity's default chain asks on Azure Functions: it checks the header and the
+    resource and issues an Entra-shaped JWT for object ID `oid-svc`. Yields the tokens issued."""
+    issued: list[str] = []
+
+    def token(request: Any) -> Any:
+        from werkzeug import Response
+
+        if request.headers.get("X-IDENTITY-HEADER") != "identity-header-secret":
+            return Response("forbidden", 403)
+        if request.args.get("resource") != "https://redis.azure.com":
+            return Response("wrong resource", 400)
+        claims = {"oid": "oid-svc", "aud": "https://redis.azure.com", "n": len(issued)}
+        issued.append(jwt.encode(claims, "issuer-signing-key-of-32-bytes!!", algorithm="HS256"))
+        body = {"access_token": issued[-1], "expires_on": str(int(time.time()) + 3600)}
+        return Response(json.dumps({**body, "token_type": "Bearer"}), 200)
+
+    httpserver.expect_request("/msi/token").respond_with_handler(token)
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "MSI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", httpserver.url_for("/msi/token"))
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header-secret")
+    return issued
+
+
+def test_use_entra_id_auths_as_the_tokens_object_id_with_the_token(
+    redis_acl_address: str, acl: redis_py.Redis, managed_identity: list[str], closing: Any, key: str
+) -> None:
+    metadata = RedisMetadata.model_validate({"redisHost": redis_acl_address, "useEntraID": "true"})
+    cache = closing(RedisOutput("cache", metadata))
+    (token,) = managed_identity  # fetched when the component starts, as in Dapr
+    acl.execute_command("ACL", "SETUSER", "oid-svc", "on", f">{token}", "~*", "+@all")
+    try:
+        cache.invoke("create", b"entra", Metadata({"key": key}))
+        assert acl.get(key) == b"entra"
+        assert b"user=oid-svc" in acl.execute_command("CLIENT", "LIST")
+    finally:
+        acl.execute_command("ACL", "DELUSER", "oid-svc")
+
+
+def test_use_entra_id_takes_no_username_or_password_nor_oidc() -> None:
+    for extra in ({"redisPassword": "p"}, {"redisUsername": "u"}):
+        with pytest.raises(ValueError, match="drop redisUsername and redisPassword"):
+            RedisMetadata.model_validate({"redisHost": "h", "useEntraID": "true", **extra})
+    with pytest.raises(ValueError, match="both"):
+        RedisMetadata.model_validate({"redisHost": "h", "useAzureAD": "true", "useOIDC": "true"})
