@@ -50,7 +50,9 @@ def raw(azurite: AzuriteEmulator, metadata: BlobStorageMetadata) -> Iterator[Con
 
 
 def listener(metadata: BlobStorageMetadata, **annotations: str) -> BlobStorageInput:
-    trigger = BlobTrigger.model_validate({"trigger": "true", "pollInterval": "200ms", **annotations})
+    trigger = BlobTrigger.model_validate(
+        {"trigger": "true", "pollInterval": "200ms", **annotations}
+    )
     return BlobStorageInput("uploads", metadata, annotations=trigger)
 
 
