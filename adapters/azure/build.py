@@ -470,11 +470,19 @@ def _kafka_functions(component: Component, settings: _Settings) -> list[entry.En
             hint="drop deadLetterTopic (the record is then retried until the handler "
             "succeeds, as the local listener does), or run this input with `portabind run`",
         )
-    # As the local listener: a failing record is retried until the handler succeeds.
-    retry = (
-        '@app.retry(strategy="fixed_delay", max_retry_count="-1", '
-        f'delay_interval="{_timespan(metadata.consume_retry_interval)}")'
-    )
+    # As the local listener: a failing record is retried until the handler succeeds, after
+    # Dapr's back-off (docs/delivery.md); Azure's exponential back-off has its own growth.
+    if metadata.backoff_policy == "constant":
+        retry = (
+            '@app.retry(strategy="fixed_delay", max_retry_count="-1", '
+            f'delay_interval="{_timespan(metadata.backoff_duration)}")'
+        )
+    else:
+        retry = (
+            '@app.retry(strategy="exponential_backoff", max_retry_count="-1", '
+            f'minimum_interval="{_timespan(metadata.backoff_initial_interval)}", '
+            f'maximum_interval="{_timespan(metadata.backoff_max_interval)}")'
+        )
     return [
         _function(
             component,

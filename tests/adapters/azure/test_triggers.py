@@ -98,7 +98,7 @@ def project_dir(tmp_path: Path, app: str, **overrides: Any) -> Path:
             saslUsername="svc-user",
             saslPassword="$KAFKA_PASSWORD",
             saslMechanism="SHA-512",
-            consumeRetryInterval="2s",
+            backOffDuration="2s",
         ),
         "jobs": component(
             "jobs", "bindings.rabbitmq", host="$RABBITMQ_URL", queueName="jobs", prefetchCount=10
@@ -401,3 +401,25 @@ def test_timer_zones_must_agree_app_wide(
     other = component("jobs", "bindings.cron", schedule="CRON_TZ=Asia/Tokyo @daily")
     with pytest.raises(UserError, match=r"app-wide.*Europe/Paris.*Asia/Tokyo"):
         build(project_dir(tmp_path, recording_app(HANDLERS), jobs=other), tmp_path / "out")
+
+
+def test_kafka_exponential_back_off_becomes_the_exponential_retry_policy(
+    tmp_path: Path, recording_app: Callable[[str], str]
+) -> None:
+    stream = component(
+        "stream",
+        "bindings.kafka",
+        brokers="broker-1:9093",
+        topics="orders",
+        consumerGroup="portabind",
+        authType="none",
+        backOffPolicy="exponential",
+        backOffInitialInterval="2s",
+        backOffMaxInterval="1m",
+    )
+    out = tmp_path / "out"
+    build(project_dir(tmp_path, recording_app(HANDLERS), stream=stream), out)
+    assert (
+        '@app.retry(strategy="exponential_backoff", max_retry_count="-1", '
+        'minimum_interval="00:00:02", maximum_interval="00:01:00")'
+    ) in (out / "function_app.py").read_text()
