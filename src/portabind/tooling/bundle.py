@@ -1,7 +1,7 @@
 """What every cloud build puts in OUT to make the artifact self-contained.
 
-- `portabind/`: the core, the adapter's runtime and the binding modules the components use,
-  with the private helper modules (`bindings/aws/_aws.py`, `bindings/_tls.py`, ...) they
+- `portabind/`: the core, the adapter's runtime and the binding and secret store modules the
+  components use, with the private helper modules (`bindings/aws/_aws.py`, `bindings/_tls.py`, ...) they
   import, so the platform installs only `requirements.txt` and never a portabind release that
   differs from the one the app was built with;
 - the user's app: the project's top-level modules and packages;
@@ -39,6 +39,9 @@ OWNED = ("portabind", "components")
 #: Binding families whose extra is named differently (`bindings.mqtt3` → `portabind[mqtt]`).
 _EXTRA_OF_FAMILY = {"mqtt3": "mqtt"}
 _SKIPPED = {"__pycache__"}
+#: Subpackages whose modules the core imports by name (a component's type), so the bundle
+#: carries only those the components use.
+_LOADED_BY_NAME = ("portabind.bindings", "portabind.adapters", "portabind.secretstores")
 
 
 def _module_file(name: str) -> Path:
@@ -81,14 +84,18 @@ def _imported(name: str) -> set[str]:
                 for alias in statement.names
                 if _is_module(f"{statement.module}.{alias.name}")
             )
-    return {m for m in found if m.startswith(("portabind.bindings", "portabind.adapters"))}
+    return {m for m in found if m.startswith(_LOADED_BY_NAME)}
 
 
 def _modules(project: Project, target: str) -> set[str]:
     """The adapter's runtime and the components' binding modules, with every module they
     import and every package above them."""
-    pending = [f"portabind.adapters.{target}.runtime"]
+    pending = [f"portabind.adapters.{target}.runtime", "portabind.secretstores"]
     pending += [module_name(component.type) for component in project.components.bindings()]
+    pending += [
+        f"portabind.{component.type}"  # as `portabind.secretstores.store_for` loads it
+        for component in project.components.secret_stores().values()
+    ]
     modules: set[str] = set()
     while pending:
         name = pending.pop()
