@@ -1,9 +1,9 @@
 """What every cloud build puts in OUT to make the artifact self-contained.
 
 - `portabind/`: the core, the adapter's runtime and the binding and secret store modules the
-  components use, with the private helper modules (`bindings/aws/_aws.py`, `bindings/_tls.py`, ...) they
-  import, so the platform installs only `requirements.txt` and never a portabind release that
-  differs from the one the app was built with;
+  components use, with the private helper modules (`bindings/aws/_aws.py`, ...) they import,
+  so the platform installs only `requirements.txt` and never a portabind release that differs
+  from the one the app was built with;
 - the user's app: the project's top-level modules and packages;
 - `components/`: the profile's YAML files (a secrets file beside them is never copied) and
   the JSON snapshot of the components loaded from them (`portabind.snapshot`), which the
