@@ -1,5 +1,5 @@
 """Resolving `secretKeyRef` and `envRef` values, as the Dapr runtime does before a
-component's Init (dapr-bindings.md §1.7).
+component's Init.
 
 A reference is read from the secret store component `auth.secretStore` names, through the
 store's module (`portabind.secretstores`). On a cloud target the build turns each reference
