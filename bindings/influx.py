@@ -20,14 +20,13 @@ from portabind.metadata import BindingMetadata, Secret, setting
 
 class InfluxMetadata(BindingMetadata):
     binding_type = "bindings.influx"
+    # Listed in Dapr's metadata.yaml, read by no code there.
+    no_effect = {"measurement": "each point of `create` names its measurement, as in Dapr"}
 
     url: str = setting("url", description="server URL, e.g. http://localhost:8086")
     token: Secret = setting("token", secret=True, description="API token")
     org: str = setting("org", description="organization")
     bucket: str = setting("bucket", description="bucket that `create` writes to")
-    # Listed in Dapr's metadata.yaml but read by no code there; accepted so such components
-    # load, and equally unused here (the measurement comes with each point).
-    measurement: str | None = setting("measurement", None, description="unused, as in Dapr")
 
 
 def line_protocol(data: bytes) -> str:

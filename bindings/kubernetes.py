@@ -40,6 +40,9 @@ RETRY_SECONDS = 2.0
 
 class KubernetesMetadata(BindingMetadata):
     binding_type = "bindings.kubernetes"
+    # Dapr's field is resyncPeriod, resyncPeriodInSec its alias (components-contrib
+    # `bindings/kubernetes/kubernetes.go`).
+    lookup_order = {"resyncPeriodInSec": ("resyncPeriod", "resyncPeriodInSec")}
 
     namespace: str = setting("namespace", description="namespace whose Events are watched")
     kubeconfig_path: str | None = setting(

@@ -54,6 +54,9 @@ _SCHEMES = {"tcp": "tcp", "mqtt": "tcp", "ssl": "ssl", "mqtts": "ssl", "tcps": "
 
 class Mqtt3Metadata(BindingMetadata):
     binding_type = "bindings.mqtt3"
+    # Dapr logs that qos is deprecated and ignores it (components-contrib
+    # `bindings/mqtt3/metadata.go`).
+    deprecated = {"qos": "remove it: Dapr ignores it, and QoS is always 1"}
 
     url: Secret = setting(
         "url", secret=True, description="tcp://[user][:pass]@host:port or ssl://..."
@@ -70,7 +73,6 @@ class Mqtt3Metadata(BindingMetadata):
     back_off_max_retries: int = setting(
         "backOffMaxRetries", 0, description="handler retries, 5 s apart; -1: forever"
     )
-    qos: str | None = setting("qos", None, description="deprecated and ignored: QoS is 1")
 
     @field_validator("url")
     @classmethod

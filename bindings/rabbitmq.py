@@ -45,6 +45,8 @@ PRECONDITION_FAILED = 406
 
 class RabbitMQMetadata(BindingMetadata):
     binding_type = "bindings.rabbitmq"
+    # Dapr reads ttl before ttlInSeconds (components-contrib `metadata.TryGetTTL`).
+    lookup_order = {"ttlInSeconds": ("ttl", "ttlInSeconds")}
 
     host: Secret = setting(
         "host", secret=True, description="amqp://user:pass@host:port/vhost or amqps://..."

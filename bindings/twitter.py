@@ -46,11 +46,15 @@ _SORT_ORDER = {"recent": "recency", "popular": "relevancy", "mixed": None}
 
 class TwitterMetadata(BindingMetadata):
     binding_type = "bindings.twitter"
+    # Dapr requires the user-context pair; the v2 app-only search needs the consumer pair.
+    no_effect = {
+        "accessToken": "the X API v2 search portabind uses takes an app-only token",
+        "accessSecret": "the X API v2 search portabind uses takes an app-only token",
+    }
 
     consumer_key: Secret | None = setting("consumerKey", None, secret=True)
     consumer_secret: Secret | None = setting("consumerSecret", None, secret=True)
-    # Dapr requires the user-context pair; the v2 app-only search needs only the consumer
-    # pair, so these are accepted and unused.
+    # Fields, though unread: credentials, kept out of build output and messages.
     access_token: Secret | None = setting("accessToken", None, secret=True)
     access_secret: Secret | None = setting("accessSecret", None, secret=True)
     query: str | None = setting("query", None, description="search query of the input")

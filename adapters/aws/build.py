@@ -135,11 +135,7 @@ def _runtime() -> str:
 
 def _value(component: Component, field: str) -> tuple[str, Value] | None:
     """The component's entry for Dapr field `field` (any alias), with the key it used."""
-    names = registry.binding_for(component).metadata.dapr_names()
-    for key, value in component.binding_values().items():
-        if names.get(key.lower()) == field:
-            return key, value
-    return None
+    return component.first_of(registry.binding_for(component).metadata.field_keys()[field])
 
 
 def _literal(component: Component, field: str, *, required: bool = True) -> str | None:

@@ -224,17 +224,15 @@ class _Settings:
         """The name of an app setting holding the component's `field` (the Azure triggers
         take setting names, never values): a secret's is the Key Vault reference the build
         emits for every secret; a literal gets its own setting."""
-        model = registry.binding_for(component).metadata
-        names = model.dapr_names()
-        for key, value in component.binding_values().items():
-            if names.get(key.lower()) != field:
-                continue
-            if value.secret_ref is not None:
-                return secret_env_name(component.name, key)
-            name = app_setting(component.name, field)
-            self.add(name, value.literal or "")
-            return name
-        raise component.error(f"the Azure trigger needs {field}", field=field)
+        found = component.first_of(registry.binding_for(component).metadata.field_keys()[field])
+        if found is None:
+            raise component.error(f"the Azure trigger needs {field}", field=field)
+        key, value = found
+        if value.secret_ref is not None:
+            return secret_env_name(component.name, key)
+        name = app_setting(component.name, field)
+        self.add(name, value.literal or "")
+        return name
 
 
 def app_setting(component: str, field: str) -> str:

@@ -24,6 +24,7 @@ from portabind.adapters.local.dapr_api import DEFAULT_MAX_REQUEST_MB, ApiConfig,
 from portabind.adapters.local.emulate import Emulators
 from portabind.events import Metadata
 from portabind.resiliency import INBOUND
+from portabind.tooling.notices import report
 from portabind.tooling.project import check_project
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class RunOptions:
     app_protocol: str = "http"
     #: What `/v1.0/metadata` reports as the app id (default: the project directory's name).
     app_id: str | None = None
+    #: `--strict`: a warning found when checking the project stops the run before it starts.
+    strict: bool = False
     #: The Dapr gRPC API's port; None serves no gRPC API (embedded runs, tests).
     dapr_grpc_port: int | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_MB << 20
@@ -84,7 +87,7 @@ class _Run:
         # Under --emulate the emulators' endpoints and credentials replace the component's,
         # so references they replace need not resolve: those are checked with the
         # overrides applied, once the emulators are up (Emulators.provision).
-        check_project(project, resolve_secrets=not options.emulate)
+        report(check_project(project, resolve_secrets=not options.emulate), strict=options.strict)
         if self.emulators is not None:
             self.emulators.start(project.components)
         self.runtime = ReportingRuntime(

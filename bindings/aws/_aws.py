@@ -20,7 +20,9 @@ EMULATED_REGION = "us-east-1"
 
 class AwsCredentials(BindingMetadata):
     """The AWS fields of Dapr's shared authentication profile. Without `accessKey` the
-    default credential chain is used (on Lambda: the function's role)."""
+    default credential chain is used (on Lambda: the function's role). The role fields
+    (`assumeRoleArn`, …) are for bindings that assume a role; the aws.* bindings do not
+    (`AwsServiceMetadata`)."""
 
     region: str = setting("region", aliases=("awsRegion",), description="AWS region")
     endpoint: str | None = setting(
@@ -29,13 +31,28 @@ class AwsCredentials(BindingMetadata):
     access_key: Secret | None = setting("accessKey", None, secret=True)
     secret_key: Secret | None = setting("secretKey", None, secret=True)
     session_token: Secret | None = setting("sessionToken", None, secret=True)
-    # Accepted because Dapr's profile declares them; Dapr's aws.* bindings do not pass them to
-    # their credential provider (components-contrib `common/aws/auth/auth.go`), so they have
-    # no effect here either.
     assume_role_arn: str | None = setting("assumeRoleArn", None)
     session_name: str = setting("sessionName", "DaprDefaultSession")
     trust_anchor_arn: str | None = setting("trustAnchorArn", None)
     trust_profile_arn: str | None = setting("trustProfileArn", None)
+
+
+class AwsServiceMetadata(AwsCredentials):
+    """The base of the `bindings.aws.*` models. Their credentials are the keys or the default
+    chain: the role fields of Dapr's profile are accepted, and change nothing."""
+
+    no_effect = {
+        # Dapr's aws.* bindings do not pass these to their credential provider either
+        # (components-contrib `common/aws/auth/auth.go`).
+        "assumeRoleArn": "the binding uses accessKey/secretKey or the default credential "
+        "chain (on Lambda, the function's role), as Dapr's aws.* bindings do",
+        "sessionName": "it names an assumed role's session, and no role is assumed",
+        # IAM Roles Anywhere signs with the certificate Dapr's Sentry gives the sidecar.
+        "trustAnchorArn": "IAM Roles Anywhere needs the Dapr sidecar's X.509 certificate, "
+        "which portabind has not; use the default credential chain",
+        "trustProfileArn": "IAM Roles Anywhere needs the Dapr sidecar's X.509 certificate, "
+        "which portabind has not; use the default credential chain",
+    }
 
 
 def client(

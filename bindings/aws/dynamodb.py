@@ -41,7 +41,7 @@ KEY_ATTRIBUTE = "id"
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
 
-class DynamoDBMetadata(_aws.AwsCredentials):
+class DynamoDBMetadata(_aws.AwsServiceMetadata):
     binding_type = "bindings.aws.dynamodb"
 
     table: str = setting("table", description="table name")

@@ -71,7 +71,7 @@ _OVERRIDES: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
-class S3Metadata(_aws.AwsCredentials):
+class S3Metadata(_aws.AwsServiceMetadata):
     binding_type = "bindings.aws.s3"
 
     bucket: str = setting("bucket")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 
-class SnsMetadata(_aws.AwsCredentials):
+class SnsMetadata(_aws.AwsServiceMetadata):
     binding_type = "bindings.aws.sns"
 
     topic_arn: str = setting("topicArn", description="ARN of the topic to publish to")

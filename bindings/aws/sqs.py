@@ -45,7 +45,7 @@ DEFAULT_MAX_RECEIVE_COUNT = 5
 MAX_VISIBILITY_TIMEOUT = 12 * 3600
 
 
-class SqsMetadata(_aws.AwsCredentials):
+class SqsMetadata(_aws.AwsServiceMetadata):
     binding_type = "bindings.aws.sqs"
 
     queue_name: str = setting("queueName", description="queue name (not URL or ARN)")

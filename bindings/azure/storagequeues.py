@@ -62,6 +62,13 @@ Ttl = Annotated[timedelta, BeforeValidator(_component_ttl)]
 
 class StorageQueuesMetadata(StorageMetadata):
     binding_type = "bindings.azure.storagequeues"
+    # Dapr decodes queueEndpoint, then replaces it with the first storage endpoint key given,
+    # and reads ttl before ttlInSeconds (components-contrib
+    # `bindings/azure/storagequeues/storagequeues.go`, `metadata.TryGetTTL`).
+    lookup_order = {
+        "queueEndpoint": ("endpoint", *ENDPOINT_ALIASES, "queueEndpoint"),
+        "ttlInSeconds": ("ttl", "ttlInSeconds"),
+    }
 
     account_name: str = setting("accountName", aliases=ACCOUNT_NAME_ALIASES)
     queue_name: str = setting("queueName", aliases=("queue", "storageAccountQueue"))

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
     from portabind.metadata import BindingMetadata
@@ -106,6 +106,17 @@ class Component:
         """The metadata the binding decodes (the runtime's own keys removed)."""
         return {k: v for k, v in self.values.items() if k.lower() not in RUNTIME_KEYS}
 
+    def first_of(self, keys: Sequence[str]) -> tuple[str, Value] | None:
+        """The first of `keys` the component gives (in any case), as spelled there, with its
+        value: the entry Dapr reads for a field whose keys are `keys`, in its lookup order
+        (`BindingMetadata.field_keys`)."""
+        given = {key.lower(): key for key in self.binding_values()}
+        for key in keys:
+            spelled = given.get(key.lower())
+            if spelled is not None:
+                return spelled, self.values[spelled]
+        return None
+
 
 @dataclass(frozen=True)
 class ComponentSet:
@@ -139,38 +150,58 @@ def location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def case_duplicates(keys: Iterable[str]) -> list[list[str]]:
+    """Keys that differ only in case, grouped. Dapr refuses them ("key … is duplicate in the
+    metadata", `kitmd.DecodeMetadata`): which one it would read is not defined."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key.lower(), []).append(key)
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def parse_metadata(
     component: Component,
     model: type[M],
     values: Mapping[str, str],
 ) -> M:
-    """Decode resolved string values into the binding's metadata model, naming the file,
-    the component and the field on any error."""
-    names = model.dapr_names()
-    problems: list[UserError] = []
-    for key in values:
-        if key.lower() not in names:
-            close = difflib.get_close_matches(key.lower(), names, n=1)
-            problems.append(
-                component.error(
-                    f"unknown metadata field for {component.type}",
-                    field=key,
-                    hint=(f"did you mean {names[close[0]]!r}? " if close else "")
-                    + f"valid fields: {', '.join(sorted(set(names.values())))}",
-                )
-            )
+    """Decode resolved string values into the binding's metadata model as Dapr decodes
+    them: deprecated keys upgraded, keys the model does not read ignored (`validate` warns
+    about them). Names the file, the component and the field on any error."""
+    problems: list[UserError] = [
+        component.error(
+            f"metadata keys {' and '.join(map(repr, group))} differ only in case; Dapr refuses "
+            "such a component",
+            field=group[-1],
+            hint="keep one of them",
+        )
+        for group in case_duplicates(values)
+    ]
     if not problems:
+        names = model.dapr_names()
+        upgraded = model.upgrade(values)
+        known = {k: v for k, v in upgraded.items() if k.lower() in names}
+        unknown = {k.lower(): k for k in upgraded if k.lower() not in names}
         try:
-            return model.model_validate(dict(values))
+            return model.model_validate(known)
         except ValidationError as error:
             for detail in error.errors():
                 field_name = location(detail["loc"]) or None
-                message = (
-                    "required field is missing"
-                    if detail["type"] == "missing"
-                    else detail["msg"].removeprefix("Value error, ")
-                )
-                problems.append(component.error(message, field=field_name))
+                if detail["type"] == "missing":
+                    # An ignored key close to the missing one is most likely its misspelling.
+                    close = difflib.get_close_matches(str(field_name).lower(), unknown, n=1)
+                    problems.append(
+                        component.error(
+                            "required field is missing",
+                            field=field_name,
+                            hint=f"did you mean {field_name!r} where you wrote "
+                            f"{unknown[close[0]]!r}?"
+                            if close
+                            else None,
+                        )
+                    )
+                else:
+                    message = detail["msg"].removeprefix("Value error, ")
+                    problems.append(component.error(message, field=field_name))
     raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
 
 

@@ -2,15 +2,17 @@
 
 Each binding declares a `BindingMetadata` subclass whose fields carry the Dapr names as
 aliases. Decoding follows components-contrib (`kitmd.DecodeMetadata`): keys match
-case-insensitively and through aliases, booleans use Dapr's `IsTruthy`, durations take a Go
-duration or integer seconds. Unlike Dapr, an unknown key is an error that suggests the nearest
-valid name, so a misspelt option never goes silently unused.
+case-insensitively and through aliases (when several name one field, the one Dapr reads
+first wins), booleans use Dapr's `IsTruthy`, durations take a Go duration or integer seconds.
+As in Dapr, a key the binding does not read is ignored when decoding; `portabind validate`
+warns about it with the nearest valid name (`portabind.tooling.project`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -19,8 +21,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, m
 from portabind.errors import UserError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from pydantic.fields import FieldInfo
 
 TRUTHY = frozenset({"y", "yes", "true", "t", "on", "1"})
@@ -69,11 +69,12 @@ def parse_duration(value: Any) -> timedelta:
 
 
 def request_ttl(metadata: Mapping[str, str]) -> timedelta | None:
-    """Dapr's `metadata.TryGetTTL` for request metadata `ttlInSeconds` or `ttl` (any case):
+    """Dapr's `metadata.TryGetTTL` for request metadata `ttl` or `ttlInSeconds` (any case):
     a Go duration, a negative one counting as 0, or whole seconds, which must be > 0.
     None when neither key is given."""
     lowered = {key.lower(): value for key, value in metadata.items()}
-    text = (lowered.get("ttlinseconds") or lowered.get("ttl") or "").strip()
+    # `ttl` first: Dapr looks the keys up in this order (`metadata.TryGetTTL`).
+    text = (lowered.get("ttl") or lowered.get("ttlinseconds") or "").strip()
     if not text:
         return None
     # Go's ParseDuration accepts a bare "0" only; any other plain integer is seconds.
@@ -127,15 +128,33 @@ class SettingsModel(BaseModel):
     #: What one key is called in messages.
     key_noun: ClassVar[str] = "field"
 
+    #: Fields whose keys Dapr tries in another order than the name, then the aliases as
+    #: declared: canonical name → every key of the field, in the order Dapr tries them.
+    lookup_order: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
     @classmethod
     def dapr_names(cls) -> dict[str, str]:
         """Every accepted key (lower-cased, aliases included) → the canonical Dapr name."""
-        names: dict[str, str] = {}
+        return {
+            key.lower(): canonical for canonical, keys in cls.field_keys().items() for key in keys
+        }
+
+    @classmethod
+    def field_keys(cls) -> dict[str, tuple[str, ...]]:
+        """Canonical name → the keys that set the field, in the order Dapr looks them up:
+        when a component gives several, the first one given is used."""
+        keys: dict[str, tuple[str, ...]] = {}
         for name, info in cls.model_fields.items():
             canonical = info.alias or name
-            for key in (canonical, *_extra(info).get("aliases", [])):
-                names[str(key).lower()] = canonical
-        return names
+            keys[canonical] = cls.lookup_order.get(
+                canonical, (canonical, *_extra(info).get("aliases", []))
+            )
+        return keys
+
+    @classmethod
+    def ignored_keys(cls) -> frozenset[str]:
+        """Keys (lower-cased) accepted and dropped: declared, but no field reads them."""
+        return frozenset()
 
     @classmethod
     def secret_names(cls) -> frozenset[str]:
@@ -152,19 +171,25 @@ class SettingsModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _dapr_keys(cls, values: Any) -> Any:
-        """Map keys case-insensitively and through aliases; reject unknown keys by name."""
+        """Map keys case-insensitively and through aliases, the key Dapr reads first winning
+        when several set one field; reject unknown keys by name."""
         if not isinstance(values, dict):
             return values
         names = cls.dapr_names()
-        mapped: dict[str, Any] = {}
-        for key, value in values.items():
-            canonical = names.get(str(key).lower())
-            if canonical is None:
+        ignored = cls.ignored_keys()
+        values = {key: value for key, value in values.items() if str(key).lower() not in ignored}
+        for key in values:
+            if str(key).lower() not in names:
                 close = difflib.get_close_matches(str(key).lower(), names, n=1)
                 hint = f"; did you mean {names[close[0]]!r}?" if close else ""
                 valid = ", ".join(sorted(set(names.values())))
                 raise ValueError(f"unknown {cls.key_noun} {key!r}{hint} (valid: {valid})")
-            mapped[canonical] = value
+        given = {str(key).lower(): value for key, value in values.items()}
+        mapped: dict[str, Any] = {}
+        for canonical, keys in cls.field_keys().items():
+            found = next((key.lower() for key in keys if key.lower() in given), None)
+            if found is not None:
+                mapped[canonical] = given[found]
         return mapped
 
     def secret(self, name: str) -> str | None:
@@ -176,12 +201,37 @@ class SettingsModel(BaseModel):
 
 
 class BindingMetadata(SettingsModel):
-    """Base of every binding's metadata model."""
+    """Base of every binding's metadata model.
+
+    Besides its fields, a model says what becomes of the other keys Dapr defines for the
+    type (`tests/bindings/dapr_keys.yaml` lists them): `no_effect` keys are accepted and
+    `validate` warns that they change nothing here; `deprecated` keys are accepted (as an
+    alias, or read by `upgrade`, or ignored as Dapr ignores them) and `validate` says what
+    to write instead.
+    """
 
     key_noun: ClassVar[str] = "metadata field"
 
     #: The binding type this model belongs to, for messages.
     binding_type: ClassVar[str] = ""
+    #: Keys Dapr defines that change nothing here → why. Fields may be listed too: their
+    #: values are still checked as Dapr checks them.
+    no_effect: ClassVar[Mapping[str, str]] = {}
+    #: Keys Dapr has deprecated → what to write instead (or why to drop them).
+    deprecated: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def ignored_keys(cls) -> frozenset[str]:
+        names = cls.dapr_names()
+        declared = (key.lower() for key in (*cls.no_effect, *cls.deprecated))
+        return frozenset(key for key in declared if key not in names)
+
+    @classmethod
+    def upgrade(cls, values: Mapping[str, str]) -> dict[str, str]:
+        """The values with deprecated keys rewritten as Dapr rewrites them before decoding
+        (a component's `upgradeMetadata`), for a deprecated key that is not simply an alias.
+        Override it; the default changes nothing."""
+        return dict(values)
 
 
 Secret = SecretStr

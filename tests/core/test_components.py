@@ -82,7 +82,7 @@ def test_missing_spec_type_names_component_and_field(tmp_path: Path) -> None:
 
 
 def test_every_bad_file_is_reported_at_once(tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", "kind: Thing\nmetadata: {name: a}\n")
+    write(tmp_path, "a.yaml", "kind: Component\nmetadata: {name: a}\nspec: {version: v1}\n")
     write(tmp_path, "b.yaml", "- not a mapping\n")
     with pytest.raises(ValidationFailed) as caught:
         load_components(tmp_path)

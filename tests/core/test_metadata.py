@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
@@ -11,6 +12,9 @@ from pydantic import SecretStr
 from portabind.components import Component, Value, parse_metadata
 from portabind.errors import ComponentError
 from portabind.metadata import BindingMetadata, Duration, Truthy, parse_duration, setting
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class Example(BindingMetadata):
@@ -59,16 +63,63 @@ def test_anything_but_dapr_truthy_is_false(falsy: str) -> None:
     )
 
 
-def test_unknown_field_suggests_the_nearest_name() -> None:
+def test_an_unknown_key_is_ignored_as_dapr_ignores_it() -> None:
+    parsed = parse_metadata(component(), Example, {"queueName": "q", "visibilityTimout": "1s"})
+    assert parsed.visibility == timedelta(seconds=30)
+
+
+def test_a_missing_field_names_the_unknown_key_that_looks_like_it() -> None:
     with pytest.raises(ComponentError) as caught:
-        parse_metadata(component(), Example, {"queueName": "q", "visibilityTimout": "1s"})
+        parse_metadata(component(), Example, {"queueNmae": "q"})
     error = caught.value
     assert (error.file, error.component, error.field) == (
         Path("components/q.yaml"),
         "q",
-        "visibilityTimout",
+        "queueName",
     )
-    assert error.hint and "did you mean 'visibilityTimeout'" in error.hint
+    assert error.hint == "did you mean 'queueName' where you wrote 'queueNmae'?"
+
+
+def test_keys_differing_only_in_case_are_refused_as_dapr_refuses_them() -> None:
+    with pytest.raises(ComponentError) as caught:
+        parse_metadata(component(), Example, {"queueName": "q1", "QUEUENAME": "q2"})
+    assert "'queueName' and 'QUEUENAME' differ only in case" in str(caught.value)
+
+
+class Ordered(BindingMetadata):
+    """Dapr tries `ttl` before `ttlInSeconds`, and deprecated `retries` before `retryCount`;
+    `legacy` is rewritten by `upgrade`, `unused` changes nothing."""
+
+    lookup_order = {
+        "ttlInSeconds": ("ttl", "ttlInSeconds"),
+        "retryCount": ("retries", "retryCount"),
+    }
+    deprecated = {"retries": "write retryCount", "legacy": "write mode"}
+    no_effect = {"unused": "nothing reads it"}
+
+    ttl: Duration | None = setting("ttlInSeconds", None, aliases=("ttl",))
+    retry_count: int = setting("retryCount", 3, aliases=("retries",))
+    mode: str = setting("mode", "plain")
+
+    @classmethod
+    def upgrade(cls, values: Mapping[str, str]) -> dict[str, str]:
+        upgraded = dict(values)
+        if "legacy" in upgraded and "mode" not in upgraded:
+            upgraded["mode"] = "fancy" if upgraded["legacy"] == "true" else "plain"
+        return upgraded
+
+
+def test_several_keys_of_one_field_resolve_in_daprs_order() -> None:
+    parsed = parse_metadata(
+        component(), Ordered, {"ttl": "5s", "TTLINSECONDS": "9s", "RetryCount": "1", "retries": "7"}
+    )
+    assert (parsed.ttl, parsed.retry_count) == (timedelta(seconds=5), 7)
+
+
+def test_deprecated_keys_are_upgraded_and_no_effect_keys_accepted() -> None:
+    parsed = parse_metadata(component(), Ordered, {"legacy": "true", "unused": "x"})
+    assert parsed.mode == "fancy"
+    assert Ordered.model_validate({"legacy": "true", "unused": "x"}).mode == "plain"
 
 
 def test_missing_required_field_is_named() -> None:

@@ -20,6 +20,7 @@ from portabind.metadata import request_ttl
         ({"ttl": "-5s"}, timedelta(0)),  # a negative duration is clamped, not refused
         ({"ttl": "0"}, timedelta(0)),  # Go parses a bare 0 as a duration
         ({"ttl": ""}, None),
+        ({"ttlInSeconds": "10", "ttl": "20"}, timedelta(seconds=20)),  # Dapr reads ttl first
     ],
 )
 def test_request_ttl_reads_durations_and_seconds(

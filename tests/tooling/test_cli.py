@@ -84,7 +84,8 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_unknown_type_suggests_the_nearest(tmp_path: Path) -> None:
-    root = project(tmp_path, {"orders.yaml": queue("bindings.aws.sqz")})
+    app = APP + '\n\n@app.binding("orders")\ndef on_order(event: BindingEvent) -> None:\n    pass\n'
+    root = project(tmp_path, {"orders.yaml": queue("bindings.aws.sqz")}, app=app)
     result = portabind("validate", root, cwd=tmp_path)
     user_error(
         result, "orders.yaml", "'orders'", "'spec.type'", "bindings.aws.sqz", "'bindings.aws.sqs'"

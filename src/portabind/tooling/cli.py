@@ -28,6 +28,14 @@ def _project_args(parser: argparse.ArgumentParser) -> None:
         "--components", type=Path, help="components directory (default: DIR/components)"
     )
     parser.add_argument("--app", default="app:app", help="the App, as module:attribute")
+    parser.add_argument(
+        "--app-id",
+        help="the app's id: a component whose scopes do not name it is not loaded, as in Dapr; "
+        "run's /v1.0/metadata reports it (default: DIR's name)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="every warning is an error (exit 2), for CI"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,7 +136,6 @@ def _parser() -> argparse.ArgumentParser:
         default="http",
         help="the app's protocol: HTTP (POST /<route>) or gRPC (AppCallback) (http)",
     )
-    run.add_argument("--app-id", help="the app id /v1.0/metadata reports (default: DIR's name)")
 
     invoke = commands.add_parser("invoke", help="call an output binding")
     invoke.add_argument("name")
@@ -181,16 +188,12 @@ def _pairs(items: Sequence[str], what: str, separator: str = "=") -> list[tuple[
     return pairs
 
 
-def _warn(warnings: Sequence[UserError]) -> None:
-    for warning in warnings:
-        print(f"warning: {warning.render()}", file=sys.stderr)
-
-
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from portabind.tooling.notices import report
     from portabind.tooling.project import check_project, load_project
 
-    project = load_project(args.dir, args.components, args.app)
-    check_project(project, resolve_secrets=True, platform_secrets=True)
+    project = load_project(args.dir, args.components, args.app, app_id=args.app_id)
+    report(check_project(project, resolve_secrets=True, platform_secrets=True), strict=args.strict)
     names = ", ".join(f"{c.name} ({c.type})" for c in project.components.bindings())
     print(f"ok: {len(project.app.handlers)} handler(s); components: {names}")
     return 0
@@ -204,10 +207,14 @@ def _cmd_bindings(args: argparse.Namespace) -> int:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from portabind.tooling.notices import report
     from portabind.tooling.project import check_project, load_project
 
-    project = load_project(args.dir, args.components, args.app)
-    _warn(check_project(project, resolve_secrets=False, build_target=args.target))
+    project = load_project(args.dir, args.components, args.app, app_id=args.app_id)
+    report(
+        check_project(project, resolve_secrets=False, build_target=args.target),
+        strict=args.strict,
+    )
     written = targets.target(args.target).build(project, args.out)
     print(f"built {args.target} app in {args.out}:")
     for path in written:
@@ -218,10 +225,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from portabind.tooling.deploy import default_name, deploy
     from portabind.tooling.deployment import DeployOptions
+    from portabind.tooling.notices import report
     from portabind.tooling.project import check_project, load_project
 
-    project = load_project(args.dir, args.components, args.app)
-    _warn(check_project(project, resolve_secrets=False, build_target=args.target))
+    project = load_project(args.dir, args.components, args.app, app_id=args.app_id)
+    report(
+        check_project(project, resolve_secrets=False, build_target=args.target),
+        strict=args.strict,
+    )
     options = DeployOptions(
         name=args.name or default_name(args.dir),
         region=args.region,
@@ -259,7 +270,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dapr_http_max_request_size <= 0:
         raise UserError("--dapr-http-max-request-size must be a positive number of MB")
     project = load_project(
-        args.dir, args.components, args.app, app_optional=args.app_port is not None
+        args.dir,
+        args.components,
+        args.app,
+        app_optional=args.app_port is not None,
+        app_id=args.app_id,
     )
     options = runner.RunOptions(
         emulate=args.emulate,
@@ -269,6 +284,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         app_port=args.app_port,
         app_protocol=args.app_protocol,
         app_id=args.app_id,
+        strict=args.strict,
         dapr_grpc_port=grpc_port,
         max_request_bytes=args.dapr_http_max_request_size << 20,
         api_token=os.environ.get("DAPR_API_TOKEN") or None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,12 +21,31 @@ from portabind.errors import AppError, ComponentError, UserError, ValidationFail
 from portabind.resiliency import policies
 from portabind.secrets import PlatformOnly, SecretResolver
 from portabind.secretstores import store_for
+from portabind.tooling.notices import Skipped
 from portabind.tooling.targets import check_annotations, target
+from portabind.tooling.usage import Use, app_uses
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Set
 
     from portabind.metadata import BindingMetadata
+
+#: Dapr's building blocks, the first part of every component type (dapr
+#: `pkg/components/category.go`). portabind implements bindings and secret stores.
+BUILDING_BLOCKS = (
+    "bindings",
+    "secretstores",
+    "pubsub",
+    "state",
+    "workflow",
+    "workflowbackend",
+    "middleware",
+    "configuration",
+    "crypto",
+    "lock",
+    "nameresolution",
+    "conversation",
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +54,12 @@ class Project:
     app: App
     app_ref: str
     components: ComponentSet
+    #: The app id a component's `scopes` must name for it to load (`--app-id`).
+    app_id: str = ""
+    #: What loading found besides errors: warnings and `Skipped` notices.
+    notices: tuple[UserError, ...] = ()
+    #: Every place the app names a component.
+    uses: tuple[Use, ...] = ()
 
     @property
     def app_module_file(self) -> Path:
@@ -45,8 +71,9 @@ def app_source(directory: Path, app_ref: str) -> Path:
     return directory / (app_ref.split(":", 1)[0].replace(".", "/") + ".py")
 
 
-def load_documents(path: Path) -> list[Component | Resiliency]:
-    """Every document in one YAML file, validated."""
+def load_documents(path: Path) -> tuple[list[Component | Resiliency], list[UserError]]:
+    """Every Dapr document in one YAML file, validated, and what loading them warns about
+    (other kinds of documents are skipped, as Dapr's loader skips them)."""
     import yaml
 
     from portabind.tooling import schema
@@ -61,6 +88,7 @@ def load_documents(path: Path) -> list[Component | Resiliency]:
     except OSError as error:
         raise ComponentError(f"cannot read file: {error.strerror}", file=path) from None
     loaded: list[Component | Resiliency] = []
+    notices: list[UserError] = []
     for raw in raw_documents:
         if raw is None:
             continue
@@ -70,12 +98,27 @@ def load_documents(path: Path) -> list[Component | Resiliency]:
                 f"found {type(raw).__name__}",
                 file=path,
             )
-        loaded.append(schema.document(path, raw))
-    return loaded
+        document, found = schema.document(path, raw)
+        notices += found
+        if document is not None:
+            loaded.append(document)
+    return loaded, notices
 
 
-def load_components(directory: Path | str) -> ComponentSet:
-    """Load one components directory, reporting every bad file at once."""
+def load_components(
+    directory: Path | str, *, app_id: str | None = None, used: Set[str] = frozenset()
+) -> ComponentSet:
+    """Load one components directory (see `read_components`), its notices left unsaid."""
+    return read_components(directory, app_id=app_id, used=used)[0]
+
+
+def read_components(
+    directory: Path | str, *, app_id: str | None = None, used: Set[str] = frozenset()
+) -> tuple[ComponentSet, list[UserError]]:
+    """Load one components directory as Dapr's loader does, reporting every bad file at once;
+    returns the components with the warnings and `Skipped` notices. A component `scopes`
+    keeps from `app_id` is left out (with no `app_id`, none is); so is a component portabind
+    has no implementation for that no name in `used` (the names the app uses) refers to."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(
@@ -91,38 +134,106 @@ def load_components(directory: Path | str) -> ComponentSet:
             else "add Dapr Component YAML files to it"
         )
         raise UserError(f"no component files (*.yaml) in {directory}", hint=hint)
+    # Every component that loads in Dapr, whether portabind implements it or not, claims
+    # its name.
+    named: dict[str, Component] = {}
     components: dict[str, Component] = {}
     resiliency: list[Resiliency] = []
     problems: list[UserError] = []
+    notices: list[UserError] = []
     for path in files:
         try:
-            documents = load_documents(path)
+            documents, found = load_documents(path)
         except ValidationFailed as failed:
             problems.extend(failed.errors)
             continue
         except UserError as error:
             problems.append(error)
             continue
+        notices += found
         for document in documents:
             if isinstance(document, Resiliency):
                 resiliency.append(document)
-            elif document.name in components:
+                continue
+            if document.name in named:
                 problems.append(
                     document.error(
-                        f"component name is already used in {components[document.name].source}",
+                        f"component name is already used in {named[document.name].source}",
                         field="metadata.name",
                     )
                 )
-            else:
+                continue
+            # As daprd's loader: the name check first, then the scopes.
+            if app_id is not None and document.scopes and app_id not in document.scopes:
+                notices.append(
+                    Skipped(
+                        f"scoped to {', '.join(document.scopes)}; this app's id is {app_id!r} "
+                        "(--app-id)",
+                        file=document.source,
+                        component=document.name,
+                    )
+                )
+                continue
+            named[document.name] = document
+            try:
+                left_out = _left_out(document, used)
+            except UserError as error:
+                problems.append(error)
+                continue
+            if left_out is None:
                 components[document.name] = document
+            else:
+                notices.append(left_out)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
-    return ComponentSet(directory, components, tuple(resiliency))
+    return ComponentSet(directory, components, tuple(resiliency)), notices
+
+
+def _left_out(component: Component, used: Set[str]) -> UserError | None:
+    """Why the loader leaves `component` out, or None to load it. A type outside Dapr's
+    building blocks raises: Dapr would refuse it, and it is likely a misspelt type."""
+    block = component.type.split(".", 1)[0]
+    if block not in BUILDING_BLOCKS:
+        raise component.error(
+            f"{component.type!r} is not a Dapr component type: it does not start with a "
+            "building block (bindings., secretstores., state., pubsub., …)",
+            field="spec.type",
+            hint=_nearest_type(component.type),
+        )
+    if component.name in used or block == "secretstores":
+        return None
+    if block != "bindings":
+        return Skipped(
+            f"a {block} component: portabind implements bindings and secret stores, and "
+            "nothing in the app uses it",
+            file=component.source,
+            component=component.name,
+        )
+    if component.type in registry.available_types():
+        return None
+    # A warning, not a `Skipped` notice: a binding type portabind lacks may be a misspelt one.
+    return component.error(
+        f"portabind has no binding type {component.type!r}, and nothing in the app uses "
+        "it: left out",
+        field="spec.type",
+        hint=_nearest_type(component.type),
+    )
+
+
+def _nearest_type(type_string: str) -> str:
+    close = difflib.get_close_matches(type_string, registry.available_types(), n=1)
+    listing = "`portabind bindings` lists the binding types"
+    return f"did you mean {close[0]!r}? {listing}" if close else listing
 
 
 def components_dir(directory: Path, components: Path | None) -> Path:
     """`--components` if given, else `<project>/components`."""
     return components if components is not None else directory / "components"
+
+
+def default_app_id(directory: Path | str) -> str:
+    """The app id when `--app-id` is not given: the project directory's name."""
+    return Path(directory).resolve().name
 
 
 def load_project(
@@ -131,20 +242,139 @@ def load_project(
     app_ref: str = DEFAULT_APP,
     *,
     app_optional: bool = False,
+    app_id: str | None = None,
 ) -> Project:
-    """With `app_optional`, a project without its app module has an App with no handlers
-    (`run --app-port`: the app is another process, in any language)."""
+    """The app, then the components it sees: those whose `scopes` name `app_id` (default:
+    the directory's name), as Dapr loads them for that app. With `app_optional`, a project
+    without its app module has an App with no handlers (`run --app-port`: the app is
+    another process, in any language)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"project directory {directory} does not exist")
-    component_set = load_components(
-        components_dir(directory, Path(components) if components else None)
+    module = app_source(directory, app_ref)
+    app = App() if app_optional and not module.is_file() else load_app(directory, app_ref)
+    uses = app_uses(app, module)
+    app_id = app_id or default_app_id(directory)
+    component_set, notices = read_components(
+        components_dir(directory, Path(components) if components else None),
+        app_id=app_id,
+        used={use.component for use in uses},
     )
-    if app_optional and not app_source(directory, app_ref).is_file():
-        app = App()
+    return Project(directory, app, app_ref, component_set, app_id, tuple(notices), tuple(uses))
+
+
+def metadata_warnings(component: Component, model: type[BindingMetadata]) -> list[UserError]:
+    """What a Dapr sidecar accepts in the component's metadata but is likely a mistake: a
+    key the binding does not read (with the nearest it does), a deprecated key, a key that
+    changes nothing here, several keys for one field (the one Dapr reads first is used)."""
+    names = model.dapr_names()
+    no_effect = {key.lower(): why for key, why in model.no_effect.items()}
+    deprecated = {key.lower(): instead for key, instead in model.deprecated.items()}
+    spelled = {**{key.lower(): key for key in model.no_effect}, **names}
+    given = list(component.binding_values())
+    warnings: list[UserError] = []
+    for key in given:
+        lowered = key.lower()
+        if lowered in deprecated:
+            warnings.append(
+                component.error(f"deprecated by Dapr: {deprecated[lowered]}", field=key)
+            )
+        elif lowered in no_effect:
+            warnings.append(
+                component.error(
+                    f"has no effect on {component.type}: {no_effect[lowered]}", field=key
+                )
+            )
+        elif lowered not in names:
+            close = difflib.get_close_matches(lowered, spelled, n=1)
+            warnings.append(
+                component.error(
+                    f"unknown metadata field for {component.type}; ignored (Dapr ignores it too)",
+                    field=key,
+                    hint=(f"did you mean {spelled[close[0]]!r}? " if close else "")
+                    + f"valid fields: {', '.join(sorted(set(names.values())))}",
+                )
+            )
+    lowered_given = {key.lower(): key for key in given}
+    for canonical, keys in model.field_keys().items():
+        present = [lowered_given[key.lower()] for key in keys if key.lower() in lowered_given]
+        if len(present) > 1:
+            warnings.append(
+                component.error(
+                    f"{' and '.join(map(repr, present))} all set {canonical}: {present[0]!r} "
+                    "is used, as Dapr reads it first",
+                    field=present[-1],
+                    hint="keep one of them",
+                )
+            )
+    return warnings
+
+
+def _use_problems(project: Project) -> list[UserError]:
+    """The app's uses of components that cannot work: a name no component has, a component
+    that is not a binding, a direction the component is not created for."""
+    problems: list[UserError] = []
+    for use in project.uses:
+        component = project.components.components.get(use.component)
+        if component is None:
+            problems.append(_missing(project, use))
+            continue
+        if not component.type.startswith("bindings."):
+            problems.append(
+                AppError(
+                    f"{use.where} names component {use.component!r}, a "
+                    f"{component.type.split('.', 1)[0]} component ({component.type}): handlers, "
+                    "Output and invoke_binding take bindings"
+                )
+            )
+            continue
+        try:
+            binding = registry.binding_for(component)
+        except UserError:
+            continue  # reported with the component
+        if use.direction == "output" and binding.output is None:
+            problems.append(
+                AppError(
+                    f"{use.where} invokes {use.component!r}, but {component.type} is input-only",
+                    hint="an input binding calls a handler; it cannot be invoked",
+                )
+            )
+        elif component.direction and use.direction not in component.direction:
+            problems.append(
+                component.error(
+                    f"{use.where} uses it as an {use.direction} binding, but its direction is "
+                    f"{', '.join(sorted(component.direction))}",
+                    field="direction",
+                    hint=f"add {use.direction} to direction, or use another component",
+                )
+            )
+    return problems
+
+
+def _missing(project: Project, use: Use) -> UserError:
+    """A use of a name no loaded component has; the hint says why, if the loader left a
+    component of that name out."""
+    left_out = next(
+        (
+            notice
+            for notice in project.notices
+            if isinstance(notice, ComponentError) and notice.component == use.component
+        ),
+        None,
+    )
+    if left_out is not None:
+        hint = f"it was left out: {left_out.detail}"
     else:
-        app = load_app(directory, app_ref)
-    return Project(directory, app, app_ref, component_set)
+        known = [c.name for c in project.components.bindings()]
+        close = difflib.get_close_matches(use.component, known, n=1)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + (
+            f"components there: {', '.join(known) or 'none'}"
+        )
+    return AppError(
+        f"{use.where} names component {use.component!r}, which is not in "
+        f"{project.components.directory}",
+        hint=hint,
+    )
 
 
 def _resolved(
@@ -187,11 +417,10 @@ def check_project(
     platform_secrets: bool = False,
 ) -> list[UserError]:
     """Every problem in the project at once, found before anything runs or deploys; returns
-    the warnings (annotations only another target than `build_target` reads). With
-    `resolve_secrets`, references must resolve too (run, validate); a build leaves them as
-    references."""
+    the warnings, loading's first (`portabind.tooling.notices`). With `resolve_secrets`,
+    references must resolve too (run, validate); a build leaves them as references."""
     problems: list[UserError] = []
-    warnings: list[UserError] = []
+    warnings: list[UserError] = list(project.notices)
     try:
         policies(project.components.resiliency)
     except ValidationFailed as failed:
@@ -222,6 +451,7 @@ def check_project(
             warnings += inline_secrets(component, binding.metadata)
             parse_metadata(component, binding.metadata, values)
             annotations = check_annotations(component, build_target)
+            warnings += metadata_warnings(component, binding.metadata)
         except ValidationFailed as failed:
             problems.extend(failed.errors)
             continue
@@ -252,17 +482,7 @@ def check_project(
                     "cloud trigger portabind adds, docs/aws.md)",
                 )
             )
-    for name, registration in project.app.handlers.items():
-        if name not in project.components.components:
-            known = ", ".join(c.name for c in project.components.bindings()) or "none"
-            problems.append(
-                AppError(
-                    f"{project.app_module_file}: handler {registration.function.__qualname__} is "
-                    f"registered for component {name!r}, which is not in "
-                    f"{project.components.directory}",
-                    hint=f"components there: {known}",
-                )
-            )
+    problems += _use_problems(project)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
     if build_target is not None:

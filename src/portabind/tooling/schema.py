@@ -7,9 +7,9 @@ snapshot of the already validated components instead).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from portabind import registry
 from portabind.components import (
@@ -21,9 +21,19 @@ from portabind.components import (
     location,
 )
 from portabind.errors import ComponentError, UserError, ValidationFailed
+from portabind.tooling.notices import Skipped
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+#: The only apiVersion of Dapr's Component and Resiliency documents.
+DAPR_API_VERSION = "dapr.io/v1alpha1"
+
+
+# A YAML key with nothing after it (`metadata:`, `scopes:`) is null; Kubernetes and Dapr read
+# it as empty.
+NULL_AS_EMPTY_LIST = BeforeValidator(lambda value: [] if value is None else value)
+NULL_AS_EMPTY_MAP = BeforeValidator(lambda value: {} if value is None else value)
 
 
 class _Strict(BaseModel):
@@ -46,8 +56,8 @@ class ObjectMeta(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(min_length=1)
     namespace: str | None = None
-    annotations: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: Annotated[dict[str, str], NULL_AS_EMPTY_MAP] = Field(default_factory=dict)
+    labels: Annotated[dict[str, str], NULL_AS_EMPTY_MAP] = Field(default_factory=dict)
 
 
 class ComponentSpec(_Strict):
@@ -55,7 +65,7 @@ class ComponentSpec(_Strict):
     version: str = "v1"
     init_timeout: str | None = Field(None, alias="initTimeout")
     ignore_errors: bool = Field(False, alias="ignoreErrors")
-    metadata: list[MetadataItem] = Field(default_factory=list)
+    metadata: Annotated[list[MetadataItem], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
 
 
 class Auth(_Strict):
@@ -70,8 +80,8 @@ class ComponentDocument(BaseModel):
     kind: Literal["Component"]
     metadata: ObjectMeta
     spec: ComponentSpec
-    auth: Auth = Field(default_factory=Auth)
-    scopes: list[str] = Field(default_factory=list)
+    auth: Annotated[Auth, NULL_AS_EMPTY_MAP] = Field(default_factory=Auth)
+    scopes: Annotated[list[str], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
 
 
 class ResiliencyDocument(BaseModel):
@@ -82,7 +92,7 @@ class ResiliencyDocument(BaseModel):
     kind: Literal["Resiliency"]
     metadata: ObjectMeta
     spec: dict[str, Any]
-    scopes: list[str] = Field(default_factory=list)
+    scopes: Annotated[list[str], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
 
 
 def _document_error(path: Path, name: str | None, error: ValidationError) -> ValidationFailed:
@@ -102,45 +112,67 @@ def _literal(value: str | float | bool | None) -> str | None:
     return "true" if value is True else "false" if value is False else str(value)
 
 
-def document(path: Path, raw: dict[str, Any]) -> Component | Resiliency:
-    """One YAML document of `path`, validated."""
+def document(
+    path: Path, raw: dict[str, Any]
+) -> tuple[Component | Resiliency | None, list[UserError]]:
+    """One YAML document of `path`, validated, with what loading it warns about. Documents
+    Dapr's loader passes over (other kinds and apiVersions: Kubernetes objects,
+    Configuration, Subscription, …) give None and a `Skipped` notice."""
     name = raw.get("metadata", {}).get("name") if isinstance(raw.get("metadata"), dict) else None
     kind = raw.get("kind")
+    api_version = raw.get("apiVersion", DAPR_API_VERSION)
+    if kind not in ("Component", "Resiliency") or api_version != DAPR_API_VERSION:
+        what = f"kind {kind!r}" if kind else "a document without a kind"
+        return None, [
+            Skipped(
+                f"{what} ({api_version}): portabind reads {DAPR_API_VERSION} Component and "
+                "Resiliency documents",
+                file=path,
+                component=name,
+            )
+        ]
     if kind == "Resiliency":
         try:
             resiliency = ResiliencyDocument.model_validate(raw)
         except ValidationError as error:
             raise _document_error(path, name, error) from None
-        return Resiliency(resiliency.metadata.name, path, resiliency.spec, tuple(resiliency.scopes))
-    if kind != "Component":
-        raise ComponentError(
-            f"kind {kind!r} is not supported; expected 'Component' or 'Resiliency'",
-            file=path,
-            component=name,
-            field="kind",
+        found = Resiliency(
+            resiliency.metadata.name, path, resiliency.spec, tuple(resiliency.scopes)
         )
+        return found, []
     try:
         component = ComponentDocument.model_validate(raw)
     except ValidationError as error:
         raise _document_error(path, name, error) from None
     values: dict[str, Value] = {}
+    repeated: dict[str, int] = {}
     for item in component.spec.metadata:
         if item.name in values:
-            raise ComponentError(
-                "metadata field is given twice", file=path, component=name, field=item.name
-            )
+            # Dapr fills a map from the list: the last item of a name wins.
+            repeated[item.name] = repeated.get(item.name, 1) + 1
+            del values[item.name]
         ref = item.secret_key_ref
         values[item.name] = Value(
             literal=_literal(item.value),
             secret_ref=None if ref is None else SecretKeyRef(ref.name, ref.key),
             env_ref=item.env_ref,
         )
+    warnings: list[UserError] = [
+        ComponentError(
+            f"metadata field is given {times} times; the last one is used, as in Dapr",
+            file=path,
+            component=name,
+            field=key,
+            hint="remove the others",
+        )
+        for key, times in repeated.items()
+    ]
     annotations = {
         key.removeprefix(ANNOTATION_PREFIX): value
         for key, value in component.metadata.annotations.items()
         if key.startswith(ANNOTATION_PREFIX)
     }
-    return Component(
+    loaded = Component(
         name=component.metadata.name,
         type=registry.canonical_type(component.spec.type),
         version=component.spec.version,
@@ -150,3 +182,4 @@ def document(path: Path, raw: dict[str, Any]) -> Component | Resiliency:
         secret_store=component.auth.secret_store,
         scopes=tuple(component.scopes),
     )
+    return loaded, warnings

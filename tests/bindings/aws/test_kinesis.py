@@ -93,6 +93,19 @@ def test_create_without_partition_key_uses_a_random_uuid(
     assert all(uuid.UUID(key).version == 4 for key in keys)
 
 
+def test_the_components_partition_key_is_the_default_the_request_overrides(
+    stream: kinesis.KinesisMetadata,
+) -> None:
+    keyed = kinesis.KinesisMetadata.model_validate(
+        {**stream.model_dump(by_alias=True), "partitionKey": "tenant-1"}
+    )
+    output = kinesis.KinesisOutput("clicks", keyed)
+    output.invoke("create", b"a", Metadata())
+    output.invoke("create", b"b", Metadata({"partitionKey": "user-7"}))
+    keys = {record["Data"]: record["PartitionKey"] for record in read_all(stream)}
+    assert keys == {b"a": "tenant-1", b"b": "user-7"}
+
+
 def test_create_on_a_missing_stream_fails(stream: kinesis.KinesisMetadata) -> None:
     missing = stream.model_copy(update={"stream_name": "pb-no-such-stream"})
     with pytest.raises(BindingError, match=r"ResourceNotFound|not found"):
