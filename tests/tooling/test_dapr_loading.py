@@ -300,6 +300,16 @@ def test_build_warns_as_validate_and_strict_stops_it(
     assert not (tmp_path / "b").exists()
 
 
+def test_deploy_strict_stops_before_building(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, {"q.yaml": SQS + "  - name: queueNmae\n    value: x\n"})
+    code, out, err = portabind(capsys, "deploy", root, "--target", "aws", "--dry-run", "--strict")
+    assert code == 2 and "'queueNmae'" in err
+    assert out == ""
+    assert not (root / ".portabind").exists()
+
+
 def test_deprecated_keys_are_mapped_as_dapr_maps_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -418,6 +428,14 @@ def test_the_app_using_a_component_scoped_away_says_why_it_is_missing(
     assert code == 2
     assert "handler " in err and "on_order names component 'orders', which is not in" in err
     assert "hint: it was left out: scoped to checkout; this app's id is 'billing'" in err
+
+
+def test_run_loads_the_components_of_its_app_id(tmp_path: Path) -> None:
+    root = project(tmp_path / "checkout", SCOPED)
+    result = run(root, "--app-id", "billing")
+    assert result.returncode == 2
+    assert "hint: it was left out: scoped to checkout; this app's id is 'billing'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_build_carries_only_the_components_in_scope(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from portabind.tooling.targets import check_annotations, target
 from portabind.tooling.usage import Use, app_uses
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Set
+    from collections.abc import Mapping, Sequence, Set
 
     from portabind.metadata import BindingMetadata
 
@@ -137,6 +137,7 @@ def read_components(
     # Every component that loads in Dapr, whether portabind implements it or not, claims
     # its name.
     named: dict[str, Component] = {}
+    available = registry.available_types()
     components: dict[str, Component] = {}
     resiliency: list[Resiliency] = []
     problems: list[UserError] = []
@@ -176,7 +177,7 @@ def read_components(
                 continue
             named[document.name] = document
             try:
-                left_out = _left_out(document, used)
+                left_out = _left_out(document, used, available)
             except UserError as error:
                 problems.append(error)
                 continue
@@ -189,16 +190,17 @@ def read_components(
     return ComponentSet(directory, components, tuple(resiliency)), notices
 
 
-def _left_out(component: Component, used: Set[str]) -> UserError | None:
-    """Why the loader leaves `component` out, or None to load it. A type outside Dapr's
-    building blocks raises: Dapr would refuse it, and it is likely a misspelt type."""
+def _left_out(component: Component, used: Set[str], available: Sequence[str]) -> UserError | None:
+    """Why the loader leaves `component` out, or None to load it (`available`: the binding
+    types portabind has). A type outside Dapr's building blocks raises: Dapr would refuse
+    it, and it is likely a misspelt type."""
     block = component.type.split(".", 1)[0]
     if block not in BUILDING_BLOCKS:
         raise component.error(
             f"{component.type!r} is not a Dapr component type: it does not start with a "
             "building block (bindings., secretstores., state., pubsub., …)",
             field="spec.type",
-            hint=_nearest_type(component.type),
+            hint=_nearest_type(component.type, available),
         )
     if component.name in used or block == "secretstores":
         return None
@@ -209,19 +211,26 @@ def _left_out(component: Component, used: Set[str]) -> UserError | None:
             file=component.source,
             component=component.name,
         )
-    if component.type in registry.available_types():
+    if component.type in available:
         return None
     # A warning, not a `Skipped` notice: a binding type portabind lacks may be a misspelt one.
     return component.error(
         f"portabind has no binding type {component.type!r}, and nothing in the app uses "
         "it: left out",
         field="spec.type",
-        hint=_nearest_type(component.type),
+        hint=_nearest_type(component.type, available),
     )
 
 
-def _nearest_type(type_string: str) -> str:
-    close = difflib.get_close_matches(type_string, registry.available_types(), n=1)
+def _nearest_type(type_string: str, available: Sequence[str]) -> str:
+    """A hint naming the binding type `type_string` most likely means: itself with the
+    building block it lacks (`aws.s3`), else one spelt almost alike."""
+    prefixed = f"bindings.{type_string}"
+    close = (
+        [prefixed]
+        if prefixed in available
+        else difflib.get_close_matches(type_string, available, n=1, cutoff=0.8)
+    )
     listing = "`portabind bindings` lists the binding types"
     return f"did you mean {close[0]!r}? {listing}" if close else listing
 
