@@ -23,7 +23,8 @@ its offset stored only once the broker acknowledged that copy. Without it the re
 retried until the handler succeeds, as Dapr does with `consumeRetryEnabled: true`; Dapr's
 default instead skips it at once and a later commit loses it silently. The component's
 `valueSchemaType: Avro` (a portabind extension: Dapr's binding hands input values over
-undecoded) decodes registry-framed Avro values to JSON before the handler sees them.
+undecoded) decodes registry-framed Avro values to JSON before the handler sees them, on every
+target (`event_from_record`).
 
 Authentication follows Dapr's `authType`: `password` (SASL PLAIN/SCRAM), `mtls`,
 `certificate`, `oidc` (librdkafka's own client-credentials flow), `oidc_private_key_jwt`
@@ -43,6 +44,7 @@ workload certificate, which a function does not have).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -519,7 +521,8 @@ def event_from_record(
     (UTF-8) under their own names, then Dapr's `__key` (when the record has one), `__topic`,
     `__partition`, `__offset` and `__timestamp` (Unix milliseconds), which a header cannot
     mask. `escapeHeaders` URL-escapes header values and the key; `excludeHeaderMetaRegex`
-    leaves matching headers out."""
+    leaves matching headers out; `valueSchemaType: Avro` decodes the value to JSON through
+    the schema registry (`SchemaError` when it does not decode)."""
     escape = metadata is not None and metadata.escape_headers
 
     def shown(text: str) -> str:
@@ -536,11 +539,15 @@ def event_from_record(
     fields["__offset"] = str(offset)
     if timestamp_ms is not None and timestamp_ms >= 0:
         fields["__timestamp"] = str(timestamp_ms)
-    return BindingEvent(name, value or b"", Metadata(fields))
+    schemas = registry(metadata) if metadata and metadata.value_schema_type == "avro" else None
+    data = schemas.decode(value) if schemas and value is not None else value
+    return BindingEvent(name, data or b"", Metadata(fields))
 
 
+@functools.cache
 def registry(metadata: KafkaMetadata) -> Registry | None:
-    """The schema registry client of the component, if it names one."""
+    """The schema registry client of the component, if it names one; one per component
+    (`metadata` is frozen), so schemas are fetched once whichever target maps the records."""
     if not metadata.schema_registry_url:
         return None
     return Registry(
@@ -721,7 +728,6 @@ class KafkaInput(InputBinding[KafkaMetadata]):
         dead_letters = (
             _Publisher(self.name, self.metadata) if self.metadata.dead_letter_topic else None
         )
-        schemas = registry(self.metadata) if self.metadata.value_schema_type == "avro" else None
         consumer = Consumer(
             {
                 **started_config(self.name, self.metadata),
@@ -751,7 +757,7 @@ class KafkaInput(InputBinding[KafkaMetadata]):
                     log.warning("%s: Kafka consumer: %s", self.name, record.error())
                     continue
                 where = _coordinates(record)
-                done = self._done(deliver, record, failures, dead_letters, schemas)
+                done = self._done(deliver, record, failures, dead_letters)
                 try:
                     if done:
                         failures.pop(where, None)
@@ -774,19 +780,17 @@ class KafkaInput(InputBinding[KafkaMetadata]):
         record: Any,
         failures: dict[tuple[str, int, int], int],
         dead_letters: _Publisher | None,
-        schemas: Registry | None,
     ) -> bool:
-        """Deliver one record, its value decoded from Avro when `schemas` is given. True when
-        its offset may be stored: it was handled, or the broker acknowledged its copy on the
-        dead-letter topic. A value that does not decode fails like the handler."""
+        """Deliver one record. True when its offset may be stored: it was handled, or the
+        broker acknowledged its copy on the dead-letter topic. A value that does not decode
+        (`valueSchemaType: Avro`) fails like the handler."""
         where = _coordinates(record)
         try:
-            value = record.value()
             _, stamp = record.timestamp()
             deliver(
                 event_from_record(
                     self.name,
-                    value=schemas.decode(value) if schemas and value is not None else value,
+                    value=record.value(),
                     key=record.key(),
                     topic=record.topic(),
                     partition=record.partition(),

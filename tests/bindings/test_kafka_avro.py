@@ -199,3 +199,23 @@ def test_a_value_that_does_not_decode_fails_like_the_handler_and_is_dead_lettere
     assert copy is not None and copy.value() == b"{}"
     assert dict(copy.headers())["portabind-error"] == b"SchemaError: value is too short"
     assert listener.events == []  # the handler never saw it
+
+
+def test_lambdas_msk_records_decode_as_the_local_listener_does(settings: Any) -> None:
+    """The one mapping (`event_from_record`) decodes on every target: here a record of a
+    Lambda MSK event (base64 value), mapped by the AWS runtime."""
+    from portabind.adapters.aws.runtime import kafka_event
+
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(ORDER), {"id": 9, "item": "mug"})
+    framed = b"\x00" + SCHEMA_ID.to_bytes(4, "big") + body.getvalue()
+    record = {
+        "topic": "orders",
+        "partition": 0,
+        "offset": 5,
+        "timestamp": 1767225600000,
+        "value": base64.b64encode(framed).decode(),
+        "headers": [],
+    }
+    event = kafka_event("orders", record, settings(valueSchemaType="Avro"))
+    assert event.json() == {"id": 9, "item": "mug", "note": None}
