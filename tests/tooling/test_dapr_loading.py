@@ -430,6 +430,30 @@ def test_the_app_using_a_component_scoped_away_says_why_it_is_missing(
     assert "hint: it was left out: scoped to checkout; this app's id is 'billing'" in err
 
 
+def test_a_resiliency_document_scoped_away_from_the_app_is_not_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As in Dapr's resiliency docs: policies, targets, and the apps they apply to.
+    policy = (
+        "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata:\n  name: myresiliency\n"
+        "scopes:\n  - billing\nspec:\n  policies:\n    retries:\n      retryForever:\n"
+        "        policy: constant\n        duration: 5s\n        maxRetries: -1\n"
+        "  targets:\n    components:\n      orders:\n        outbound:\n"
+        "          retry: retryForever\n"
+    )
+    root = project(tmp_path / "checkout", {**SCOPED, "resiliency.yaml": policy})
+    code, _, err = portabind(capsys, "validate", root)
+    assert code == 0, err
+    assert (
+        "component 'myresiliency': a Resiliency document scoped to billing; this app's id is "
+        "'checkout' (--app-id)"
+    ) in err
+    assert load_project(root).components.resiliency == ()
+    assert [r.name for r in load_project(root, app_id="billing").components.resiliency] == [
+        "myresiliency"
+    ]
+
+
 def test_run_loads_the_components_of_its_app_id(tmp_path: Path) -> None:
     root = project(tmp_path / "checkout", SCOPED)
     result = run(root, "--app-id", "billing")

@@ -154,7 +154,11 @@ def read_components(
         notices += found
         for document in documents:
             if isinstance(document, Resiliency):
-                resiliency.append(document)
+                scoped_away = _scoped_away(document, app_id)
+                if scoped_away is None:
+                    resiliency.append(document)
+                else:
+                    notices.append(scoped_away)
                 continue
             if document.name in named:
                 problems.append(
@@ -165,15 +169,9 @@ def read_components(
                 )
                 continue
             # As daprd's loader: the name check first, then the scopes.
-            if app_id is not None and document.scopes and app_id not in document.scopes:
-                notices.append(
-                    Skipped(
-                        f"scoped to {', '.join(document.scopes)}; this app's id is {app_id!r} "
-                        "(--app-id)",
-                        file=document.source,
-                        component=document.name,
-                    )
-                )
+            scoped_away = _scoped_away(document, app_id)
+            if scoped_away is not None:
+                notices.append(scoped_away)
                 continue
             named[document.name] = document
             try:
@@ -188,6 +186,19 @@ def read_components(
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
     return ComponentSet(directory, components, tuple(resiliency)), notices
+
+
+def _scoped_away(document: Component | Resiliency, app_id: str | None) -> Skipped | None:
+    """Why Dapr would not load `document` for app `app_id` (its `scopes` leave it out), or
+    None. Without an app id, nothing is scoped away."""
+    if app_id is None or not document.scopes or app_id in document.scopes:
+        return None
+    kind = "a Resiliency document " if isinstance(document, Resiliency) else ""
+    return Skipped(
+        f"{kind}scoped to {', '.join(document.scopes)}; this app's id is {app_id!r} (--app-id)",
+        file=document.source,
+        component=document.name,
+    )
 
 
 def _left_out(component: Component, used: Set[str], available: Sequence[str]) -> UserError | None:
