@@ -381,7 +381,7 @@ def test_several_keys_for_one_field_resolve_as_dapr_reads_them(
     root = project(tmp_path, {"q.yaml": queue})
     code, _, err = portabind(capsys, "validate", root)
     assert code == 0, err
-    assert "'ttl' and 'ttlInSeconds' all set ttlInSeconds: 'ttl' is used" in err
+    assert "'ttl' and 'ttlInSeconds' both set ttlInSeconds: 'ttl' is used" in err
     orders = load_project(root).components.get("orders")
     parsed = parse_metadata(orders, binding_for(orders).metadata, placeholder_values(orders))
     assert parsed.ttl == timedelta(minutes=2)  # type: ignore[attr-defined]

@@ -321,8 +321,9 @@ def metadata_warnings(component: Component, model: type[BindingMetadata]) -> lis
         if len(present) > 1:
             warnings.append(
                 component.error(
-                    f"{' and '.join(map(repr, present))} all set {canonical}: {present[0]!r} "
-                    "is used, as Dapr reads it first",
+                    f"{' and '.join(map(repr, present))} "
+                    f"{'both' if len(present) == 2 else 'all'} set {canonical}: "
+                    f"{present[0]!r} is used, as Dapr reads it first",
                     field=present[-1],
                     hint="keep one of them",
                 )
