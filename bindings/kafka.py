@@ -34,12 +34,10 @@ callback, from the component's keys, an assumed role, or the default credential 
 
 `event_from_record` is the one mapping from a Kafka record to a `BindingEvent`.
 
-Accepted so Dapr components load unchanged, with no effect on librdkafka (which negotiates
-the protocol version and manages its own buffers): `version`, `channelBufferSize`,
-`metadataTimeout`; and `backOffMaxRetries`, `backOffMaxElapsedTime` (Dapr gives a record up
-after them and loses it; portabind never skips one: bound it with `maxDeliveries` and
-`deadLetterTopic`), `trustAnchorArn`, `trustProfileArn` (IAM Roles Anywhere with Dapr's own
-workload certificate, which a function does not have).
+Keys accepted so Dapr components load unchanged, with no effect here (`no_effect` says why,
+and `validate` warns): `version`, `channelBufferSize`, `metadataTimeout`, `backOffMaxRetries`,
+`backOffMaxElapsedTime`, `trustAnchorArn`, `trustProfileArn`. The deprecated `authRequired`
+becomes an `authType` as Dapr derives it (`upgrade`).
 """
 
 from __future__ import annotations
@@ -66,7 +64,7 @@ from portabind.events import BindingEvent, BindingResponse, Metadata
 from portabind.metadata import Duration, Secret, Truthy, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +122,24 @@ class KafkaMetadata(AwsCredentials):
     names below) serve only `awsiam`."""
 
     binding_type = "bindings.kafka"
+    deprecated = {
+        "authRequired": "use authType: Dapr reads authRequired true as password when "
+        "saslPassword is set, else mtls, and false as none, only when authType is not set",
+    }
+    no_effect = {
+        "version": "librdkafka negotiates the protocol version with the broker",
+        "channelBufferSize": "librdkafka sizes its own queues",
+        "metadataTimeout": "librdkafka bounds metadata requests by socket.timeout.ms "
+        "(readTimeout, writeTimeout)",
+        "backOffMaxRetries": "a failing record is never given up here (Dapr skips and loses "
+        "it): bound it with maxDeliveries and deadLetterTopic",
+        "backOffMaxElapsedTime": "a failing record is never given up here (Dapr skips and "
+        "loses it): bound it with maxDeliveries and deadLetterTopic",
+        "trustAnchorArn": "IAM Roles Anywhere needs the Dapr sidecar's X.509 certificate, "
+        "which portabind has not; give keys, assumeRoleArn or the default credential chain",
+        "trustProfileArn": "IAM Roles Anywhere needs the Dapr sidecar's X.509 certificate, "
+        "which portabind has not; give keys, assumeRoleArn or the default credential chain",
+    }
 
     region: str | None = setting("region", None)  # type: ignore[assignment]
     aws_region: str | None = setting("awsRegion", None, description="older name of region")
@@ -172,18 +188,8 @@ class KafkaMetadata(AwsCredentials):
     backoff_max_interval: Duration = setting(
         "backOffMaxInterval", timedelta(seconds=60), description="exponential policy"
     )
-    backoff_max_elapsed_time: Duration = setting(
-        "backOffMaxElapsedTime",
-        timedelta(minutes=15),
-        description="no effect: a failing record is never given up (maxDeliveries, "
-        "deadLetterTopic)",
-    )
-    backoff_max_retries: int = setting(
-        "backOffMaxRetries",
-        -1,
-        description="no effect: a failing record is never given up (maxDeliveries, "
-        "deadLetterTopic)",
-    )
+    backoff_max_elapsed_time: Duration = setting("backOffMaxElapsedTime", timedelta(minutes=15))
+    backoff_max_retries: int = setting("backOffMaxRetries", -1)
     value_schema_type: Literal["none", "avro"] = setting(
         "valueSchemaType",
         "none",
@@ -205,7 +211,7 @@ class KafkaMetadata(AwsCredentials):
     )
     heartbeat_interval: Duration = setting("heartbeatInterval", timedelta(seconds=3))
     session_timeout: Duration = setting("sessionTimeout", timedelta(seconds=10))
-    version: str = setting("version", "2.0.0.0", description="no effect: negotiated")
+    version: str = setting("version", "2.0.0.0")
     max_message_bytes: int | None = setting("maxMessageBytes", None)
     sasl_username: str | None = setting("saslUsername", None)
     sasl_password: Secret | None = setting("saslPassword", None, secret=True)
@@ -227,7 +233,7 @@ class KafkaMetadata(AwsCredentials):
     oidc_kid: str | None = setting("oidcKid", None)
     consumer_fetch_default: int = setting("consumerFetchDefault", 1048576)
     consumer_fetch_min: int = setting("consumerFetchMin", 1)
-    channel_buffer_size: int = setting("channelBufferSize", 256, description="no effect")
+    channel_buffer_size: int = setting("channelBufferSize", 256)
     metadata_refresh_interval: Duration = setting(
         "clientConnectionTopicMetadataRefreshInterval", timedelta(minutes=8)
     )
@@ -253,7 +259,7 @@ class KafkaMetadata(AwsCredentials):
     dial_timeout: Duration = setting("dialTimeout", timedelta(seconds=30))
     read_timeout: Duration = setting("readTimeout", timedelta(seconds=30))
     write_timeout: Duration = setting("writeTimeout", timedelta(seconds=30))
-    metadata_timeout: Duration = setting("metadataTimeout", timedelta(0), description="no effect")
+    metadata_timeout: Duration = setting("metadataTimeout", timedelta(0))
     producer_required_acks: Literal["all", "local", "none"] = setting("producerRequiredAcks", "all")
     producer_retry_max: int = setting("producerRetryMax", 5)
 
@@ -329,6 +335,25 @@ class KafkaMetadata(AwsCredentials):
         if self.value_schema_type == "avro" and not self.schema_registry_url:
             raise ValueError("valueSchemaType Avro needs schemaRegistryURL")
         return self
+
+    @classmethod
+    def upgrade(cls, values: Mapping[str, str]) -> dict[str, str]:
+        """Dapr's `upgradeMetadata`: without authType, authRequired true means password
+        (with a saslPassword) or mtls, false means none; another value is left for the
+        missing authType to report."""
+        upgraded = dict(values)
+        lowered = {key.lower(): (key, value) for key, value in values.items()}
+        auth_key, auth_type = lowered.get("authtype", ("authType", ""))
+        required = lowered.get("authrequired", ("", ""))[1].strip()
+        truth = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+        if not auth_type and required.lower() in truth:
+            if not truth[required.lower()]:
+                upgraded[auth_key] = "none"
+            else:
+                upgraded[auth_key] = (
+                    "password" if lowered.get("saslpassword", ("", ""))[1] else "mtls"
+                )
+        return upgraded
 
     def _newer(self, name: str, older: str) -> str | None:
         """Dapr's coalescing of an AWS profile field with its older name: the first set."""

@@ -9,16 +9,17 @@ Sentinel-managed primary (`failover: true`) are supported, with TLS and ACL user
 `useEntraID` authenticates as Azure Cache for Redis expects: an Entra ID token for
 `https://redis.azure.com/.default` from azure-identity (the `azure*` fields' service principal,
 else the default chain: on Azure, the managed identity) is the password, and the token's
-`oid` claim the user. `useOIDC` authenticates with an OAuth2 access token instead of a password, as Dapr does: the
-token comes from `oidcTokenEndpoint` by the client-credentials grant with a `private_key_jwt`
-client assertion (`_oidc.py`), and every new connection sends `AUTH <redisUsername> <token>`,
-or `AUTH <token>` without a username, with the current token (renewed before it expires; a
-connection already open stays authenticated, where Dapr re-AUTHs its pool). The first token
-is fetched when the component starts, so bad credentials fail there.
+`oid` claim the user. `useOIDC` authenticates with an OAuth2 access token instead of a
+password, as Dapr does: the token comes from `oidcTokenEndpoint` by the client-credentials
+grant with a `private_key_jwt` client assertion (`_oidc.py`), and every new connection sends
+`AUTH <redisUsername> <token>`, or `AUTH <token>` without a username. Either way a new
+connection gets the current token (renewed before it expires; a connection already open
+stays authenticated, where Dapr re-AUTHs its pool), and the first token is fetched when the
+component starts, so bad credentials fail there.
 
 go-redis pool tuning that redis-py has no counterpart for (`writeTimeout` apart from
 `readTimeout`, `maxConnAge`, `minIdleConns`, `idleCheckFrequency`, `idleTimeout`) is
-accepted so Dapr components load unchanged, and has no effect.
+accepted so Dapr components load unchanged, and has no effect (`no_effect`; `validate` warns).
 """
 
 from __future__ import annotations
@@ -41,10 +42,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 DEFAULT_PORT = 6379
+_POOL = "redis-py's connection pool has no such setting"
 
 
 class RedisMetadata(EntraMetadata):
     binding_type = "bindings.redis"
+    no_effect = {
+        "writeTimeout": "redis-py has one socket timeout for reads and writes: readTimeout",
+        "maxConnAge": _POOL,
+        "minIdleConns": _POOL,
+        "idleCheckFrequency": _POOL,
+        "idleTimeout": _POOL,
+    }
 
     redis_host: str = setting("redisHost", description="host:port; a comma list for a cluster")
     redis_port: int | None = setting("redisPort", None, description="port, if not in redisHost")
@@ -76,19 +85,15 @@ class RedisMetadata(EntraMetadata):
     )
     dial_timeout: Duration = setting("dialTimeout", timedelta(seconds=5))
     read_timeout: Duration = setting("readTimeout", timedelta(seconds=3), description="-1: none")
-    write_timeout: Duration | None = setting(
-        "writeTimeout", None, description="redis-py has one socket timeout: readTimeout"
-    )
+    write_timeout: Duration | None = setting("writeTimeout", None)
     pool_size: int | None = setting("poolSize", None, description="default 10 per CPU")
     pool_timeout: Duration | None = setting(
         "poolTimeout", None, description="wait for a free connection; default readTimeout + 1s"
     )
-    max_conn_age: Duration | None = setting("maxConnAge", None, description="no effect")
-    min_idle_conns: int = setting("minIdleConns", 0, description="no effect")
-    idle_check_frequency: Duration = setting(
-        "idleCheckFrequency", timedelta(minutes=1), description="no effect"
-    )
-    idle_timeout: Duration = setting("idleTimeout", timedelta(minutes=5), description="no effect")
+    max_conn_age: Duration | None = setting("maxConnAge", None)
+    min_idle_conns: int = setting("minIdleConns", 0)
+    idle_check_frequency: Duration = setting("idleCheckFrequency", timedelta(minutes=1))
+    idle_timeout: Duration = setting("idleTimeout", timedelta(minutes=5))
     use_oidc: Truthy = setting(
         "useOIDC", False, description="AUTH with an OAuth2 token (private_key_jwt)"
     )

@@ -491,3 +491,45 @@ def test_consume_retry_interval_paces_reconnects_and_a_bare_number_is_millisecon
     assert kafka.client_config(settings())["reconnect.backoff.ms"] == 100
     assert kafka.client_config(settings(consumeRetryInterval="250"))["reconnect.backoff.ms"] == 250
     assert kafka.client_config(settings(consumeRetryInterval="2s"))["reconnect.backoff.ms"] == 2000
+
+
+@pytest.mark.parametrize(
+    ("extra", "derived"),
+    [
+        ("- {name: authRequired, value: 'false'}", "none"),
+        (
+            "- {name: authRequired, value: 'true'}\n"
+            "- {name: saslUsername, value: u}\n- {name: saslPassword, value: p}",
+            "password",
+        ),
+        (
+            "- {name: authRequired, value: 'TRUE'}\n"
+            "- {name: clientCert, value: c}\n- {name: clientKey, value: k}",
+            "mtls",
+        ),
+        ("- {name: authRequired, value: 'true'}\n- {name: authType, value: none}", "none"),
+    ],
+)
+def test_the_deprecated_auth_required_gives_the_auth_type_dapr_derives(
+    tmp_path: Any, extra: str, derived: str
+) -> None:
+    """A component as Dapr's older docs write it loads, with Dapr's authType (and a
+    deprecation warning from validate)."""
+    from portabind.components import parse_metadata, placeholder_values
+    from portabind.tooling.project import load_project
+
+    (tmp_path / "components").mkdir()
+    (tmp_path / "app.py").write_text(
+        'from portabind import App\n\napp = App()\n\n\n@app.binding("events")\n'
+        "def on_event(event):\n    return None\n"
+    )
+    lines = "\n".join(f"    {line}" for line in extra.splitlines())
+    (tmp_path / "components" / "kafka.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: events\n"
+        "spec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n"
+        f"    - {{name: brokers, value: 'b:9092'}}\n    - {{name: topics, value: t}}\n"
+        f"    - {{name: consumerGroup, value: g}}\n{lines}\n"
+    )
+    events = load_project(tmp_path).components.get("events")
+    parsed = parse_metadata(events, KafkaMetadata, placeholder_values(events))
+    assert parsed.auth_type == derived  # type: ignore[attr-defined]
