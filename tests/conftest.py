@@ -23,6 +23,7 @@ from tests.helpers import SERVER_FIXTURES, require_server, server_fixture
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from portabind.adapters.local.emulators.amqp import AmqpBroker
     from portabind.adapters.local.emulators.aws import MotoEmulator
     from portabind.adapters.local.emulators.azure import AzuriteEmulator
     from portabind.adapters.local.emulators.gcp import StorageEmulator
@@ -143,6 +144,23 @@ def pubsub_server() -> Iterator[Any]:
         return PubSubEmulator()
 
     server = _start("Pub/Sub emulator", _FIX_VENV, factory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@server_fixture("amqp", scope="session")
+def amqp_broker() -> Iterator[AmqpBroker]:
+    """portabind's AMQP broker (Service Bus queues, Event Hubs) on 127.0.0.1; state shared
+    by the session, so each test declares entities of its own (`unique_name`)."""
+
+    def factory() -> AmqpBroker:
+        from portabind.adapters.local.emulators.amqp import AmqpBroker
+
+        return AmqpBroker()
+
+    server = _start("AMQP broker", _FIX_VENV, factory)
     try:
         yield server
     finally:

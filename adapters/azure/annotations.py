@@ -18,6 +18,8 @@ from portabind.metadata import Duration, setting
 
 #: host.json's bounds: at most 32 messages per batch, a polling interval of at least 100 ms.
 MAX_QUEUE_BATCH = 32
+#: The Event Hubs extension's largest `maxEventBatchSize`.
+MAX_EVENT_BATCH = 1000
 MIN_POLLING_INTERVAL = timedelta(milliseconds=100)
 
 
@@ -59,8 +61,18 @@ class QueueHost(Annotations):
     )
 
 
+class EventHubsHost(Annotations):
+    """host.json's `extensions.eventHubs` settings for an Event Hubs trigger; app-wide, so
+    components that disagree fail the build."""
+
+    max_event_batch_size: Annotated[int, whole_number(1, MAX_EVENT_BATCH)] = setting(
+        "maxEventBatchSize", 100, description="events per invocation, handled one by one"
+    )
+
+
 COMMON: tuple[type[Annotations], ...] = (KeyVault,)
 BY_TYPE: dict[str, tuple[type[Annotations], ...]] = {
     "bindings.azure.storagequeues": (QueueHost,),
+    "bindings.azure.eventhubs": (EventHubsHost,),
     "bindings.http": (HttpAnnotations,),
 }

@@ -44,11 +44,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
-from portabind.adapters.azure.annotations import BY_TYPE, COMMON, KeyVault, QueueHost
+from portabind.adapters.azure.annotations import (
+    BY_TYPE,
+    COMMON,
+    EventHubsHost,
+    KeyVault,
+    QueueHost,
+)
 from portabind.adapters.azure.runtime import Function
 from portabind.annotations import ExtensionTrigger, field_name
 from portabind.bindings.azure.blobstorage import BlobSource, BlobTrigger
 from portabind.bindings.azure.cosmosdb import CosmosAnnotations
+from portabind.bindings.azure.eventhubs import EventHubsAnnotations
 from portabind.bindings.http import component_trigger
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import BuildError, UserError
@@ -519,6 +526,113 @@ def _rabbitmq_function(component: Component, settings: _Settings) -> list[entry.
     return [_function(component, Function.rabbitmq, decorators, ("message: bytes",))]
 
 
+def _messaging_connection(
+    component: Component, settings: _Settings, namespace: str | None, *, kind: str
+) -> str:
+    """The app setting a Service Bus or Event Hubs trigger's `connection` names: the Key
+    Vault reference of a referenced connection string, or (with the namespace, for Entra ID)
+    `<setting>__fullyQualifiedNamespace`, which makes the host sign in with the app's
+    managed identity. A connection string written in the component would put its key in the
+    app settings: refused."""
+    names = registry.binding_for(component).metadata.dapr_names()
+    given = {names.get(key.lower()): value for key, value in component.binding_values().items()}
+    value = given.get("connectionString")
+    if value is not None and value.literal:
+        raise component.error(
+            "the connection string is written in the component, and the build would put its "
+            "key in the app settings",
+            field="connectionString",
+            hint="give it as a secretKeyRef (the build emits a Key Vault reference), or name "
+            "the namespace instead to sign in with the app's managed identity",
+        )
+    if value is not None:
+        return settings.holding(component, "connectionString")
+    setting = app_setting(component.name, kind)
+    settings.add(f"{setting}__fullyQualifiedNamespace", namespace or "")
+    return setting
+
+
+def _host_setting(
+    settings: _Settings, component: Component, extension: str, key: str, value: Any
+) -> None:
+    """A host.json `extensions.<extension>` setting: app-wide, so components must agree."""
+    if settings.agree(f"{extension}.{key}", json.dumps(value), component, f"host.json {key}"):
+        settings.extensions.setdefault(extension, {})[key] = value
+
+
+def _service_bus_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
+    metadata = _metadata(component)
+    connection = _messaging_connection(component, settings, metadata.namespace(), kind="servicebus")
+    # Dapr's receive settings as the host's: handlers at once (0: the host's default),
+    # messages held beyond them, and how long a lock is renewed while a handler runs
+    # (handlerTimeoutInSec; lockRenewalInSec 0 renews none).
+    if metadata.max_concurrent_handlers:
+        _host_setting(
+            settings,
+            component,
+            "serviceBus",
+            "maxConcurrentCalls",
+            metadata.max_concurrent_handlers,
+        )
+    prefetch = max(metadata.max_active_messages - (metadata.max_concurrent_handlers or 1), 0)
+    _host_setting(settings, component, "serviceBus", "prefetchCount", prefetch)
+    if not metadata.lock_renewal_in_sec:
+        _host_setting(settings, component, "serviceBus", "maxAutoLockRenewalDuration", "00:00:00")
+    elif metadata.handler_timeout_in_sec:
+        renewal = _timespan(timedelta(seconds=metadata.handler_timeout_in_sec))
+        _host_setting(settings, component, "serviceBus", "maxAutoLockRenewalDuration", renewal)
+    decorators = [
+        "@app.service_bus_queue_trigger(",
+        '    arg_name="message",',
+        f"    queue_name={_literal(metadata.queue_name)},",
+        f"    connection={_literal(connection)},",
+        "    data_type=func.DataType.BINARY,",
+        ")",
+    ]
+    parameters = ("message: func.ServiceBusMessage",)
+    return [_function(component, Function.service_bus, decorators, parameters)]
+
+
+def _event_hubs_function(component: Component, settings: _Settings) -> list[entry.EntryFunction]:
+    metadata = _metadata(component)
+    hub = metadata.hub()
+    if hub is None:
+        raise component.error(
+            "the trigger names its event hub, and the build cannot read the EntityPath of a "
+            "connection string given as a reference",
+            field="eventHub",
+            hint="set eventHub to the hub's name",
+        )
+    if not metadata.consumer_id:
+        raise component.error("an Event Hubs trigger needs its consumer group", field="consumerID")
+    connection = _messaging_connection(component, settings, metadata.namespace(), kind="eventhubs")
+    host = TARGET.parse_annotations(component)
+    start = host[EventHubsAnnotations].initial_offset
+    # The host keeps its checkpoints in AzureWebJobsStorage, one after each invocation that
+    # succeeded: a failing one is retried (below) and checkpoints nothing.
+    for key, value in (
+        ("maxEventBatchSize", host[EventHubsHost].max_event_batch_size),
+        ("batchCheckpointFrequency", 1),
+        ("initialOffsetOptions", {"type": "fromEnd" if start == "latest" else "fromStart"}),
+    ):
+        _host_setting(settings, component, "eventHubs", key, value)
+    decorators = [
+        # As the local listener: a failing event is retried with Dapr's back-off until the
+        # handler succeeds, never skipped.
+        _retry_decorator(component, metadata.retry(), settings),
+        "@app.event_hub_message_trigger(",
+        '    arg_name="events",',
+        f"    event_hub_name={_literal(hub)},",
+        f"    connection={_literal(connection)},",
+        f"    consumer_group={_literal(metadata.consumer_id)},",
+        "    cardinality=func.Cardinality.MANY,",
+        "    data_type=func.DataType.BINARY,",
+        ")",
+    ]
+    parameters = ("events: list[func.EventHubEvent]",)
+    return [_function(component, Function.event_hubs, decorators, parameters)]
+
+
 #: Triggers whose failures the Functions host retries by the function's retry policy
 #: (`@app.retry`); the others retry by their service's settings.
 RETRY_POLICY_TYPES = frozenset(
@@ -727,6 +841,18 @@ TARGET = Target(
         ),
         Trigger("bindings.kafka", "kafka_trigger", Function.kafka, _kafka_functions),
         Trigger("bindings.rabbitmq", "rabbitMQTrigger", Function.rabbitmq, _rabbitmq_function),
+        Trigger(
+            "bindings.azure.servicebusqueues",
+            "service_bus_queue_trigger",
+            Function.service_bus,
+            _service_bus_function,
+        ),
+        Trigger(
+            "bindings.azure.eventhubs",
+            "event_hub_message_trigger (batched)",
+            Function.event_hubs,
+            _event_hubs_function,
+        ),
         Trigger(
             "bindings.azure.eventgrid",
             "event_grid_trigger",

@@ -143,6 +143,44 @@ class Function(BundledFunction):
 
         return handle
 
+    def service_bus(self, name: str) -> Callable[[Any], Any]:
+        """Handles one `func.ServiceBusMessage` of Service Bus component `name`, mapped as the
+        local listener maps the SDK's message (`message_event`). The host completes it when
+        the handler returns and abandons it when it raises, until the queue's max delivery
+        count moves it to the dead-letter sub-queue."""
+        from portabind.bindings.azure.servicebusqueues import message_event
+
+        def handle(message: Any) -> Any:
+            return self.app.handle(message_event(name, message))
+
+        return handle
+
+    def event_hubs(self, name: str) -> Callable[[list[Any]], None]:
+        """Handles one batch (`list[func.EventHubEvent]`, cardinality many) of Event Hubs
+        component `name`, one event after the other in partition order. The first failure
+        raises: the host retries the invocation by the function's retry policy (without end
+        unless a Resiliency policy says otherwise) and checkpoints only after an invocation
+        succeeded, so nothing past the failing event is checkpointed. Within this worker, the
+        events of the batch handled before the failure are not handed over again."""
+        from portabind.bindings.azure.eventhubs import functions_events
+
+        handled: dict[str, int] = {}  # partition → the last sequence number handled here
+
+        def handle(events: list[Any]) -> None:
+            metadata: Any = self.trigger_metadata(name)
+            batch = functions_events(
+                name, events, all_properties=metadata.get_all_message_properties
+            )
+            for event in batch:
+                partition = event.metadata.get("x-opt-partition-id", "")
+                sequence = int(event.metadata.get("x-opt-sequence-number", -1))
+                if sequence <= handled.get(partition, -1):
+                    continue  # handled before a later event of this batch failed
+                self.app.handle(event)
+                handled[partition] = sequence
+
+        return handle
+
     def event_grid(self, name: str) -> Callable[[Any], Any]:
         """Handles one event of Event Grid component `name`, in either schema (the library
         hands a `func.EventGridEvent` or a `func.CloudEvent`), as the local webhook does."""

@@ -1,10 +1,11 @@
 """`portabind run --emulate`: start the emulators a project's components need and point the
 components at them.
 
-Each binding names its emulator (`Binding.emulator`) and turns the emulators' endpoints into
+Each binding names its emulators (`Binding.emulator`) and turns the emulators' endpoints into
 metadata overrides (`Binding.emulate`); this module starts each needed emulator once, hands
 out the endpoints, sets the environment variables Google's clients read, creates the
-components' queues, buckets and topics (`Binding.provision`), and stops everything again.
+components' queues, buckets and topics (`Binding.provision`, or the AMQP broker itself for
+Service Bus queues and event hubs), and stops everything again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from portabind.adapters.local.console import Console
     from portabind.binding import Binding
     from portabind.components import Component, ComponentSet
+    from portabind.metadata import BindingMetadata
     from portabind.runtime import Runtime
 
 
@@ -88,19 +90,53 @@ def _pubsub() -> _Started:
     return server, {"pubsub": server.address}, {"PUBSUB_EMULATOR_HOST": server.address}
 
 
+def _amqp() -> _Started:
+    from portabind.adapters.local.emulators.amqp import AmqpBroker
+
+    server = AmqpBroker().start()
+    # The bindings read the namespace's development connection string.
+    return server, {"amqp": server.connection_string()}, {}
+
+
 _STARTERS: dict[str, Callable[[], _Started]] = {
     "moto": _moto,
     "azurite": _azurite,
     "gcs": _gcs,
     "cosmos": _cosmos,
     "pubsub": _pubsub,
+    "amqp": _amqp,
 }
+
+
+def _declare_amqp(broker: Any, metadata: BindingMetadata) -> None:
+    """Create the Service Bus queue or event hub a component names in the AMQP broker, with
+    the settings Dapr gives a queue or hub it creates. (Azure's development namespaces have
+    no management API the SDKs reach: the broker is told directly.)"""
+    from portabind.bindings.azure.eventhubs import EventHubsMetadata
+    from portabind.bindings.azure.servicebusqueues import ServiceBusQueuesMetadata
+
+    if isinstance(metadata, ServiceBusQueuesMetadata):
+        settings: dict[str, Any] = {}
+        if metadata.lock_duration_in_sec is not None:
+            settings["lock_duration"] = float(metadata.lock_duration_in_sec)
+        if metadata.max_delivery_count is not None:
+            settings["max_delivery_count"] = metadata.max_delivery_count
+        if metadata.default_message_ttl is not None:
+            settings["default_ttl"] = metadata.default_message_ttl.total_seconds()
+        broker.declare_queue(metadata.queue_name, **settings)
+    elif isinstance(metadata, EventHubsMetadata):
+        broker.declare_event_hub(metadata.hub() or "", partitions=metadata.partition_count)
+
+
+#: Emulators that create a component's entity themselves, by emulator name.
+_DECLARE: dict[str, Callable[[Any, BindingMetadata], None]] = {"amqp": _declare_amqp}
 
 
 def needed(components: ComponentSet) -> list[str]:
     """The emulators the binding components name, in a stable order."""
-    names = {registry.binding_for(c).emulator for c in components.bindings()}
-    return sorted(name for name in names if name is not None)
+    return sorted(
+        {name for c in components.bindings() for name in registry.binding_for(c).emulators}
+    )
 
 
 class Emulators:
@@ -109,6 +145,7 @@ class Emulators:
     def __init__(self, console: Console) -> None:
         self._console = console
         self._servers: list[_Server] = []
+        self._by_name: dict[str, _Server] = {}
         self._saved_environ: dict[str, str | None] = {}
         self.endpoints: dict[str, str] = {}
 
@@ -119,6 +156,7 @@ class Emulators:
                 raise PortabindError(f"a binding asks for an unknown emulator {name!r}")
             server, endpoints, environ = starter()
             self._servers.append(server)
+            self._by_name[name] = server
             self.endpoints.update(endpoints)
             for key, value in environ.items():
                 self._saved_environ.setdefault(key, os.environ.get(key))
@@ -141,6 +179,10 @@ class Emulators:
             except UserError as error:
                 problems.extend(error.errors if isinstance(error, ValidationFailed) else [error])
                 continue
+            for name in binding.emulators:
+                if name in _DECLARE and name in self._by_name:
+                    _DECLARE[name](self._by_name[name], metadata)
+                    created.append(f"{component.name} ({component.type})")
             if binding.provision is None:
                 continue
             try:
@@ -156,6 +198,7 @@ class Emulators:
             self._console.info("provisioned", ", ".join(created))
 
     def stop(self) -> None:
+        self._by_name.clear()
         while self._servers:
             self._servers.pop().stop()
         for key, value in self._saved_environ.items():

@@ -87,8 +87,9 @@ class Binding(Generic[M]):
     output: type[OutputBinding[M]] | None = None
     input: type[InputBinding[M]] | None = None
     #: Emulator this binding runs against under `portabind run --emulate`
-    #: ("moto", "azurite", "gcs", "pubsub"), or None when it needs none.
-    emulator: str | None = None
+    #: ("moto", "azurite", "gcs", "pubsub", "amqp"), several when it needs more than one
+    #: (Event Hubs: the AMQP broker, and Azurite for its checkpoints), or None.
+    emulator: str | tuple[str, ...] | None = None
     #: Metadata that points this binding at running emulators, given their endpoints by
     #: name (e.g. {"moto": "http://127.0.0.1:5000"}); these values replace the component's.
     emulate: Callable[[Mapping[str, str]], dict[str, str]] | None = None
@@ -106,6 +107,13 @@ class Binding(Generic[M]):
             cast("Callable[[M, Annotations | None], None]", self.provision)(metadata, annotations)
         else:
             cast("Callable[[M], None]", self.provision)(metadata)
+
+    @property
+    def emulators(self) -> tuple[str, ...]:
+        """The emulators `emulator` names."""
+        if self.emulator is None:
+            return ()
+        return (self.emulator,) if isinstance(self.emulator, str) else self.emulator
 
     @property
     def directions(self) -> frozenset[str]:

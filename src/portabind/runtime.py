@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from portabind import registry
 from portabind.binding import OutputBinding
 from portabind.components import parse_metadata
-from portabind.errors import BindingError, UserError
+from portabind.errors import BindingError, ComponentError, UserError
 from portabind.resiliency import OUTBOUND, Engine, PolicyFailure, policies
 from portabind.secrets import SecretResolver
 
@@ -118,7 +118,14 @@ class Runtime:
         from portabind.annotations import binding_annotations
 
         annotations = binding_annotations(component, binding)
-        return binding.input(name, self.metadata(name), annotations=annotations)
+        try:
+            return binding.input(name, self.metadata(name), annotations=annotations)
+        except ComponentError as error:
+            if error.file is not None:
+                raise
+            # A field only the input needs (a consumer group): the binding names the field,
+            # the component says where it is.
+            raise component.error(error.detail, field=error.field, hint=error.hint) from None
 
     def names(self, direction: str) -> list[str]:
         """Component names usable in a direction (by type support and `direction`)."""
