@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from portabind.bindings import kafka
 from portabind.bindings.kafka import KafkaInput, KafkaMetadata, KafkaOutput, binding
 from portabind.errors import BindingError, UserError
 from portabind.events import Metadata
+from tests.bindings.kafka_helpers import create_topic, kafka_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,21 +32,7 @@ def topic(unique_name: Callable[..., str]) -> str:
 
 @pytest.fixture
 def settings(kafka_brokers: str, topic: str) -> Callable[..., KafkaMetadata]:
-    def make(**values: str) -> KafkaMetadata:
-        fields = {
-            "brokers": kafka_brokers,
-            "authType": "none",
-            "topics": topic,
-            "publishTopic": topic,
-            "consumerGroup": f"{topic}-group",
-            "initialOffset": "oldest",
-            "sessionTimeout": "6s",
-            "heartbeatInterval": "1s",
-            **values,
-        }
-        return KafkaMetadata.model_validate(fields)
-
-    return make
+    return lambda **values: kafka_metadata(kafka_brokers, topic, **values)
 
 
 @pytest.fixture
@@ -96,16 +82,10 @@ def _end_offset(brokers: str, topic: str) -> int:
     return int(high)
 
 
-def _create_topic(brokers: str, topic: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": brokers})
-    for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
-        future.result(10)
-
-
 def test_create_produces_value_key_and_every_metadata_entry_as_a_header(
     output: Any, kafka_brokers: str, topic: str
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     response = output().invoke(
         "create", b"\x00order", Metadata({"partitionKey": "customer-1", "tenant": "acme"})
     )
@@ -119,7 +99,7 @@ def test_create_produces_value_key_and_every_metadata_entry_as_a_header(
 def test_create_takes_dunder_key_and_partition_number(
     output: Any, kafka_brokers: str, topic: str
 ) -> None:
-    _create_topic(kafka_brokers, topic, 3)
+    create_topic(kafka_brokers, topic, 3)
     output().invoke("create", b"v", Metadata({"__key": "k", "partitionNumber": "2"}))
     (record,) = _read(kafka_brokers, topic, 1, partitions=3)
     assert (record.partition(), record.key()) == (2, b"k")
@@ -128,7 +108,7 @@ def test_create_takes_dunder_key_and_partition_number(
 def test_excluded_metadata_is_not_sent_as_headers(
     output: Any, kafka_brokers: str, topic: str
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     output(excludeHeaderMetaRegex="^trace").invoke(
         "create", b"v", Metadata({"traceparent": "00-x", "kept": "yes"})
     )
@@ -149,7 +129,7 @@ def test_input_delivers_value_dapr_keys_and_headers(
     settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
     before = int(time.time() * 1000)
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(
         kafka_brokers,
         topic,
@@ -204,7 +184,7 @@ def test_output_to_input_round_trip(
 def test_a_failed_record_is_redelivered_and_committed_only_after_success(
     settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"first"}, {"value": b"second"})
     processed: list[bytes] = []
 
@@ -229,7 +209,7 @@ def test_a_failed_record_is_redelivered_and_committed_only_after_success(
 @pytest.fixture
 def dead(kafka_brokers: str, topic: str) -> str:
     """A one-partition dead-letter topic for `topic`."""
-    _create_topic(kafka_brokers, f"{topic}-dead", 1)
+    create_topic(kafka_brokers, f"{topic}-dead", 1)
     return f"{topic}-dead"
 
 
@@ -247,7 +227,7 @@ def _stopped(listener: Listener) -> None:
 def test_a_record_failing_every_time_goes_to_the_dead_letter_topic_then_is_committed(
     settings: Any, kafka_brokers: str, topic: str, dead: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     headers = [("tenant", b"acme"), ("trace", b"\x00\xff")]
     _produce(
         kafka_brokers,
@@ -291,7 +271,7 @@ def test_the_dead_letter_error_header_is_truncated(
 def test_a_record_the_dead_letter_topic_refuses_is_not_committed(
     settings: Any, kafka_brokers: str, topic: str, dead: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     # Fits maxMessageBytes on its own, not with the error headers of its dead-letter copy.
     _produce(kafka_brokers, topic, {"value": b"poison" + b"!" * 700}, {"value": b"good"})
     metadata = settings(
@@ -312,7 +292,7 @@ def test_without_a_dead_letter_topic_a_failing_record_is_retried_and_never_skipp
     listen: Callable[..., Listener],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"poison"}, {"value": b"good"})
     metadata = settings(backOffDuration="10ms")
     assert metadata.max_deliveries == 3
@@ -332,7 +312,7 @@ def test_without_a_dead_letter_topic_a_failing_record_is_retried_and_never_skipp
 def test_consume_retry_enabled_retries_until_the_handler_succeeds(
     settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"flaky"})
     failures_wanted = settings().max_deliveries + 2
 
@@ -350,7 +330,7 @@ def test_consume_retry_enabled_retries_until_the_handler_succeeds(
 def test_a_stopped_listener_leaves_a_failed_record_for_the_next_one(
     settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"kept"})
     metadata = settings(consumeRetryEnabled="true", backOffDuration="1s")
     first: Listener
@@ -419,7 +399,7 @@ def test_metadata_follows_dapr_names_and_refuses_what_does_not_fit() -> None:
 def test_compressed_records_read_back_unchanged(
     output: Any, kafka_brokers: str, topic: str, codec: str
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     payload = b"compress me " * 200
     output(compression=codec).invoke("create", payload, Metadata())
     (record,) = _read(kafka_brokers, topic, 1)
@@ -434,7 +414,7 @@ def test_a_record_over_max_message_bytes_is_refused(output: Any) -> None:
 def test_initial_offset_newest_skips_what_was_there_before_the_group(
     settings: Any, output: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"old"})
     listener = listen(KafkaInput("events", settings(initialOffset="newest")))
     sender = output()
@@ -449,7 +429,7 @@ def test_initial_offset_newest_skips_what_was_there_before_the_group(
 def test_a_failed_record_waits_daprs_back_off_before_it_is_delivered_again(
     settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
-    _create_topic(kafka_brokers, topic, 1)
+    create_topic(kafka_brokers, topic, 1)
     _produce(kafka_brokers, topic, {"value": b"flaky"})
     arrivals: list[float] = []
 

@@ -20,6 +20,7 @@ from botocore.credentials import Credentials
 from portabind.bindings.kafka import KafkaInput, KafkaMetadata, KafkaOutput
 from portabind.errors import UserError
 from portabind.events import Metadata
+from tests.bindings.kafka_helpers import kafka_metadata
 from tests.bindings.token_endpoint import rsa_client
 
 if TYPE_CHECKING:
@@ -83,22 +84,8 @@ def settings(
     kafka_sasl: SaslProxy, unique_name: Callable[..., str]
 ) -> Callable[..., KafkaMetadata]:
     topic = unique_name()
-
-    def make(**values: str) -> KafkaMetadata:
-        fields = {
-            "brokers": f"127.0.0.1:{kafka_sasl.port}",
-            "disableTls": "true",  # the proxy speaks SASL over plain TCP
-            "topics": topic,
-            "publishTopic": topic,
-            "consumerGroup": f"{topic}-group",
-            "initialOffset": "oldest",
-            "sessionTimeout": "6s",
-            "heartbeatInterval": "1s",
-            **values,
-        }
-        return KafkaMetadata.model_validate(fields)
-
-    return make
+    brokers = f"127.0.0.1:{kafka_sasl.port}"  # the proxy speaks SASL over plain TCP
+    return lambda **values: kafka_metadata(brokers, topic, disableTls="true", **values)
 
 
 def _round_trip(metadata: KafkaMetadata, closing: Any, listen: Callable[..., Listener]) -> None:

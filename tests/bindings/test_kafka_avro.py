@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from portabind.bindings.kafka import KafkaInput, KafkaMetadata, KafkaOutput
 from portabind.errors import BindingError
 from portabind.events import Metadata
+from tests.bindings.kafka_helpers import create_topic, kafka_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,17 +40,11 @@ ORDER = {
 CREDENTIALS = "Basic " + base64.b64encode(b"registry-key:registry-secret").decode()
 
 
-def _create_topic(brokers: str, name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": brokers})
-    for future in admin.create_topics([NewTopic(name, 1, 1)]).values():
-        future.result(10)
-
-
 @pytest.fixture
 def topic(unique_name: Callable[..., str], kafka_brokers: str) -> str:
     """A new one-partition topic."""
     name = unique_name()
-    _create_topic(kafka_brokers, name)
+    create_topic(kafka_brokers, name)
     return name
 
 
@@ -72,24 +66,12 @@ def registry(httpserver: HTTPServer, topic: str) -> HTTPServer:
 
 @pytest.fixture
 def settings(kafka_brokers: str, topic: str, registry: HTTPServer) -> Callable[..., KafkaMetadata]:
-    def make(**values: str) -> KafkaMetadata:
-        fields = {
-            "brokers": kafka_brokers,
-            "authType": "none",
-            "topics": topic,
-            "publishTopic": topic,
-            "consumerGroup": f"{topic}-group",
-            "initialOffset": "oldest",
-            "sessionTimeout": "6s",
-            "heartbeatInterval": "1s",
-            "schemaRegistryURL": registry.url_for("/"),
-            "schemaRegistryAPIKey": "registry-key",
-            "schemaRegistryAPISecret": "registry-secret",
-            **values,
-        }
-        return KafkaMetadata.model_validate(fields)
-
-    return make
+    registry_fields = {
+        "schemaRegistryURL": registry.url_for("/"),
+        "schemaRegistryAPIKey": "registry-key",
+        "schemaRegistryAPISecret": "registry-secret",
+    }
+    return lambda **values: kafka_metadata(kafka_brokers, topic, **registry_fields, **values)
 
 
 def _raw_values(brokers: str, topic: str, count: int) -> list[bytes]:
@@ -180,7 +162,7 @@ def test_a_value_that_does_not_decode_fails_like_the_handler_and_is_dead_lettere
     settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
 ) -> None:
     dead = f"{topic}-dead"
-    _create_topic(kafka_brokers, dead)
+    create_topic(kafka_brokers, dead)
     producer = Producer({"bootstrap.servers": kafka_brokers})
     producer.produce(topic, b"{}")  # not registry-framed Avro
     assert producer.flush(10) == 0

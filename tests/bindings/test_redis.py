@@ -255,41 +255,30 @@ def _oidc(address: str, endpoint: TokenEndpoint, ca: str, **values: str) -> Redi
     )
 
 
-def test_use_oidc_auths_as_the_user_with_the_identity_providers_token(
+@pytest.mark.parametrize(
+    ("username", "acl_user"),
+    [("svc", "svc"), (None, "default")],  # AUTH user token, or the one-argument AUTH token
+)
+def test_use_oidc_auths_with_the_identity_providers_token(
     redis_acl_address: str,
     acl: redis_py.Redis,
     token_endpoint: TokenEndpoint,
     certificates: Certificates,
     closing: Any,
     key: str,
+    username: str | None,
+    acl_user: str,
 ) -> None:
-    metadata = _oidc(
-        redis_acl_address, token_endpoint, certificates.pem("ca.pem"), redisUsername="svc"
-    )
+    user = {"redisUsername": username} if username else {}
+    metadata = _oidc(redis_acl_address, token_endpoint, certificates.pem("ca.pem"), **user)
     cache = closing(RedisOutput("cache", metadata))
     (token,) = token_endpoint.issued  # fetched when the component starts, as in Dapr
     assert token_endpoint.requests[0]["scope"] == "openid redis"
-    acl.execute_command("ACL", "SETUSER", "svc", "on", f">{token}")  # the server trusts it
+    # The server trusts the identity provider's token.
+    acl.execute_command("ACL", "SETUSER", acl_user, "on", f">{token}", "~*", "+@all")
     cache.invoke("create", b"v", Metadata({"key": key}))
     assert acl.get(key) == b"v"
-    assert b"user=svc" in acl.execute_command("CLIENT", "LIST")
-
-
-def test_use_oidc_without_a_username_sends_the_one_argument_auth(
-    redis_acl_address: str,
-    acl: redis_py.Redis,
-    token_endpoint: TokenEndpoint,
-    certificates: Certificates,
-    closing: Any,
-    key: str,
-) -> None:
-    cache = closing(
-        RedisOutput("cache", _oidc(redis_acl_address, token_endpoint, certificates.pem("ca.pem")))
-    )
-    acl.execute_command("ACL", "SETUSER", "default", "on", f">{token_endpoint.issued[0]}")
-    acl.execute_command("ACL", "SETUSER", "default", "~*", "+@all")
-    cache.invoke("create", b"w", Metadata({"key": key}))
-    assert acl.get(key) == b"w"
+    assert f"user={acl_user}".encode() in acl.execute_command("CLIENT", "LIST")
 
 
 def test_use_oidc_with_a_token_the_server_does_not_know_fails_the_call(
