@@ -91,7 +91,10 @@ def test_requirements_name_each_familys_extra(project_dir: Path) -> None:
         "pydantic>=2.6",
         "PyYAML>=6",
         "functions-framework>=3.5",
-        "confluent-kafka>=2.6",
+        "confluent-kafka[schemaregistry]>=2.6",
+        "fastavro>=1.9",
+        "aws-msk-iam-sasl-signer-python>=1.0.2",
+        "PyJWT[crypto]>=2.8",
         "paho-mqtt>=2.0",  # bindings.mqtt3's extra is `mqtt`
     ]
 
