@@ -1,0 +1,68 @@
+"""Start-up of the AMQP broker `portabind run --emulate` starts for Service Bus and Event Hubs.
+
+Each run is a fresh interpreter that has imported what `portabind run` has loaded by the
+time it starts emulators (portabind and `portabind.adapters.local.emulate`), then does what
+`--emulate` does for these bindings: import the broker (python-qpid-proton with it), start
+it, and wait until its port accepts a connection. A second figure adds the first real client
+round trip: an azure-servicebus sender (the SDK imported beforehand) connecting,
+authenticating on `$cbs` and sending one message.
+
+    .venv/bin/python benchmarks/amqp_startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+PROBE = """
+import json, sys, time
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
+import portabind.adapters.local.emulate
+from portabind.adapters.local.emulators import wait_for_port
+
+started = time.perf_counter()
+from portabind.adapters.local.emulators.amqp import AmqpBroker
+
+broker = AmqpBroker().start()
+wait_for_port(broker.port)
+up = time.perf_counter() - started
+broker.declare_queue("probe")
+with ServiceBusClient.from_connection_string(broker.connection_string()) as client:
+    with client.get_queue_sender("probe") as sender:
+        sender.send_messages(ServiceBusMessage(b"x"))
+first = time.perf_counter() - started
+broker.stop()
+print(json.dumps({"up": up, "first_message": first}))
+"""
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {"up": [], "first_message": []}
+    for _ in range(runs):
+        completed = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+        )
+        result = json.loads(completed.stdout.strip().splitlines()[-1])
+        for key in found:
+            found[key].append(result[key] * 1000)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    options = parser.parse_args()
+    found = measure(options.runs)
+    print(f"{options.runs} runs, milliseconds   median      p90      max")
+    for key, label in (("up", "broker accepting"), ("first_message", "+ first SDK send")):
+        values = sorted(found[key])
+        p90 = values[int(0.9 * (len(values) - 1))]
+        print(f"{label:<30} {statistics.median(values):8.1f} {p90:8.1f} {values[-1]:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
