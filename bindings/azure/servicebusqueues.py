@@ -80,6 +80,12 @@ Seconds = Annotated[int, Field(ge=0)]
 class ServiceBusQueuesMetadata(EntraMetadata):
     binding_type = "bindings.azure.servicebusqueues"
     deprecated = {"publishInitialRetryInternalInMs": "publishInitialRetryIntervalInMs"}
+    no_effect = {
+        "disableEntityManagement": "portabind creates no Azure queue (and --emulate always "
+        "creates the queue in its broker)",
+        "autoDeleteOnIdleInSec": "portabind creates no Azure queue, and the local broker "
+        "deletes none",
+    }
     # Dapr reads the old spelling first (`ParseMetadata`), and `ttl` before `ttlInSeconds`.
     lookup_order = {
         "publishInitialRetryIntervalInMs": (
