@@ -1,15 +1,30 @@
-"""`secretstores.azure.keyvault`: Azure Key Vault. GetSecret(name) is `{name: value}`. The
-Azure build compiles a reference into a Key Vault reference app setting
-(`@Microsoft.KeyVault(VaultName=<vaultName>;SecretName=<name>)`); locally it resolves only
-on the platform for now (no local Key Vault server is wired here)."""
+"""`secretstores.azure.keyvault`: Azure Key Vault through azure-keyvault-secrets, as Dapr's:
+GetSecret(name) is `{name: value}` of the secret's current version. The vault is Dapr's
+`https://<vaultName>.<the cloud's Key Vault suffix>`; the credential is Dapr's too: the
+`azure*` fields' service principal (client secret or certificate), else azure-identity's
+default chain (managed identity on Azure, the environment, a CLI login).
+
+The Azure build compiles a reference into a Key Vault reference app setting
+(`@Microsoft.KeyVault(VaultName=<vaultName>;SecretName=<name>)`, adapters/azure/build.py).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from portabind.errors import SecretError, UserError
 from portabind.metadata import BindingMetadata, Secret, setting
-from portabind.secretstores import SecretStore
+from portabind.secretstores import SecretStore, StoreContext
 
 #: Key Vault DNS suffixes Dapr accepts on `vaultName` (it strips them).
 SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net")
+
+#: Key Vault DNS suffix and Entra ID authority per `azureEnvironment`.
+CLOUDS = {
+    "azurepubliccloud": ("vault.azure.net", "login.microsoftonline.com"),
+    "azurechinacloud": ("vault.azure.cn", "login.chinacloudapi.cn"),
+    "azureusgovernmentcloud": ("vault.usgovcloudapi.net", "login.microsoftonline.us"),
+}
 
 
 class KeyVault(BindingMetadata):
@@ -32,5 +47,78 @@ class KeyVault(BindingMetadata):
             name = name.removesuffix(suffix)
         return name
 
+    def cloud(self) -> tuple[str, str]:
+        """(Key Vault DNS suffix, Entra ID authority) of `azureEnvironment`."""
+        try:
+            return CLOUDS[self.azure_environment.lower()]
+        except KeyError:
+            raise UserError(
+                f"azureEnvironment {self.azure_environment!r} is not known",
+                hint="use AzurePublicCloud, AzureChinaCloud or AzureUSGovernmentCloud",
+            ) from None
 
-store = SecretStore(KeyVault, None, platform="Azure (a Key Vault reference)")
+    @property
+    def vault_url(self) -> str:
+        """Dapr's vault URL: `https://<vault>.<the cloud's suffix>`."""
+        return f"https://{self.vault}.{self.cloud()[0]}"
+
+    def credential(self) -> Any:
+        """Dapr's credential order: the service principal's client secret, its certificate,
+        else the default chain (managed identity, `azureClientId` naming a user-assigned one)."""
+        import azure.identity as identity
+
+        authority = self.cloud()[1]
+        tenant, client = self.azure_tenant_id, self.azure_client_id
+        secret = self.secret("azure_client_secret")
+        if tenant and client and secret:
+            return identity.ClientSecretCredential(tenant, client, secret, authority=authority)
+        certificate = self.secret("azure_certificate")
+        if tenant and client and (certificate or self.azure_certificate_file):
+            return identity.CertificateCredential(
+                tenant,
+                client,
+                certificate_path=self.azure_certificate_file or None,
+                certificate_data=certificate.encode() if certificate else None,
+                password=self.secret("azure_certificate_password"),
+                authority=authority,
+            )
+        return identity.DefaultAzureCredential(
+            authority=authority, managed_identity_client_id=client or None
+        )
+
+
+def read(settings: KeyVault, context: StoreContext, name: str) -> dict[str, str]:
+    try:  # the SDKs load only when a secret is read
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.keyvault.secrets import SecretClient
+    except ImportError:
+        raise UserError(
+            "secretstores.azure.keyvault needs the azure-keyvault-secrets and azure-identity "
+            "packages",
+            hint="pip install 'portabind[azure]'",
+        ) from None
+    credential = settings.credential()
+    try:
+        with SecretClient(settings.vault_url, credential) as client:
+            value = client.get_secret(name).value
+    except ResourceNotFoundError:
+        return {}
+    except (AzureError, ValueError) as error:
+        # The SDK's messages name the vault, the secret and the status, never a value.
+        component = context.component
+        raise SecretError(
+            f"Key Vault {settings.vault_url} failed: {type(error).__name__}: {error}",
+            file=component.source,
+            component=component.name,
+        ) from None
+    finally:
+        credential.close()
+    return {name: value} if value is not None else {}
+
+
+store = SecretStore(
+    KeyVault,
+    read,
+    platform="Azure (a Key Vault reference)",
+    hint=lambda settings, name: f"create the secret {name!r} in the Key Vault {settings.vault!r}",
+)
