@@ -8,6 +8,8 @@ the private-name rule applies to them):
 - tooling reaches adapters only through `portabind.tooling.targets` (target discovery);
 - `adapters/<a>/` never imports `adapters/<b>/`, and a target's runtime never imports tooling
   (a deployed function ships without it);
+- `portabind.testing` (the test client) is tooling: nothing else imports it, and it reaches
+  adapters only through target discovery;
 - no module imports another module's private names: a `_name` is private to the module or
   package that defines it (a private module `pkg/_helper.py` serves the modules of `pkg`).
 """
@@ -183,4 +185,22 @@ def test_no_module_imports_another_modules_private_names() -> None:
                 if not _within(found.importer, owner):
                     problems.append(f"{found} ({'.'.join(parts[: index + 1])} is private)")
                 break
+    assert problems == []
+
+
+def test_the_test_client_is_tooling_side() -> None:
+    """`portabind.testing` loads YAML and reaches adapters through target discovery, as tooling
+    does, so no layer a build bundles may import it (templates' own tests use it), and it
+    imports no adapter by name."""
+    problems = []
+    for found in _all_imports():
+        if found.type_only:
+            continue
+        inside = _within(found.importer, "portabind.testing")
+        for target in _targets(found):
+            if inside and _within(target, "portabind.adapters"):
+                problems.append(f"the test client imports an adapter by name: {found}")
+            user = inside or _within(found.importer, "portabind.templates")
+            if not user and _within(target, "portabind.testing"):
+                problems.append(f"a bundled layer imports the test client: {found}")
     assert problems == []

@@ -87,18 +87,22 @@ class Runtime:
         parsed: BindingMetadata = parse_metadata(component, binding.metadata, values)
         return parsed
 
+    def output_binding(self, name: str) -> tuple[Component, Binding[Any]]:
+        """Component `name` and its binding, refused unless it is usable as an output."""
+        component, binding = self.binding(name)
+        if binding.output is None or (component.direction and "output" not in component.direction):
+            raise UserError(
+                f"{name!r} ({component.type}) is not an output binding",
+                hint="output bindings: " + ", ".join(self.names("output")),
+            )
+        return component, binding
+
     def output(self, name: str) -> OutputBinding[Any]:
         with self._lock:
             client = self._outputs.get(name)
             if client is None:
-                component, binding = self.binding(name)
-                if binding.output is None or (
-                    component.direction and "output" not in component.direction
-                ):
-                    raise UserError(
-                        f"{name!r} ({component.type}) is not an output binding",
-                        hint="output bindings: " + ", ".join(self.names("output")),
-                    )
+                _, binding = self.output_binding(name)
+                assert binding.output is not None  # output_binding refuses the others
                 client = binding.output(name, self.metadata(name))
                 if self.resiliency.policies.policy(name, OUTBOUND):
                     client = _Resilient(client, self.resiliency)
