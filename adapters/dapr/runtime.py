@@ -1,0 +1,233 @@
+"""The container side of a Dapr build: the app served to a daprd sidecar over Dapr's HTTP app
+protocol, its outputs sent through that sidecar.
+
+Here portabind is the app and daprd the sidecar, the reverse of `portabind run --app-port`; both
+read and write events with `portabind.appprotocol`, so an event reads the same either way.
+
+- **Inputs Dapr delivers**: daprd asks `OPTIONS /<route>` of every input component and, on a
+  2xx, `POST`s each event there; the answer is 200 when the handler returns and 500 when it
+  raises, which daprd turns into the component's retry or redelivery.
+- **Inputs Dapr cannot deliver** (the HTTP trigger, and the extensions Dapr gives no input
+  direction: S3, SNS, DynamoDB, blob, Cloud Storage, Cosmos DB): the build names them with
+  `--listen`, and each runs as portabind's own listener in this process, as under
+  `portabind run`. Their secrets arrive as the environment variables `secret_env_name` names.
+- **Outputs** go to the sidecar, `POST /v1.0/bindings/<name>` on `DAPR_HTTP_PORT`, so daprd
+  applies the outbound Resiliency policies and the component as the cluster defines it.
+  Request metadata is written under Dapr's names (`key` → `blobName` for Azure Blob
+  Storage). `data` that is JSON is sent as that JSON value; other bytes as a JSON string,
+  which daprd hands the binding as JSON (quoted): Dapr's HTTP API has no raw body.
+
+Run as `python -m portabind.adapters.dapr.runtime --port PORT [--listen NAME ...]` from the
+build's directory (the image's entrypoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portabind.appprotocol import TOKEN_HEADER, event_from_http, http_path
+from portabind.binding import OutputBinding
+from portabind.bundled import BundledFunction
+from portabind.errors import BindingError
+from portabind.events import BindingResponse, Metadata
+from portabind.runtime import Runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from portabind.events import BindingEvent
+
+#: daprd's HTTP port when `DAPR_HTTP_PORT` is unset (the sidecar injector always sets it).
+DEFAULT_DAPR_HTTP_PORT = 3500
+#: Request metadata portabind accepts under its own name, by binding type: Dapr's name for
+#: it, written when the request does not give Dapr's already.
+DAPR_REQUEST_NAMES: dict[str, dict[str, str]] = {
+    "bindings.azure.blobstorage": {"key": "blobName"},
+}
+
+
+def dapr_request_metadata(binding_type: str, metadata: Mapping[str, str]) -> dict[str, str]:
+    """`metadata` as daprd's binding reads it: portabind's conveniences under Dapr's names."""
+    given = {key.lower() for key in metadata}
+    renames = DAPR_REQUEST_NAMES.get(binding_type, {})
+    return {
+        renames[key] if key in renames and renames[key].lower() not in given else key: value
+        for key, value in metadata.items()
+    }
+
+
+def request_body(operation: str, data: bytes, metadata: Mapping[str, str]) -> bytes:
+    """The JSON body of `POST /v1.0/bindings/<name>` (Dapr's `OutputBindingRequest`)."""
+    payload: Any = None
+    if data:
+        try:
+            payload = json.loads(data)
+        except ValueError:  # not JSON (nor UTF-8): the closest Dapr's HTTP API carries
+            payload = data.decode("utf-8", errors="replace")
+    body = {"operation": operation, "metadata": dict(metadata)}
+    if payload is not None:
+        body["data"] = payload
+    return json.dumps(body).encode()
+
+
+class SidecarOutput(OutputBinding[Any]):
+    """An output binding invoked through the daprd sidecar."""
+
+    def __init__(self, name: str, binding_type: str, endpoint: str, token: str | None) -> None:
+        super().__init__(name, None)
+        self._binding_type = binding_type
+        self._url = f"{endpoint}/v1.0/bindings/{name}"
+        self._token = token
+
+    def invoke(self, operation: str, data: bytes, metadata: Metadata) -> BindingResponse:
+        body = request_body(operation, data, dapr_request_metadata(self._binding_type, metadata))
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers[TOKEN_HEADER] = self._token
+        request = urllib.request.Request(self._url, body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request) as response:
+                data = response.read()
+                # 204: the binding returned nothing at all (no data, no metadata).
+                returned = None if response.status == HTTPStatus.NO_CONTENT else data
+                return BindingResponse(returned, _response_metadata(response.headers))
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", errors="replace")
+            raise BindingError(
+                self.name, operation, f"the sidecar answered {error.code}: {detail}"
+            ) from None
+        except urllib.error.URLError as error:
+            raise BindingError(
+                self.name, operation, f"the sidecar at {self._url} is unreachable: {error.reason}"
+            ) from None
+
+
+def _response_metadata(headers: Any) -> Metadata:
+    """daprd returns each response metadata entry as a `metadata.<key>` header."""
+    prefix = "metadata."
+    return Metadata(
+        {k[len(prefix) :]: v for k, v in headers.items() if k.lower().startswith(prefix)}
+    )
+
+
+class SidecarRuntime(Runtime):
+    """The components with every output bound to the sidecar's binding of the same name."""
+
+    def __init__(self, runtime: Runtime, environ: Mapping[str, str]) -> None:
+        super().__init__(runtime.components, environ=environ)
+        port = environ.get("DAPR_HTTP_PORT") or str(DEFAULT_DAPR_HTTP_PORT)
+        self._endpoint = f"http://127.0.0.1:{port}"
+        self._token = environ.get("DAPR_API_TOKEN") or None
+
+    def output(self, name: str) -> OutputBinding[Any]:
+        component, _ = self.binding(name)
+        return SidecarOutput(name, component.type, self._endpoint, self._token)
+
+
+class Function(BundledFunction):
+    """A built app in its container, beside daprd."""
+
+    def delivered(self, component: str) -> Callable[[BindingEvent], Any]:
+        """Handles one event daprd delivers for input `component`; raises when the handler
+        fails."""
+        return self.app.handle
+
+    def listener(self, component: str) -> Callable[[threading.Event], None]:
+        """Runs portabind's own listener of `component` until the event is set."""
+        listening = self.runtime.input(component)
+        return lambda stop: listening.listen(self.app.handle, stop)
+
+    def routes(self) -> dict[str, str]:
+        """The request path of every input daprd delivers: each handled component's route."""
+        return {
+            http_path(self.runtime.components.get(name).route): name for name in self.app.handlers
+        }
+
+    def server(self, port: int, delivered: Sequence[str]) -> ThreadingHTTPServer:
+        """The app channel daprd talks to, on 127.0.0.1:`port`, for the inputs `delivered`."""
+        routes = {path: name for path, name in self.routes().items() if name in delivered}
+        token = self.environ.get("APP_API_TOKEN") or None
+        function = self
+
+        class AppChannel(BaseHTTPRequestHandler):
+            def _answer(self, status: HTTPStatus, body: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _route(self) -> str | None:
+                if token is not None and self.headers.get(TOKEN_HEADER) != token:
+                    self._answer(HTTPStatus.UNAUTHORIZED)
+                    return None
+                name = routes.get(self.path.split("?", 1)[0])
+                if name is None:
+                    self._answer(HTTPStatus.NOT_FOUND)
+                return name
+
+            def do_OPTIONS(self) -> None:
+                if self._route() is not None:
+                    self._answer(HTTPStatus.OK)
+
+            def do_POST(self) -> None:
+                name = self._route()
+                if name is None:
+                    return
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                event = event_from_http(name, body, dict(self.headers.items()))
+                try:
+                    function.delivered(name)(event)
+                except Exception as error:  # the handler failed: daprd retries or redelivers
+                    self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, str(error).encode())
+                    return
+                self._answer(HTTPStatus.OK)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # one line per event is noise in a pod's log
+
+        # daprd shares the pod's loopback: nothing outside the pod reaches the app channel.
+        return ThreadingHTTPServer(("127.0.0.1", port), AppChannel)
+
+
+def serve(directory: Path, port: int, listen: Sequence[str], stop: threading.Event) -> None:
+    """Serve the build in `directory` to daprd, and run the listeners `listen`, until `stop`."""
+    function = Function.load(directory)
+    function.runtime = SidecarRuntime(function.runtime, function.environ)
+    function.app.attach(function.runtime)
+    delivered = [name for name in function.app.handlers if name not in listen]
+    server = function.server(port, delivered)
+    threads = [threading.Thread(target=server.serve_forever, daemon=True)]
+    threads += [
+        threading.Thread(target=function.listener(name), args=(stop,), daemon=True)
+        for name in listen
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="the app port daprd calls")
+    parser.add_argument(
+        "--listen", action="append", default=[], help="an input portabind listens to itself"
+    )
+    args = parser.parse_args(argv)
+    serve(Path(os.getcwd()), args.port, args.listen, threading.Event())
+
+
+if __name__ == "__main__":
+    main()
