@@ -173,11 +173,13 @@ class Function(BundledFunction):
             )
             for event in batch:
                 partition = event.metadata.get("x-opt-partition-id", "")
-                sequence = int(event.metadata.get("x-opt-sequence-number", -1))
-                if sequence <= handled.get(partition, -1):
+                found = event.metadata.get("x-opt-sequence-number")
+                sequence = None if found is None else int(found)
+                if sequence is not None and sequence <= handled.get(partition, -1):
                     continue  # handled before a later event of this batch failed
                 self.app.handle(event)
-                handled[partition] = sequence
+                if sequence is not None:
+                    handled[partition] = sequence
 
         return handle
 

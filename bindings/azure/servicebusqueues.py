@@ -444,16 +444,22 @@ class _Handling:
 
 
 class ServiceBusQueuesInput(InputBinding[ServiceBusQueuesMetadata]):
+    _received = False
+
     def listen(self, deliver: Callable[[BindingEvent], None], stop: threading.Event) -> None:
         from azure.servicebus.exceptions import ServiceBusError
 
         workers = self.metadata.max_concurrent_handlers or self.metadata.max_active_messages
-        delay = float(self.metadata.min_connection_recovery_in_sec)
+        first = float(self.metadata.min_connection_recovery_in_sec)
+        delay = first
         with futures.ThreadPoolExecutor(workers, thread_name_prefix=self.name) as pool:
             while not stop.is_set():
+                self._received = False
                 try:
                     self._receive(deliver, stop, pool)
                 except ServiceBusError as error:
+                    if self._received:  # it had reconnected: the back-off starts over (Dapr)
+                        delay = first
                     wait = random.uniform(delay / 2, delay) if delay else 0.0
                     log.warning(
                         "%s: receiving from queue %s failed (%s); reconnecting in %.1f s",
@@ -471,6 +477,7 @@ class ServiceBusQueuesInput(InputBinding[ServiceBusQueuesMetadata]):
         stop: threading.Event,
         pool: futures.ThreadPoolExecutor,
     ) -> None:
+        """Receive and handle until `stop`; `_received` is set once a receive worked."""
         rate = self.metadata.max_retriable_errors_per_sec
         with (
             client(self.metadata) as service,
@@ -482,6 +489,7 @@ class ServiceBusQueuesInput(InputBinding[ServiceBusQueuesMetadata]):
                     max_message_count=self.metadata.max_active_messages,
                     max_wait_time=RECEIVE_WAIT_SECONDS,
                 )
+                self._received = True
                 # After failures, Dapr slows down to `maxRetriableErrorsPerSec`.
                 if messages and handling.run(messages, deliver, pool) and rate:
                     stop.wait(1 / rate)

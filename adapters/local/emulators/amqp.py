@@ -736,6 +736,8 @@ class AmqpBroker(Emulator):
                 if lock.delivery.link == link:
                     del self._locks[token]
                     self._abandoned(lock.queue, lock.stored)
+            for delivery in [d for d in self._lost if d.link == link]:
+                del self._lost[delivery]
 
     # -- deliveries from clients ---------------------------------------------------------
 
