@@ -103,7 +103,7 @@ def _reported(result: SendResult, to_id: Callable[[Any], str]) -> SendResult:
 
 
 def _reply(result: SendResult, status: int, body: bytes, headers: Mapping[str, str]) -> SendResult:
-    result.status, result.body, result.headers = status, body, dict(headers)
+    result.status, result.body, result.headers = status, body, Metadata(headers)
     return result
 
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from portabind.events import Metadata
+
 
 @dataclass(frozen=True)
 class OutputCall:
@@ -34,11 +36,14 @@ class SendResult:
     response: Any = None
     status: int | None = None
     body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
+    #: Compared case-insensitively, as HTTP headers are.
+    headers: Metadata = field(default_factory=Metadata)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.failed
+        """Nothing failed, and an HTTP response is not an error status (as `requests` has
+        it)."""
+        return self.error is None and not self.failed and (self.status or 0) < 400
 
     def text(self) -> str:
         return self.body.decode("utf-8")
