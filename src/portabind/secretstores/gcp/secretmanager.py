@@ -1,12 +1,28 @@
-"""`secretstores.gcp.secretmanager`: Google Secret Manager. GetSecret(name) is `{name:
-payload}` of version `latest`. The GCP build compiles a reference into `--set-secrets
-ENV=projects/<project_id>/secrets/<name>:latest`; locally it resolves only on the platform
-for now (no local Secret Manager server is wired here)."""
+"""`secretstores.gcp.secretmanager`: Google Secret Manager through google-cloud-secret-manager,
+as Dapr's: GetSecret(name) is `{name: payload}` of version `latest` of
+`projects/<project_id>/secrets/<name>`. Credentials: the service account the fields describe
+(`private_key` and `client_email`, with the rest of the key file's fields), else Google's
+default credentials.
+
+`PORTABIND_SECRETMANAGER_EMULATOR_HOST` (host:port; a portabind variable: Google has no
+Secret Manager emulator) points the client at portabind's own server
+(`portabind.adapters.local.emulators.secretmanager`) over an insecure channel, without
+credentials, as `PUBSUB_EMULATOR_HOST` does for Pub/Sub.
+
+The GCP build compiles a reference into `--set-secrets
+ENV=projects/<project_id>/secrets/<name>:latest` (adapters/gcp/build.py).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from portabind.errors import SecretError, UserError
 from portabind.metadata import BindingMetadata, Secret, setting
-from portabind.secretstores import SecretStore
+from portabind.secretstores import SecretStore, StoreContext
+
+#: host:port of portabind's Secret Manager server, when set.
+EMULATOR_ENV = "PORTABIND_SECRETMANAGER_EMULATOR_HOST"
 
 
 class SecretManager(BindingMetadata):
@@ -21,5 +37,86 @@ class SecretManager(BindingMetadata):
     auth_provider_x509_cert_url: str = setting("auth_provider_x509_cert_url", "")
     client_x509_cert_url: str = setting("client_x509_cert_url", "")
 
+    def service_account(self) -> dict[str, str] | None:
+        """The service account key file the fields describe; None without a private key."""
+        key = self.secret("private_key")
+        if not key or not self.client_email:
+            return None
+        info = {
+            "type": self.type or "service_account",
+            "project_id": self.project_id,
+            "private_key_id": self.private_key_id,
+            "private_key": key.replace("\\n", "\n"),
+            "client_email": self.client_email,
+            "client_id": self.client_id,
+            "auth_uri": self.auth_uri,
+            "token_uri": self.token_uri or "https://oauth2.googleapis.com/token",
+            "auth_provider_x509_cert_url": self.auth_provider_x509_cert_url,
+            "client_x509_cert_url": self.client_x509_cert_url,
+        }
+        return {k: v for k, v in info.items() if v}
 
-store = SecretStore(SecretManager, None, platform="Google Cloud (a Secret Manager reference)")
+
+def read(settings: SecretManager, context: StoreContext, name: str) -> dict[str, str]:
+    try:  # the SDK loads only when a secret is read
+        from google.api_core import exceptions
+        from google.cloud import secretmanager_v1
+    except ImportError:
+        raise UserError(
+            "secretstores.gcp.secretmanager needs the google-cloud-secret-manager package",
+            hint="pip install 'portabind[gcp]'",
+        ) from None
+    client = _client(settings, context, secretmanager_v1)
+    version = f"projects/{settings.project_id}/secrets/{name}/versions/latest"
+    try:
+        response = client.access_secret_version(name=version)
+    except exceptions.NotFound:
+        return {}
+    except exceptions.GoogleAPIError as error:
+        # The service's messages name the secret and the status, never a value.
+        raise _failed(context, f"{type(error).__name__}: {error}") from None
+    finally:
+        client.transport.close()
+    return {name: bytes(response.payload.data).decode("utf-8", errors="replace")}
+
+
+def _client(settings: SecretManager, context: StoreContext, secretmanager_v1: Any) -> Any:
+    emulator = context.environ.get(EMULATOR_ENV, "")
+    if emulator:
+        import grpc
+
+        transport = secretmanager_v1.services.secret_manager_service.transports
+        channel = grpc.insecure_channel(emulator)
+        return secretmanager_v1.SecretManagerServiceClient(
+            transport=transport.SecretManagerServiceGrpcTransport(channel=channel)
+        )
+    info = settings.service_account()
+    if info is None:
+        return secretmanager_v1.SecretManagerServiceClient()
+    from google.oauth2 import service_account
+
+    try:
+        credentials = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+    except (ValueError, KeyError):
+        # The parser's message could quote the key: say which fields, not what is in them.
+        raise _failed(
+            context, "private_key and client_email do not make a valid service account key"
+        ) from None
+    return secretmanager_v1.SecretManagerServiceClient(credentials=credentials)
+
+
+def _failed(context: StoreContext, reason: str) -> SecretError:
+    component = context.component
+    return SecretError(
+        f"Secret Manager failed: {reason}", file=component.source, component=component.name
+    )
+
+
+store = SecretStore(
+    SecretManager,
+    read,
+    platform="Google Cloud (a Secret Manager reference)",
+    hint=lambda settings, name: (
+        f"add a version to the secret {name!r} in project {settings.project_id!r}"
+    ),
+)

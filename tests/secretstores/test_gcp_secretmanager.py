@@ -1,0 +1,150 @@
+"""`secretstores.gcp.secretmanager` resolves through the real google-cloud-secret-manager
+client against portabind's own Secret Manager server
+(`portabind.adapters.local.emulators.secretmanager`), which the same client fills."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import google_crc32c
+import grpc
+import pytest
+import yaml
+from google.api_core import exceptions
+from google.cloud import secretmanager_v1
+from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+    SecretManagerServiceGrpcTransport,
+)
+
+from portabind.errors import SecretError
+from portabind.secrets import SecretResolver
+from portabind.secretstores.gcp.secretmanager import EMULATOR_ENV
+from portabind.tooling.project import load_components
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from portabind.adapters.local.emulators.secretmanager import SecretManagerEmulator
+    from portabind.components import ComponentSet
+
+PROJECT = "demo-project"
+
+
+@pytest.fixture
+def client(secretmanager_server: SecretManagerEmulator) -> Iterator[Any]:
+    """The real client on the server: an insecure channel to its address."""
+    channel = grpc.insecure_channel(secretmanager_server.address)
+    yield secretmanager_v1.SecretManagerServiceClient(
+        transport=SecretManagerServiceGrpcTransport(channel=channel)
+    )
+    channel.close()
+
+
+def create(client: Any, secret_id: str, *values: bytes) -> str:
+    parent = client.secret_path(PROJECT, secret_id)
+    client.create_secret(
+        parent=f"projects/{PROJECT}",
+        secret_id=secret_id,
+        secret={"replication": {"automatic": {}}},
+    )
+    for value in values:
+        client.add_secret_version(parent=parent, payload={"data": value})
+    return parent
+
+
+def components(directory: Path, *refs: tuple[str, str], **store: str) -> ComponentSet:
+    documents: list[dict[str, object]] = [
+        {
+            "apiVersion": "dapr.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "gsm"},
+            "spec": {
+                "type": "secretstores.gcp.secretmanager",
+                "version": "v1",
+                "metadata": [{"name": k, "value": v} for k, v in store.items()],
+            },
+        }
+    ]
+    for component, secret in refs:
+        documents.append(
+            {
+                "apiVersion": "dapr.io/v1alpha1",
+                "kind": "Component",
+                "metadata": {"name": component},
+                "spec": {
+                    "type": "bindings.redis",
+                    "version": "v1",
+                    "metadata": [
+                        {"name": "redisHost", "value": "h:1"},
+                        {"name": "redisPassword", "secretKeyRef": {"name": secret}},
+                    ],
+                },
+                "auth": {"secretStore": "gsm"},
+            }
+        )
+    (directory / "components.yaml").write_text(yaml.safe_dump_all(documents))
+    return load_components(directory)
+
+
+def test_the_server_answers_the_client_s_versions_and_checksums(
+    client: Any, unique_name: Callable[..., str]
+) -> None:
+    secret_id = unique_name("versions")
+    parent = create(client, secret_id, b"first", b"second")
+    latest = client.access_secret_version(name=f"{parent}/versions/latest")
+    assert latest.name == f"{parent}/versions/2" and latest.payload.data == b"second"
+    assert latest.payload.data_crc32c == google_crc32c.value(b"second")
+    assert client.access_secret_version(name=f"{parent}/versions/1").payload.data == b"first"
+    client.disable_secret_version(name=f"{parent}/versions/2")
+    assert client.access_secret_version(name=f"{parent}/versions/latest").payload.data == (b"first")
+    with pytest.raises(exceptions.FailedPrecondition):
+        client.access_secret_version(name=f"{parent}/versions/2")
+    with pytest.raises(exceptions.InvalidArgument, match="Checksum"):
+        client.add_secret_version(parent=parent, payload={"data": b"x", "data_crc32c": 1})
+    with pytest.raises(exceptions.NotFound):
+        client.access_secret_version(name=f"{parent}/versions/9")
+    with pytest.raises(exceptions.AlreadyExists):
+        create(client, secret_id)
+    assert "automatic" in client.get_secret(name=parent).replication
+
+
+def test_secret_manager_resolves_through_the_client(
+    tmp_path: Path,
+    client: Any,
+    secretmanager_server: SecretManagerEmulator,
+    unique_name: Callable[..., str],
+) -> None:
+    present, rotated = unique_name("present"), unique_name("rotated")
+    create(client, present, b"gsm-s3cr3t")
+    create(client, rotated, b"old", b"new")
+    loaded = components(tmp_path, ("a", present), ("b", rotated), project_id=PROJECT)
+    resolver = SecretResolver(loaded, environ={EMULATOR_ENV: secretmanager_server.address})
+    assert resolver.values(loaded.get("a"))["redisPassword"] == "gsm-s3cr3t"
+    assert resolver.values(loaded.get("b"))["redisPassword"] == "new"  # Dapr reads `latest`
+
+
+def test_a_missing_secret_names_the_project_not_a_value(
+    tmp_path: Path,
+    client: Any,
+    secretmanager_server: SecretManagerEmulator,
+    unique_name: Callable[..., str],
+) -> None:
+    loaded = components(tmp_path, ("a", unique_name("absent")), project_id=PROJECT)
+    resolver = SecretResolver(loaded, environ={EMULATOR_ENV: secretmanager_server.address})
+    with pytest.raises(SecretError, match="not found") as raised:
+        resolver.values(loaded.get("a"))
+    assert PROJECT in str(raised.value.hint)
+
+
+def test_a_bad_service_account_key_is_named_not_quoted(tmp_path: Path) -> None:
+    loaded = components(
+        tmp_path,
+        ("a", "any"),
+        project_id=PROJECT,
+        private_key="-----BEGIN PRIVATE KEY-----\nnot-a-key-zz9\n-----END PRIVATE KEY-----\n",
+        client_email="fn@demo-project.iam.gserviceaccount.com",
+    )
+    with pytest.raises(SecretError, match="do not make a valid service account key") as raised:
+        SecretResolver(loaded, environ={}).values(loaded.get("a"))
+    assert "zz9" not in str(raised.value)
