@@ -11,6 +11,7 @@ import yaml
 
 from portabind.errors import SecretError
 from portabind.secrets import SecretResolver
+from portabind.secretstores import store_for
 from portabind.tooling.project import load_components
 
 if TYPE_CHECKING:
@@ -100,3 +101,34 @@ def test_a_refused_token_is_one_message(
     loaded = components(tmp_path, "orders-kv", ("a", "pw"))
     with pytest.raises(SecretError, match=r"Key Vault https://orders-kv\.vault\.azure\.net failed"):
         SecretResolver(loaded, environ={}).values(loaded.get("a"))
+
+
+@pytest.mark.parametrize(
+    ("vault_name", "environment", "url"),
+    [
+        ("kv", "AzurePublicCloud", "https://kv.vault.azure.net"),
+        ("kv", "AzureChinaCloud", "https://kv.vault.azure.cn"),
+        ("kv", "AzureUSGovernmentCloud", "https://kv.vault.usgovcloudapi.net"),
+        # Dapr's older form: the vault's DNS name picks the cloud, whatever azureEnvironment says
+        ("https://kv.vault.azure.cn", "AzurePublicCloud", "https://kv.vault.azure.cn"),
+    ],
+)
+def test_the_vault_url_is_dapr_s(
+    tmp_path: Path, vault_name: str, environment: str, url: str
+) -> None:
+    document = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "vault"},
+        "spec": {
+            "type": "secretstores.azure.keyvault",
+            "version": "v1",
+            "metadata": [
+                {"name": "vaultName", "value": vault_name},
+                {"name": "azureEnvironment", "value": environment},
+            ],
+        },
+    }
+    (tmp_path / "components.yaml").write_text(yaml.safe_dump(document))
+    store = load_components(tmp_path).get("vault")
+    assert store_for(store).settings(store).vault_url == url

@@ -142,9 +142,30 @@ def test_a_bad_service_account_key_is_named_not_quoted(tmp_path: Path) -> None:
         tmp_path,
         ("a", "any"),
         project_id=PROJECT,
+        private_key_id="k1",
         private_key="-----BEGIN PRIVATE KEY-----\nnot-a-key-zz9\n-----END PRIVATE KEY-----\n",
         client_email="fn@demo-project.iam.gserviceaccount.com",
     )
     with pytest.raises(SecretError, match="do not make a valid service account key") as raised:
         SecretResolver(loaded, environ={}).values(loaded.get("a"))
     assert "zz9" not in str(raised.value)
+
+
+def test_a_private_key_id_needs_the_key_file_s_other_fields_as_in_dapr(tmp_path: Path) -> None:
+    loaded = components(tmp_path, ("a", "any"), project_id=PROJECT, private_key_id="k1")
+    with pytest.raises(SecretError, match="needs private_key, client_email too") as raised:
+        SecretResolver(loaded, environ={}).values(loaded.get("a"))
+    assert raised.value.component == "gsm"
+
+
+def test_dapr_s_camel_case_names_work(
+    tmp_path: Path,
+    client: Any,
+    secretmanager_server: SecretManagerEmulator,
+    unique_name: Callable[..., str],
+) -> None:
+    secret_id = unique_name("camel")
+    create(client, secret_id, b"camel-value")
+    loaded = components(tmp_path, ("a", secret_id), projectID=PROJECT)
+    resolver = SecretResolver(loaded, environ={EMULATOR_ENV: secretmanager_server.address})
+    assert resolver.values(loaded.get("a"))["redisPassword"] == "camel-value"

@@ -48,7 +48,12 @@ class KeyVault(BindingMetadata):
         return name
 
     def cloud(self) -> tuple[str, str]:
-        """(Key Vault DNS suffix, Entra ID authority) of `azureEnvironment`."""
+        """(Key Vault DNS suffix, Entra ID authority) of `azureEnvironment`, or, as in Dapr,
+        of the cloud whose suffix `vaultName` ends with."""
+        name = self.vault_name.rstrip("/")
+        for suffix, cloud in zip(SUFFIXES, CLOUDS.values(), strict=True):
+            if name.endswith(suffix):
+                return cloud
         try:
             return CLOUDS[self.azure_environment.lower()]
         except KeyError:

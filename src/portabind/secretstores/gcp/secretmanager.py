@@ -26,27 +26,50 @@ EMULATOR_ENV = "PORTABIND_SECRETMANAGER_EMULATOR_HOST"
 
 
 class SecretManager(BindingMetadata):
+    """Dapr's fields: the service account key file's names, or Dapr's camelCase ones."""
+
     type: str = setting("type", "service_account")
-    project_id: str = setting("project_id", description="the secrets' project")
-    private_key_id: str = setting("private_key_id", "")
-    private_key: Secret | None = setting("private_key", None, secret=True)
-    client_email: str = setting("client_email", "")
-    client_id: str = setting("client_id", "")
-    auth_uri: str = setting("auth_uri", "")
-    token_uri: str = setting("token_uri", "")
-    auth_provider_x509_cert_url: str = setting("auth_provider_x509_cert_url", "")
-    client_x509_cert_url: str = setting("client_x509_cert_url", "")
+    project_id: str = setting(
+        "project_id", aliases=("projectID",), description="the secrets' project"
+    )
+    private_key_id: str = setting("private_key_id", "", aliases=("privateKeyID",))
+    private_key: Secret | None = setting("private_key", None, aliases=("privateKey",), secret=True)
+    client_email: str = setting("client_email", "", aliases=("clientEmail",))
+    client_id: str = setting("client_id", "", aliases=("clientID",))
+    auth_uri: str = setting("auth_uri", "", aliases=("authURI",))
+    token_uri: str = setting("token_uri", "", aliases=("tokenURI",))
+    auth_provider_x509_cert_url: str = setting(
+        "auth_provider_x509_cert_url", "", aliases=("authProviderX509CertURL",)
+    )
+    client_x509_cert_url: str = setting("client_x509_cert_url", "", aliases=("clientX509CertURL",))
 
     def service_account(self) -> dict[str, str] | None:
-        """The service account key file the fields describe; None without a private key."""
-        key = self.secret("private_key")
-        if not key or not self.client_email:
+        """The service account key file the fields describe, as Dapr: explicit credentials
+        when `private_key_id` is set (then `type`, `private_key` and `client_email` are
+        required), else None: Application Default Credentials."""
+        if not self.private_key_id:
             return None
+        key = self.secret("private_key")
+        missing = [
+            name
+            for name, value in (
+                ("type", self.type),
+                ("private_key", key),
+                ("client_email", self.client_email),
+            )
+            if not value
+        ]
+        if missing:
+            raise UserError(
+                f"private_key_id is set, so the store needs {', '.join(missing)} too",
+                hint="give the service account key file's fields, or drop private_key_id to "
+                "use Application Default Credentials",
+            )
         info = {
-            "type": self.type or "service_account",
+            "type": self.type,
             "project_id": self.project_id,
             "private_key_id": self.private_key_id,
-            "private_key": key.replace("\\n", "\n"),
+            "private_key": (key or "").replace("\\n", "\n"),
             "client_email": self.client_email,
             "client_id": self.client_id,
             "auth_uri": self.auth_uri,
@@ -90,7 +113,13 @@ def _client(settings: SecretManager, context: StoreContext, secretmanager_v1: An
         return secretmanager_v1.SecretManagerServiceClient(
             transport=transport.SecretManagerServiceGrpcTransport(channel=channel)
         )
-    info = settings.service_account()
+    try:
+        info = settings.service_account()
+    except UserError as error:  # names the missing fields, never a value
+        component = context.component
+        raise SecretError(
+            str(error), file=component.source, component=component.name, hint=error.hint
+        ) from None
     if info is None:
         return secretmanager_v1.SecretManagerServiceClient()
     from google.oauth2 import service_account
