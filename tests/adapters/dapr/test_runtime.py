@@ -1,0 +1,143 @@
+"""The dapr build's entrypoint, run as the image runs it (`python -m
+portabind.adapters.dapr.runtime` in OUT, its vendored portabind first on the path), driven the
+way daprd drives an app over the HTTP app protocol; its outputs reach a fake sidecar that
+checks the request body daprd would receive."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from portabind.adapters.dapr.runtime import dapr_request_metadata, request_body
+from portabind.adapters.local.emulators import free_port
+from portabind.appprotocol import http_headers
+from tests.helpers import serving, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+class FakeSidecar:
+    """daprd's `POST /v1.0/bindings/<name>`: records each request, answers 200 with one
+    response metadata header, as daprd returns a binding's response."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        sidecar = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                sidecar.requests.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.send_header("metadata.blobURL", "https://receiptsstore/receipts/x")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+
+
+@pytest.fixture
+def sidecar() -> Iterator[FakeSidecar]:
+    fake = FakeSidecar()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def call(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> int:
+    request = urllib.request.Request(url, body, headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError:
+        return 0
+
+
+@pytest.fixture
+def app_url(built: Path, sidecar: FakeSidecar, tmp_path: Path) -> Iterator[str]:
+    """The entrypoint serving OUT, its sidecar the fake one."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "portabind.adapters.dapr.runtime", "--port", str(port)]
+    environ = {"DAPR_HTTP_PORT": str(sidecar.port), "PATH": "/usr/bin:/bin"}
+    with serving(
+        command,
+        port,
+        tmp_path / "app.log",
+        ready=lambda: call("OPTIONS", f"{url}/orders") != 0,
+        cwd=built,
+        env=environ,
+    ):
+        yield url
+
+
+def test_daprd_finds_the_inputs_the_app_takes(app_url: str) -> None:
+    assert call("OPTIONS", f"{app_url}/orders") == 200
+    assert call("OPTIONS", f"{app_url}/tick") == 200
+    assert call("OPTIONS", f"{app_url}/receipts") == 404  # an output: daprd delivers nothing
+
+
+def test_an_event_reaches_the_handler_and_its_output_goes_through_the_sidecar(
+    app_url: str, sidecar: FakeSidecar
+) -> None:
+    headers = http_headers({"messageId": "m-1", "queueName": "orders"})
+    assert call("POST", f"{app_url}/orders", b'{"id": 5}', headers) == 200
+    wait_until(lambda: len(sidecar.requests) == 1)
+    # What daprd's Azure Blob Storage binding reads: portabind's `key` under Dapr's name.
+    assert sidecar.requests == [
+        (
+            "/v1.0/bindings/receipts",
+            {
+                "operation": "create",
+                "metadata": {"blobName": "receipts/5.json"},
+                "data": {"order": 5},
+            },
+        )
+    ]
+
+
+def test_a_failing_handler_answers_500_so_daprd_retries(app_url: str, sidecar: FakeSidecar) -> None:
+    assert call("POST", f"{app_url}/orders", b'{"id": 6, "fail": true}', http_headers({})) == 500
+    assert sidecar.requests == []
+
+
+def test_request_metadata_takes_daprs_names_unless_the_request_gives_them() -> None:
+    blob = "bindings.azure.blobstorage"
+    assert dapr_request_metadata(blob, {"key": "a.json"}) == {"blobName": "a.json"}
+    assert dapr_request_metadata(blob, {"key": "a", "blobName": "b"}) == {
+        "key": "a",
+        "blobName": "b",
+    }
+    assert dapr_request_metadata("bindings.aws.s3", {"key": "a.json"}) == {"key": "a.json"}
+
+
+def test_data_that_is_not_json_is_sent_as_a_json_string() -> None:
+    assert json.loads(request_body("create", b"plain text", {})) == {
+        "operation": "create",
+        "metadata": {},
+        "data": "plain text",
+    }
+    assert json.loads(request_body("get", b"", {"key": "k"})) == {
+        "operation": "get",
+        "metadata": {"key": "k"},
+    }
