@@ -4,6 +4,7 @@ failed records and HTTP triggers answer with the handler's response."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from portabind.testing import OutputCall, TestClient
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from pytest_httpserver import HTTPServer
 
 APP = """
 from portabind import App, BindingEvent, Output
@@ -156,6 +159,12 @@ def client(project: Path, request: pytest.FixtureRequest) -> Any:
 clouds = pytest.mark.parametrize("client", list(PROFILES), indirect=True)
 
 
+@pytest.fixture
+def client_aws(project: Path) -> Any:
+    with TestClient(load_app(project), components=project / "components" / "aws") as made:
+        yield made
+
+
 @clouds
 def test_send_runs_the_handler_and_records_its_outputs_without_secrets(client: Any) -> None:
     result = client.send("orders", {"id": 1})
@@ -183,7 +192,7 @@ def test_a_batch_reports_only_the_failed_records(client: Any) -> None:
     result = client.send_batch("orders", [{"id": 1}, {"id": 2, "fail": True}, {"id": 3}])
     assert not result.ok
     assert len(result.failed) == 1
-    assert isinstance(result.error, ValueError) or client.target == "aws"
+    assert str(result.error) == "order 2 refused"  # the handler's own error, on every target
     assert [call.json()["order"] for call in client.outputs["receipts"]] == [1, 3]
 
 
@@ -255,3 +264,40 @@ def test_a_type_without_a_trigger_on_the_target_says_so(project: Path) -> None:
         pytest.raises(UserError, match="no native trigger on aws"),
     ):
         client.send("orders", {"id": 1})
+
+
+def test_http_batches_keep_the_method_and_path_for_every_request(client_aws: Any) -> None:
+    result = client_aws.send_batch("api", [{"n": 1}, {"n": 2}], metadata={"path": "/notes"})
+    assert result.ok
+    # the API Gateway responses, one per request
+    assert [json.loads(reply["body"])["path"] for reply in result.response] == ["/notes"] * 2
+
+
+REAL_APP = """
+from portabind import App, Output
+
+app = App()
+
+
+@app.binding("orders")
+def forward(order: dict, hook: Output) -> None:
+    hook.invoke("create", data=order)
+"""
+
+
+def test_real_outputs_reach_what_the_component_points_at(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_oneshot_request("/hook", method="POST", json={"id": 5}).respond_with_data("")
+    (tmp_path / "app.py").write_text(REAL_APP)
+    profile = tmp_path / "components" / "aws"
+    profile.mkdir(parents=True)
+    documents = [
+        document("orders", "bindings.aws.sqs", {"queueName": "orders", "region": "us-east-1"}),
+        document("hook", "bindings.http", {"url": httpserver.url_for("/hook")}),
+    ]
+    (profile / "all.yaml").write_text(yaml.safe_dump_all(documents))
+    with TestClient(load_app(tmp_path), components=profile, outputs="real") as client:
+        assert client.send("orders", {"id": 5}).ok
+        assert client.outputs["hook"] == []  # sent, not recorded
+    httpserver.check_assertions()

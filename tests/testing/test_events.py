@@ -14,6 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import (
     APIGatewayProxyEventV2,
     DynamoDBStreamEvent,
+    EventBridgeEvent,
     KafkaEvent,
     KinesisStreamEvent,
     S3Event,
@@ -93,6 +94,16 @@ def test_notifications_are_read_by_powertools() -> None:
     assert (s3.bucket_name, s3.object_key) == ("b", "in/a file.csv")
     assert s3.raw_event["Records"][0]["s3"]["object"]["key"] == "in/a+file.csv"  # as S3 sends it
     assert s3.record.s3.get_object.size == 4
+
+
+def test_an_eventbridge_object_created_event_has_the_fields_eventbridge_sends() -> None:
+    event = EventBridgeEvent(aws.s3_eventbridge("in/a b.csv", bucket="b", size=3))
+    assert (event.detail_type, event.source) == ("Object Created", "aws.s3")
+    assert event.detail["object"]["key"] == "in/a b.csv"  # EventBridge does not encode it
+    real = sample("lambda-s3-eventbridge.json")
+    assert set(event.raw_event) >= set(real)
+    # less the sample's version-id: a versioned bucket's only
+    assert set(event.detail["object"]) >= set(real["detail"]["object"]) - {"version-id"}
 
 
 def test_http_is_an_api_gateway_v2_request() -> None:

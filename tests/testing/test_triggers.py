@@ -44,6 +44,11 @@ COMPONENTS: dict[str, dict[str, tuple[str, dict[str, str], dict[str, str]]]] = {
         "stream": ("bindings.kafka", KAFKA, {}),
         "jobs": ("bindings.rabbitmq", {"host": "amqp://broker", "queueName": "jobs"}, {}),
         "sensors": ("bindings.mqtt3", {"url": "tcp://broker:1883", "topic": "sensors/#"}, {}),
+        "archive": (
+            "bindings.aws.s3",
+            {"bucket": "archive", "region": "us-east-1"},
+            {"trigger": "true", "existing": "true"},
+        ),
     },
     "azure": {
         "bus": (
@@ -141,6 +146,14 @@ def test_lambda_notifications_streams_and_brokers(project: Path) -> None:
     assert int(second.metadata["__offset"]) == int(first.metadata["__offset"]) + 1
     assert (job.data, job.metadata["tenant"]) == (b"j1", "acme")
     assert (sensor.data, sensor.metadata["topic"]) == (b"\x01\x02", "sensors/kitchen")
+
+
+def test_an_existing_buckets_objects_arrive_through_eventbridge(project: Path) -> None:
+    with client(project, "aws") as aws:
+        assert aws.send("archive", b"abc", metadata={"key": "in/a b.csv"}).ok
+        (seen,) = aws.outputs["seen"]
+    assert (seen.metadata["key"], seen.metadata["bucket"]) == ("in/a b.csv", "archive")
+    assert json.loads(seen.data)["s3"]["object"]["size"] == 3
 
 
 def test_a_failed_amazon_mq_batch_fails_every_message(project: Path) -> None:

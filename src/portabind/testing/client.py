@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from portabind.app import App
 from portabind.binding import OutputBinding
 from portabind.components import REFERENCE
 from portabind.errors import UserError
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-    from portabind.app import App
     from portabind.components import ComponentSet
+    from portabind.events import BindingEvent
     from portabind.testing.deliveries import Delivery
 
 #: The targets whose bindings carry their name (`bindings.aws.sqs`), for inferring one.
@@ -80,6 +81,30 @@ class _RecordingRuntime(Runtime):
                 name, binding.output.operations, self._calls[name]
             )
         return self._recorded[name]
+
+
+class _ObservedApp(App):
+    """The user's app, its handlers' exceptions kept: a platform that reports only record ids
+    (SQS's partial batch response) or its own error still lets `send` show the handler's.
+    It shares the user's app's state (handlers, runtime), so it is that app."""
+
+    __slots__ = ("errors",)  # kept apart from the shared state
+
+    errors: list[BaseException]
+
+    @classmethod
+    def of(cls, app: App) -> _ObservedApp:
+        observed = cls.__new__(cls)
+        observed.__dict__ = app.__dict__
+        observed.errors = []
+        return observed
+
+    def handle(self, event: BindingEvent) -> Any:
+        try:
+            return super().handle(event)
+        except Exception as error:
+            self.errors.append(error)
+            raise
 
 
 def _components_dir(app: App, components: str | Path) -> Path:
@@ -171,6 +196,7 @@ class TestClient:
         else:
             self.runtime = Runtime(self.components, environ=environment)
         self._environ = environment
+        self._observed = _ObservedApp.of(app)
         self._function: Any = None
         self._entries: dict[str, Callable[..., Any]] = {}
         app.attach(self.runtime)
@@ -208,10 +234,15 @@ class TestClient:
             raise UserError(f"no handler is registered for input binding {name!r}")
         component = self.components.get(name)
         payloads = [to_bytes(item) for item in items]
+        self._observed.errors.clear()
         if self.target == LOCAL:
-            return deliveries.local(self.app, name, payloads, Metadata(metadata))
-        delivery, entry = self._delivery(name)
-        return delivery(deliveries.Send(entry, component, payloads, dict(metadata or {})))
+            result = deliveries.local(self._observed, name, payloads, Metadata(metadata))
+        else:
+            delivery, entry = self._delivery(name)
+            result = delivery(deliveries.Send(entry, component, payloads, dict(metadata or {})))
+        if self._observed.errors:
+            result.error = self._observed.errors[0]
+        return result
 
     def _delivery(self, name: str) -> tuple[Delivery, Callable[..., Any]]:
         component = self.components.get(name)
@@ -227,7 +258,7 @@ class TestClient:
         if name not in self._entries:
             if self._function is None:
                 function_class = targets.adapter(self.target, "runtime").Function
-                self._function = function_class(self.app, self.runtime, self._environ)
+                self._function = function_class(self._observed, self.runtime, self._environ)
             # One callable per component, made once as a worker makes it at cold start.
             self._entries[name] = trigger.entry(self._function, name)
         return deliveries.BY_TARGET[self.target][kind], self._entries[name]

@@ -124,12 +124,7 @@ def local(app: App, name: str, payloads: Sequence[bytes], metadata: Metadata) ->
 def _aws_sqs(send: Send) -> SendResult:
     event = aws.sqs(*send.payloads, attributes=send.metadata)
     ids = [record["messageId"] for record in event["Records"]]
-    result = _reported(_call(send.entry, ids, event, None), str)
-    # Powertools raises its own error when every record failed: show the handler's.
-    children = getattr(result.error, "child_exceptions", None)
-    if children:
-        result.error = children[0][1]
-    return result
+    return _reported(_call(send.entry, ids, event, None), str)
 
 
 def _aws_kinesis(send: Send) -> SendResult:
@@ -157,10 +152,14 @@ def _aws_sns(send: Send) -> SendResult:
 
 
 def _aws_s3(send: Send) -> SendResult:
+    """An S3 notification, or for an existing bucket (`portabind.io/existing`, which the
+    build subscribes to through an EventBridge rule) an "Object Created" event."""
     key = send.only("key").get("key", "test/key")
     bucket = send.setting("bucket") or "example-bucket"
+    existing = (send.component.annotation("existing") or "").lower() == "true"
+    notification = aws.s3_eventbridge if existing else aws.s3
     results = [
-        _call(send.entry, [key], aws.s3(key, bucket=bucket, size=len(payload)), None)
+        _call(send.entry, [key], notification(key, bucket=bucket, size=len(payload)), None)
         for payload in send.payloads
     ]
     return _each(results)
@@ -206,23 +205,21 @@ def _aws_kafka(send: Send) -> SendResult:
     return _reported(result, lambda found: f"{found['partition']}:{found['offset']}")
 
 
-def _http_request(send: Send) -> tuple[str, str, bytes | None, dict[str, str]]:
-    """An HTTP send: `method` (default POST) and `path` (default /, with its query) from the
-    metadata, the rest are request headers."""
+def _http_request(send: Send) -> tuple[str, str, str, dict[str, str]]:
+    """An HTTP send's `method` (default POST), path and query (`path`, default /, may carry
+    `?query`) from the metadata; the rest are request headers."""
     method = send.take("method") or "POST"
-    path = send.take("path") or "/"
-    body = send.payloads[0] if send.payloads else None
-    return method, path, body, send.metadata
+    path, _, query = (send.take("path") or "/").partition("?")
+    return method, path, query, send.metadata
 
 
 def _aws_http(send: Send) -> SendResult:
     import base64
     from urllib.parse import parse_qsl
 
+    method, path, query, headers = _http_request(send)
     results = []
     for payload in send.payloads:
-        method, target, _, headers = _http_request(send)
-        path, _, query = target.partition("?")
         event = aws.http(method, path, payload, headers=headers, query=dict(parse_qsl(query)))
         result = _call(send.entry, [event["requestContext"]["requestId"]], event, None)
         response = result.response
@@ -303,12 +300,11 @@ def _azure_timer(send: Send) -> SendResult:
 
 
 def _azure_http(send: Send) -> SendResult:
+    method, path, query, headers = _http_request(send)
+    url = f"https://app.azurewebsites.net{path}" + (f"?{query}" if query else "")
     results = []
     for payload in send.payloads:
-        method, path, _, headers = _http_request(send)
-        request = azure.http_request(
-            method, f"https://app.azurewebsites.net{path}", payload, headers=headers
-        )
+        request = azure.http_request(method, url, payload, headers=headers)
         context = azure.Context(send.component.name)
         result = _call(send.entry, [context.invocation_id], request, context)
         if result.error is not None:
@@ -374,10 +370,9 @@ def _flask_reply(result: SendResult) -> SendResult:
 def _gcp_http(send: Send) -> SendResult:
     from urllib.parse import parse_qsl
 
+    method, path, query, headers = _http_request(send)
     results = []
     for payload in send.payloads:
-        method, target, _, headers = _http_request(send)
-        path, _, query = target.partition("?")
         request = gcp.http_request(
             method, path, payload, headers=headers, query=dict(parse_qsl(query))
         )

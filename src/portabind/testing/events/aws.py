@@ -246,6 +246,35 @@ def s3(
     }
 
 
+def s3_eventbridge(key: str, *, bucket: str = "example-bucket", size: int = 1024) -> dict[str, Any]:
+    """An EventBridge "Object Created" event of an S3 bucket with EventBridge notifications
+    on (the key as is: EventBridge does not URL-encode it)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": _iso()[:19] + "Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                "key": key,
+                "size": size,
+                "etag": "0123456789abcdef0123456789abcdef",
+                "sequencer": "0A1B2C3D4E5F678901",
+            },
+            "request-id": "EXAMPLE123456789",
+            "requester": ACCOUNT,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
+        },
+    }
+
+
 def schedule(
     schedule_name: str = "MySchedule", scheduled_time: datetime | None = None
 ) -> dict[str, Any]:

@@ -138,15 +138,17 @@ def http_request(
     from flask import Request
     from werkzeug.test import EnvironBuilder
 
+    # Header names title-cased, so that one given in any case replaces a default.
+    sent = {
+        "Content-Type": "application/json",
+        "Function-Execution-Id": uuid.uuid4().hex[:12],
+        **{name.title(): value for name, value in (headers or {}).items()},
+    }
     builder = EnvironBuilder(
         method=method,
         path=path,
         query_string=urlencode(dict(query or {})),
-        headers=[
-            ("Content-Type", "application/json"),
-            ("Function-Execution-Id", uuid.uuid4().hex[:12]),
-            *(headers or {}).items(),
-        ],
+        headers=list(sent.items()),
         data=b"" if body is None else to_bytes(body),
     )
     try:
