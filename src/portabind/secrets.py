@@ -102,7 +102,16 @@ class SecretResolver:
             )
         settings = kind.settings(store)
         secret_key = ref.key or ref.name
-        secret = kind.read(settings, StoreContext(store, self._environ), ref.name)
+        try:
+            secret = kind.read(settings, StoreContext(store, self._environ), ref.name)
+        except PlatformOnly as only:  # the store is out of reach here: name the reference
+            raise PlatformOnly(
+                only.detail,
+                file=component.source,
+                component=component.name,
+                field=key,
+                hint=only.hint,
+            ) from None
         if secret.get(secret_key, "") == "":
             raise SecretError(
                 f"secret {ref.name!r} (key {secret_key!r}) not found in secret store "

@@ -64,6 +64,7 @@ class VaultState:
     secrets: dict[tuple[str, str], str] = field(default_factory=dict)  # (vault, name) -> value
     tokens: set[str] = field(default_factory=set)
     requests: list[Request] = field(default_factory=list)
+    refuse_tokens: bool = False  # answer every token with 401, as a vault without access
     token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -154,6 +155,7 @@ class _Vault(BaseHTTPRequestHandler):
         token = header.removeprefix("Bearer ") if header and header.startswith("Bearer ") else ""
         with state.lock:
             authorized = None if header is None else token in state.tokens
+            authorized = False if authorized and state.refuse_tokens else authorized
             state.requests.append(Request("GET", url.path, parse_qs(url.query), host, authorized))
         if not authorized:
             challenge = (

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from portabind.errors import SecretError
-from portabind.secrets import SecretResolver
+from portabind.secrets import PlatformOnly, SecretResolver
 from portabind.secretstores import store_for
 from portabind.tooling.project import load_components
 
@@ -93,13 +93,26 @@ def test_a_missing_key_vault_secret_names_the_vault_not_a_value(
     assert "orders-kv" in str(raised.value.hint) and "never-shown" not in str(raised.value)
 
 
-def test_a_refused_token_is_one_message(
+def test_no_token_here_means_it_resolves_on_azure(
     tmp_path: Path, keyvault: KeyVaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IDENTITY_HEADER", "not-the-header")
+    monkeypatch.setenv("IDENTITY_HEADER", "not-the-header")  # the identity endpoint says 403
     keyvault.add("orders-kv", "pw", "unreachable")
     loaded = components(tmp_path, "orders-kv", ("a", "pw"))
-    with pytest.raises(SecretError, match=r"Key Vault https://orders-kv\.vault\.azure\.net failed"):
+    with pytest.raises(PlatformOnly, match="no Azure credential here gave a token") as raised:
+        SecretResolver(loaded, environ={}).values(loaded.get("a"))
+    assert (raised.value.component, raised.value.field) == ("a", "redisPassword")
+
+
+def test_a_vault_refusing_the_token_is_an_error(
+    tmp_path: Path, keyvault: KeyVaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyvault.add("refusing-kv", "pw", "unreachable")
+    monkeypatch.setattr(keyvault.state, "refuse_tokens", True)
+    loaded = components(tmp_path, "refusing-kv", ("a", "pw"))
+    with pytest.raises(
+        SecretError, match=r"Key Vault https://refusing-kv\.vault\.azure\.net failed"
+    ):
         SecretResolver(loaded, environ={}).values(loaded.get("a"))
 
 

@@ -17,7 +17,7 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
 )
 
 from portabind.errors import SecretError
-from portabind.secrets import SecretResolver
+from portabind.secrets import PlatformOnly, SecretResolver
 from portabind.secretstores.gcp.secretmanager import EMULATOR_ENV
 from portabind.tooling.project import load_components
 
@@ -169,3 +169,13 @@ def test_dapr_s_camel_case_names_work(
     loaded = components(tmp_path, ("a", secret_id), projectID=PROJECT)
     resolver = SecretResolver(loaded, environ={EMULATOR_ENV: secretmanager_server.address})
     assert resolver.values(loaded.get("a"))["redisPassword"] == "camel-value"
+
+
+def test_no_google_credentials_here_means_it_resolves_on_google_cloud(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    loaded = components(tmp_path, ("a", "pw"), project_id=PROJECT)
+    with pytest.raises(PlatformOnly, match="no Google credentials here") as raised:
+        SecretResolver(loaded, environ={}).values(loaded.get("a"))
+    assert (raised.value.component, raised.value.field) == ("a", "redisPassword")

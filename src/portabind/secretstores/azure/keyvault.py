@@ -94,7 +94,12 @@ class KeyVault(BindingMetadata):
 
 def read(settings: KeyVault, context: StoreContext, name: str) -> dict[str, str]:
     try:  # the SDKs load only when a secret is read
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.core.exceptions import (
+            AzureError,
+            ClientAuthenticationError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+        )
         from azure.keyvault.secrets import SecretClient
     except ImportError:
         raise UserError(
@@ -102,23 +107,50 @@ def read(settings: KeyVault, context: StoreContext, name: str) -> dict[str, str]
             "packages",
             hint="pip install 'portabind[azure]'",
         ) from None
+    from portabind.secrets import PlatformOnly
+
+    component = context.component
     credential = settings.credential()
     try:
-        with SecretClient(settings.vault_url, credential) as client:
+        # One connection retry: an unreachable vault (offline, no such vault) is said at once.
+        with SecretClient(settings.vault_url, credential, retry_connect=1) as client:
             value = client.get_secret(name).value
     except ResourceNotFoundError:
         return {}
-    except (AzureError, ValueError) as error:
-        # The SDK's messages name the vault, the secret and the status, never a value.
-        component = context.component
-        raise SecretError(
-            f"Key Vault {settings.vault_url} failed: {type(error).__name__}: {error}",
+    except (ClientAuthenticationError, ServiceRequestError) as error:
+        if isinstance(error, ClientAuthenticationError) and error.response is not None:
+            raise _failed(settings, context, error) from None  # the vault refused the token
+        # No credential here gave a token, or the vault is out of reach: it resolves where
+        # the app runs on Azure (validate warns, run refuses).
+        what = (
+            "no Azure credential here gave a token"
+            if isinstance(error, ClientAuthenticationError)
+            else "the vault cannot be reached from here"
+        )
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise PlatformOnly(
+            f"secret {name!r} is in Key Vault {settings.vault_url}, and {what} "
+            f"({type(error).__name__}: {first_line}): it resolves on Azure",
             file=component.source,
             component=component.name,
+            hint="sign in (az login), give the store's azure* fields, or set "
+            "AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET",
         ) from None
+    except (AzureError, ValueError) as error:
+        raise _failed(settings, context, error) from None
     finally:
         credential.close()
     return {name: value} if value is not None else {}
+
+
+def _failed(settings: KeyVault, context: StoreContext, error: Exception) -> SecretError:
+    # The SDK's messages name the vault, the secret and the status, never a value.
+    component = context.component
+    return SecretError(
+        f"Key Vault {settings.vault_url} failed: {type(error).__name__}: {error}",
+        file=component.source,
+        component=component.name,
+    )
 
 
 store = SecretStore(

@@ -23,6 +23,8 @@ from portabind.secretstores import SecretStore, StoreContext
 
 #: host:port of portabind's Secret Manager server, when set.
 EMULATOR_ENV = "PORTABIND_SECRETMANAGER_EMULATOR_HOST"
+#: Seconds a read may take, retries included (the client retries UNAVAILABLE).
+_TIMEOUT = 20.0
 
 
 class SecretManager(BindingMetadata):
@@ -89,13 +91,20 @@ def read(settings: SecretManager, context: StoreContext, name: str) -> dict[str,
             "secretstores.gcp.secretmanager needs the google-cloud-secret-manager package",
             hint="pip install 'portabind[gcp]'",
         ) from None
-    client = _client(settings, context, secretmanager_v1)
+    from google.auth import exceptions as auth_exceptions
+
     version = f"projects/{settings.project_id}/secrets/{name}/versions/latest"
     try:
-        response = client.access_secret_version(name=version)
+        client = _client(settings, context, secretmanager_v1)
+    except auth_exceptions.DefaultCredentialsError:
+        raise _platform_only(context, name, "there are no Google credentials here") from None
+    try:
+        response = client.access_secret_version(name=version, timeout=_TIMEOUT)
     except exceptions.NotFound:
         return {}
-    except exceptions.GoogleAPIError as error:
+    except (exceptions.ServiceUnavailable, exceptions.RetryError, exceptions.DeadlineExceeded):
+        raise _platform_only(context, name, "Secret Manager cannot be reached") from None
+    except (exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as error:
         # The service's messages name the secret and the status, never a value.
         raise _failed(context, f"{type(error).__name__}: {error}") from None
     finally:
@@ -132,6 +141,21 @@ def _client(settings: SecretManager, context: StoreContext, secretmanager_v1: An
             context, "private_key and client_email do not make a valid service account key"
         ) from None
     return secretmanager_v1.SecretManagerServiceClient(credentials=credentials)
+
+
+def _platform_only(context: StoreContext, name: str, why: str) -> SecretError:
+    """Credentials or the service are out of reach here: the reference resolves where the
+    app runs on Google Cloud (validate warns, run refuses)."""
+    from portabind.secrets import PlatformOnly
+
+    component = context.component
+    return PlatformOnly(
+        f"secret {name!r} is in Secret Manager, and {why}: it resolves on Google Cloud",
+        file=component.source,
+        component=component.name,
+        hint="gcloud auth application-default login, give the store's service account fields, "
+        f"or run portabind's Secret Manager server and set {EMULATOR_ENV}",
+    )
 
 
 def _failed(context: StoreContext, reason: str) -> SecretError:
