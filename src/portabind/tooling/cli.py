@@ -33,8 +33,12 @@ def _project_args(parser: argparse.ArgumentParser) -> None:
         help="the app's id: a component whose scopes do not name it is not loaded, as in Dapr; "
         "run's /v1.0/metadata reports it (default: DIR's name)",
     )
+    # SUPPRESS: unset here, the value the main parser read before the command stays.
     parser.add_argument(
-        "--strict", action="store_true", help="every warning is an error (exit 2), for CI"
+        "--strict",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="every warning is an error (exit 2), for CI",
     )
 
 
@@ -43,12 +47,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="portabind",
         description="Dapr bindings for functions-as-a-service: one handler, every cloud.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"portabind {_version()}")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    init = commands.add_parser("init", help="scaffold a new app from a template")
-    init.add_argument("dir", type=Path)
-    init.add_argument("--template", default="queue-worker", help="template name")
+    init = commands.add_parser(
+        "init",
+        help="scaffold a new app from a template",
+        epilog=f"templates:\n{_template_list(indent='  ')}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument("dir", nargs="?", type=Path, help="the new app's directory")
+    init.add_argument("--template", default="queue-worker", help="template name (below)")
+    init.add_argument("--list", action="store_true", help="list the templates and exit")
 
     validate = commands.add_parser("validate", help="check components and app; list every error")
     _project_args(validate)
@@ -147,7 +159,30 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--dir", type=Path, default=Path("."), help="project directory")
     invoke.add_argument("--components", type=Path)
     _dapr_http_port(invoke)
+    # Global options are accepted after the command too (`portabind run --debug`).
+    for command in commands.choices.values():
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
+        )
     return parser
+
+
+_DEBUG_HELP = "show tracebacks"
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version("portabind")
+
+
+def _template_list(indent: str = "") -> str:
+    """One template per line: its name, then its description."""
+    from portabind.tooling.scaffold import description, templates
+
+    available = sorted(templates().items())
+    width = max(len(name) for name, _ in available)
+    return "\n".join(f"{indent}{name:<{width}}  {description(t)}" for name, t in available)
 
 
 #: Dapr's defaults, as daprd and the SDKs take them.
@@ -317,9 +352,14 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 def _cmd_init(args: argparse.Namespace) -> int:
     from portabind.tooling.scaffold import scaffold
 
+    if args.list:
+        print(_template_list())
+        return 0
+    if args.dir is None:
+        raise UserError("init needs the new app's directory", hint="portabind init myapp")
     written = scaffold(args.template, args.dir)
     print(f"created {args.dir} from template {args.template!r} ({len(written)} files)")
-    print(f"next: portabind run {args.dir} --components {args.dir}/components/aws --emulate")
+    print(f"next: cd {args.dir}; read README.md; pytest; portabind build . --target aws ...")
     return 0
 
 
