@@ -506,20 +506,26 @@ class InboundRequest:
 #: How a local listener answers one request: the reply and its extra headers.
 Respond = Callable[[InboundRequest], tuple[HttpReply, Mapping[str, str]]]
 TEXT = "text/plain; charset=utf-8"
+#: The address inbound HTTP inputs listen on when set: a container's (the dapr build sets
+#: 0.0.0.0, so its Service reaches the trigger); unset, loopback only.
+LISTEN_HOST_VARIABLE = "PORTABIND_LISTEN_HOST"
 
 
 def serve_locally(name: str, port: int, respond: Respond, stop: threading.Event) -> None:
-    """Serve HTTP on 127.0.0.1:`port` until `stop` is set, answering each request with
-    `respond` (a thread per request); a `respond` that raises gives 500. The local side of
-    every inbound HTTP input: the HTTP trigger, Event Grid's webhook."""
+    """Serve HTTP on 127.0.0.1:`port` (or the address `LISTEN_HOST_VARIABLE` names) until
+    `stop` is set, answering each request with `respond` (a thread per request); a `respond`
+    that raises gives 500. The local side of every inbound HTTP input: the HTTP trigger,
+    Event Grid's webhook."""
+    import os
     from http.server import ThreadingHTTPServer
 
     handler = functools.partial(_Handler, binding=name, respond=respond)
+    host = os.environ.get(LISTEN_HOST_VARIABLE) or "127.0.0.1"
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as error:
         raise UserError(
-            f"{name}: cannot listen on 127.0.0.1:{port}: {error.strerror}",
+            f"{name}: cannot listen on {host}:{port}: {error.strerror}",
             hint="pick a free port for it (the annotation portabind.io/port, or the "
             "binding's port field)",
         ) from None

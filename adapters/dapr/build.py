@@ -41,6 +41,7 @@ import yaml
 
 from portabind import registry
 from portabind.adapters.dapr.runtime import Function
+from portabind.bindings.http import LISTEN_HOST_VARIABLE, HttpAnnotations
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import UserError
 from portabind.secrets import secret_env_name
@@ -55,8 +56,8 @@ if TYPE_CHECKING:
     from portabind.tooling.project import Project
 
 PYTHON_IMAGE = "python:3.12-slim"
-#: The port daprd calls the app on.
-APP_PORT = 8080
+#: The port daprd calls the app on (not the HTTP trigger's default, 8080).
+APP_PORT = 3000
 #: Secret stores that read the developer's machine: on the cluster, Kubernetes' store.
 _LOCAL_STORES = ("secretstores.local.file", "secretstores.local.env")
 KUBERNETES_STORE = "kubernetes"
@@ -343,6 +344,41 @@ def listened(project: Project) -> list[str]:
     return [c.name for c, trigger in _inputs(project) if trigger.entry is Function.listener]
 
 
+def http_triggers(project: Project) -> dict[str, int]:
+    """The port of each HTTP trigger the app handles, each behind a Service of its own."""
+    ports: dict[str, int] = {}
+    for name in listened(project):
+        component = project.components.get(name)
+        if component.type != "bindings.http":
+            continue
+        port = TARGET.parse_annotations(component)[HttpAnnotations].port
+        if port == APP_PORT or port in ports.values():
+            raise component.error(
+                f"port {port} is taken by "
+                + ("the app channel daprd calls" if port == APP_PORT else "another trigger"),
+                field="metadata.annotations.portabind.io/port",
+                hint="give each HTTP trigger a port of its own",
+            )
+        ports[name] = port
+    return ports
+
+
+def _services(project: Project) -> list[dict[str, Any]]:
+    name = app_id(project)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": f"{name}-{trigger}"},
+            "spec": {
+                "selector": {"app": name},
+                "ports": [{"name": "http", "port": 80, "targetPort": port}],
+            },
+        }
+        for trigger, port in http_triggers(project).items()
+    ]
+
+
 def _scalers(project: Project) -> dict[str, Scaler | None]:
     """The KEDA trigger of each handled component (None: KEDA cannot watch it)."""
     return {component.name: trigger.write(component) for component, trigger in _inputs(project)}
@@ -424,7 +460,7 @@ def _deployment(project: Project) -> dict[str, Any]:
     command = ["python", "-m", Function.__module__, "--port", str(APP_PORT)]
     for listener in listened(project):
         command += ["--listen", listener]
-    secret_env = [
+    environment = [
         {
             "name": secret_env_name(component.name, key),
             "valueFrom": {"secretKeyRef": _secret_key_ref(ref)},
@@ -433,6 +469,9 @@ def _deployment(project: Project) -> dict[str, Any]:
         for key, value in component.binding_values().items()
         if (ref := value.secret_ref) is not None
     ]
+    if http_triggers(project):
+        environment.append({"name": LISTEN_HOST_VARIABLE, "value": "0.0.0.0"})
+    ports = [APP_PORT, *http_triggers(project).values()]
     always_up = any(scaler is None or not scaler.activates for scaler in _scalers(project).values())
     return {
         "apiVersion": "apps/v1",
@@ -459,8 +498,8 @@ def _deployment(project: Project) -> dict[str, Any]:
                             "name": "app",
                             "image": name,
                             "command": command,
-                            "ports": [{"containerPort": APP_PORT}],
-                            **({"env": secret_env} if secret_env else {}),
+                            "ports": [{"containerPort": port} for port in ports],
+                            **({"env": environment} if environment else {}),
                         }
                     ]
                 },
@@ -535,7 +574,7 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 USER 65532
-EXPOSE {port}
+EXPOSE {ports}
 ENTRYPOINT {entrypoint}
 """
 
@@ -565,7 +604,11 @@ def build(project: Project, out: Path) -> list[Path]:
     deployment = _deployment(project)
     entrypoint = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
     (out / "Dockerfile").write_text(
-        DOCKERFILE.format(image=PYTHON_IMAGE, port=APP_PORT, entrypoint=json.dumps(entrypoint))
+        DOCKERFILE.format(
+            image=PYTHON_IMAGE,
+            ports=" ".join(str(p) for p in (APP_PORT, *http_triggers(project).values())),
+            entrypoint=json.dumps(entrypoint),
+        )
     )
     (out / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements(project)))
     (out / ".dockerignore").write_text(f"{SECRETS_DIR}/\n*.yaml\n!components/*.yaml\n")
@@ -578,6 +621,7 @@ def build(project: Project, out: Path) -> list[Path]:
         _yaml(out / "components.yaml", _components(project)),
     ]
     for optional, documents in (
+        ("services.yaml", _services(project)),
         ("resiliency.yaml", _resiliency(project)),
         ("keda.yaml", _keda(project)),
     ):

@@ -37,12 +37,16 @@ SECRET_VALUE = "s3cr3t-value-never-in-output"
 
 
 def component(
-    name: str, type_: str, *metadata: dict[str, object], **extra: object
+    name: str,
+    type_: str,
+    *metadata: dict[str, object],
+    annotations: dict[str, str] | None = None,
+    **extra: object,
 ) -> dict[str, object]:
     return {
         "apiVersion": "dapr.io/v1alpha1",
         "kind": "Component",
-        "metadata": {"name": name},
+        "metadata": {"name": name, **({"annotations": annotations} if annotations else {})},
         "spec": {"type": type_, "version": "v1", "metadata": list(metadata)},
         **extra,
     }

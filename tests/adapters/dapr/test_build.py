@@ -121,13 +121,13 @@ def test_the_deployment_carries_daprs_annotations_and_serves_the_app_port(built:
     assert template["metadata"]["annotations"] == {
         "dapr.io/enabled": "true",
         "dapr.io/app-id": "shop",
-        "dapr.io/app-port": "8080",
+        "dapr.io/app-port": "3000",
         "dapr.io/app-protocol": "http",
         "dapr.io/config": "shop",
     }
     (container,) = template["spec"]["containers"]
     assert container["command"] == [
-        "python", "-m", "portabind.adapters.dapr.runtime", "--port", "8080",
+        "python", "-m", "portabind.adapters.dapr.runtime", "--port", "3000",
     ]  # fmt: skip
     dockerfile = (built / "Dockerfile").read_text()
     assert dockerfile.startswith("# Generated") and "FROM python:3.12-slim" in dockerfile
