@@ -301,3 +301,8 @@ def test_real_outputs_reach_what_the_component_points_at(
         assert client.send("orders", {"id": 5}).ok
         assert client.outputs["hook"] == []  # sent, not recorded
     httpserver.check_assertions()
+
+
+def test_a_target_the_client_has_no_events_for_is_refused(project: Path) -> None:
+    with pytest.raises(UserError, match="no events in the shape of target 'dapr'"):
+        TestClient(load_app(project), components=project / "components" / "aws", target="dapr")

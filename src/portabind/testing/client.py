@@ -12,6 +12,7 @@ and a build never bundles it.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -113,8 +114,6 @@ def _components_dir(app: App, components: str | Path) -> Path:
     path = Path(components)
     if path.is_absolute() or path.is_dir():
         return path
-    import inspect
-
     for registration in app.handlers.values():
         source = inspect.getsourcefile(registration.function)
         if source is not None and (Path(source).parent / path).is_dir():
@@ -181,10 +180,10 @@ class TestClient:
         }
         self.components = read_components(_components_dir(app, components), used=used)[0]
         self.target = target or infer_target(self.components)
-        if self.target != LOCAL and self.target not in targets.target_names():
+        if self.target != LOCAL and self.target not in deliveries.BY_TARGET:
             raise UserError(
-                f"unknown target {self.target!r}",
-                hint=f"targets: {', '.join([*targets.target_names(), LOCAL])}",
+                f"the test client sends no events in the shape of target {self.target!r}",
+                hint=f"targets it sends to: {', '.join([*deliveries.BY_TARGET, LOCAL])}",
             )
         #: The calls of each output binding, by component name (recorded outputs only).
         self.outputs: defaultdict[str, list[OutputCall]] = defaultdict(list)
@@ -255,10 +254,16 @@ class TestClient:
                 hint=f"on {self.target}: {instead}" if instead else "test it with target='local'",
             )
         kind = trigger.entry.__name__
+        delivery = deliveries.BY_TARGET[self.target].get(kind)
+        if delivery is None:  # a trigger the target gained that the test client lacks
+            raise UserError(
+                f"the test client cannot send {self.target}'s {trigger.native} events yet",
+                hint="test it with target='local'",
+            )
         if name not in self._entries:
             if self._function is None:
                 function_class = targets.adapter(self.target, "runtime").Function
                 self._function = function_class(self._observed, self.runtime, self._environ)
             # One callable per component, made once as a worker makes it at cold start.
             self._entries[name] = trigger.entry(self._function, name)
-        return deliveries.BY_TARGET[self.target][kind], self._entries[name]
+        return delivery, self._entries[name]
