@@ -18,7 +18,8 @@ import pytest
 from portabind.adapters.dapr.runtime import dapr_request_metadata, request_body
 from portabind.adapters.local.emulators import free_port
 from portabind.appprotocol import http_headers
-from tests.helpers import serving, wait_until
+from tests.adapters.dapr.shop import component, value, write_project
+from tests.helpers import PORTABIND, portabind, serving, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 class FakeSidecar:
     """daprd's `POST /v1.0/bindings/<name>`: records each request, answers 200 with one
-    response metadata header, as daprd returns a binding's response."""
+    response metadata header, as daprd returns a binding's response. Also the service an
+    output reaches in the round trip below."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
@@ -141,3 +143,42 @@ def test_data_that_is_not_json_is_sent_as_a_json_string() -> None:
         "operation": "get",
         "metadata": {"key": "k"},
     }
+
+
+TICKING_APP = """from portabind import App
+
+app = App()
+
+
+@app.binding("tick")
+def on_tick(event):
+    app.invoke_binding("hook", "post", data={"ticked": True}, metadata={"path": "/received"})
+"""
+
+
+def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
+    tmp_path: Path, sidecar: FakeSidecar
+) -> None:
+    """The round trip a cluster performs, with `portabind run --app-port` as daprd: it loads
+    the components, delivers the cron tick over the app protocol to the built entrypoint,
+    whose output call comes back through run's `/v1.0/bindings` to the http binding's
+    service (here the recording server)."""
+    documents = [
+        component("tick", "bindings.cron", value("schedule", "@every 1s")),
+        component("hook", "bindings.http", value("url", f"http://127.0.0.1:{sidecar.port}")),
+    ]
+    root = write_project(tmp_path / "ticker", documents, TICKING_APP)
+    out = tmp_path / "out"
+    built = portabind("build", root, "--target", "dapr", "--out", out)
+    assert built.returncode == 0, built.stderr
+    app_port, dapr_port = free_port(), free_port()
+    entrypoint = [sys.executable, "-m", "portabind.adapters.dapr.runtime", "--port", str(app_port)]
+    daprd = [str(PORTABIND), "run", str(root), "--app-port", str(app_port)]
+    daprd += ["--dapr-http-port", str(dapr_port), "--dapr-grpc-port", str(free_port())]
+    environ = {"DAPR_HTTP_PORT": str(dapr_port), "PATH": "/usr/bin:/bin"}
+    with (
+        serving(entrypoint, app_port, tmp_path / "app.log", cwd=out, env=environ),
+        serving(daprd, dapr_port, tmp_path / "daprd.log", cwd=tmp_path),
+    ):
+        wait_until(lambda: bool(sidecar.requests), timeout=20)
+    assert sidecar.requests[0] == ("/received", {"ticked": True})
