@@ -8,7 +8,8 @@
 - `components/`: the profile's YAML files (a secrets file beside them is never copied) and
   the JSON snapshot of the components loaded from them (`portabind.snapshot`), which the
   function reads at cold start;
-- `requirements.txt`'s lines, from portabind's own dependency declarations (`requirements`).
+- `requirements.txt`'s lines, from portabind's own dependency declarations and the app's own
+  `requirements.txt` (`requirements`).
 
 Each target's build writes its own files (entry module, templates, manifests) around this.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import importlib.util
+import operator
 import re
 import shutil
 from pathlib import Path
@@ -221,4 +223,76 @@ def requirements(
         chosen = extra is None or extra in names or _distribution(requirement) in wanted
         if chosen and _distribution(requirement) != "portabind" and requirement not in lines:
             lines.append(requirement)
-    return lines
+    return _merge_app_requirements(project, lines)
+
+
+#: A requirement line's name, extras and version specifiers, with nothing else (no marker, URL).
+_PLAIN = re.compile(
+    r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?P<extras>\[[^\]]*\])?\s*(?P<spec>[^;@]*)"
+)
+
+
+def _merge_app_requirements(project: Project, lines: list[str]) -> list[str]:
+    """`lines` then the app's own requirements.txt (what its code imports besides portabind).
+    A distribution both name keeps portabind's range: the app's line adds its specifiers to it
+    (a pin `==V` within that range), or is an error showing both lines when its pin is outside
+    it or the line is not plain `name[extras] specifiers`. portabind itself is never listed."""
+    path = project.directory / "requirements.txt"
+    if not path.is_file():
+        return lines
+    merged = list(lines)
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        name = _distribution(line)
+        if name == "portabind":
+            continue
+        ours = next((i for i, mine in enumerate(lines) if _distribution(mine) == name), None)
+        if ours is None:
+            merged.append(line)
+        elif line != lines[ours]:
+            where = f"{path}:{number}"
+            merged[ours] = _combined(merged[ours], lines[ours], line, where)
+    return merged
+
+
+def _combined(current: str, ours: str, theirs: str, where: str) -> str:
+    """`current` (portabind's `ours`, as narrowed so far) narrowed by the app's `theirs`."""
+    mine, app = _PLAIN.fullmatch(ours), _PLAIN.fullmatch(theirs)
+    app_spec = app.group("spec").strip() if app else ""
+    pins = re.findall(r"===?\s*([0-9][0-9.]*)$", app_spec)
+    outside = bool(mine and pins and not _satisfies(pins[0], mine.group("spec")))
+    if mine is None or app is None or outside:
+        raise BuildError(
+            f"{where}: {theirs!r} conflicts with portabind's own requirement {ours!r}",
+            hint="pin a version within portabind's range, or remove the line",
+        )
+    narrowed = _PLAIN.fullmatch(current)
+    assert narrowed is not None  # `ours`, plain, narrowed by plain specifiers only
+    extras = app.group("extras") or narrowed.group("extras") or ""
+    specs = ",".join(s for s in (narrowed.group("spec").strip(), app_spec) if s)
+    return f"{narrowed.group('name')}{extras}{specs}"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:4])
+
+
+def _satisfies(version: str, specifiers: str) -> bool:
+    """Whether release `version` meets every comparison of `specifiers` (`>=1.34,<2`),
+    compared by release numbers (what portabind declares: lower bounds)."""
+    return all(
+        _COMPARISONS[comparison](_release(version), _release(bound))
+        for comparison, bound in re.findall(r"(>=|<=|==|!=|>|<)\s*([0-9][0-9.]*)", specifiers)
+    )
+
+
+_COMPARISONS = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
