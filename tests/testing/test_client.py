@@ -14,6 +14,8 @@ import yaml
 from portabind.bundled import load_app
 from portabind.errors import UserError
 from portabind.testing import OutputCall, TestClient
+from portabind.tooling import targets
+from portabind.tooling.project import load_project
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -306,3 +308,11 @@ def test_real_outputs_reach_what_the_component_points_at(
 def test_a_target_the_client_has_no_events_for_is_refused(project: Path) -> None:
     with pytest.raises(UserError, match="no events in the shape of target 'dapr'"):
         TestClient(load_app(project), components=project / "components" / "aws", target="dapr")
+
+
+def test_a_build_never_bundles_the_test_client(project: Path, tmp_path: Path) -> None:
+    # One target is enough: every build vendors the core through the same bundle step.
+    aws = targets.target("aws")
+    assert aws.build(load_project(project, project / "components" / "aws"), tmp_path)
+    assert (tmp_path / "portabind" / "app.py").is_file()  # the core is there
+    assert not (tmp_path / "portabind" / "testing").exists()
