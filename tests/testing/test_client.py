@@ -316,3 +316,14 @@ def test_a_build_never_bundles_the_test_client(project: Path, tmp_path: Path) ->
     assert aws.build(load_project(project, project / "components" / "aws"), tmp_path)
     assert (tmp_path / "portabind" / "app.py").is_file()  # the core is there
     assert not (tmp_path / "portabind" / "testing").exists()
+
+
+def test_recorded_outputs_answer_what_the_test_sets(project: Path) -> None:
+    app = load_app(project)
+    with TestClient(app, components=project / "components" / "aws") as client:
+        client.respond("receipts", "get", {"total": 3}, metadata={"etag": "e1"})
+        response = client.app.invoke_binding("receipts", "get", metadata={"key": "r/1.json"})
+        assert (response.json(), response.metadata["ETag"]) == ({"total": 3}, "e1")
+        assert client.app.invoke_binding("receipts", "create", data=b"x").data is None
+        with pytest.raises(UserError, match="no operation 'teleport' to answer"):
+            client.respond("receipts", "teleport")

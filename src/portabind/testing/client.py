@@ -45,19 +45,27 @@ LOCAL = "local"
 
 
 class _RecordedOutput(OutputBinding[Any]):
-    """An output binding that records each call and answers it with an empty response."""
+    """An output binding that records each call and answers it with the response the test
+    set for the operation (`TestClient.respond`), else an empty one."""
 
-    def __init__(self, name: str, operations: Sequence[str], calls: list[OutputCall]) -> None:
+    def __init__(
+        self,
+        name: str,
+        operations: Sequence[str],
+        calls: list[OutputCall],
+        responses: Mapping[tuple[str, str], BindingResponse],
+    ) -> None:
         super().__init__(name, None)
         # `operations` is a class attribute of binding classes: answer for the real one.
         setattr(self, "operations", tuple(operations))  # noqa: B010
         self._calls = calls
+        self._responses = responses
 
     def invoke(self, operation: str, data: bytes, metadata: Metadata) -> BindingResponse:
         if operation not in self.operations:
             return super().invoke(operation, data, metadata)  # refuses it as the real one does
         self._calls.append(OutputCall(operation, data, dict(metadata.items())))
-        return BindingResponse()
+        return self._responses.get((self.name, operation), BindingResponse())
 
 
 class _RecordingRuntime(Runtime):
@@ -73,13 +81,15 @@ class _RecordingRuntime(Runtime):
         super().__init__(components, environ=environ)
         self._calls = calls
         self._recorded: dict[str, _RecordedOutput] = {}
+        #: What each (component, operation) answers; `TestClient.respond` sets them.
+        self.responses: dict[tuple[str, str], BindingResponse] = {}
 
     def output(self, name: str) -> OutputBinding[Any]:
         if name not in self._recorded:
             _, binding = self.output_binding(name)
             assert binding.output is not None  # output_binding refuses the others
             self._recorded[name] = _RecordedOutput(
-                name, binding.output.operations, self._calls[name]
+                name, binding.output.operations, self._calls[name], self.responses
             )
         return self._recorded[name]
 
@@ -214,6 +224,32 @@ class TestClient:
     def close(self) -> None:
         """Close the output clients (real outputs)."""
         self.runtime.close()
+
+    def respond(
+        self,
+        name: str,
+        operation: str,
+        data: Any = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make recorded output `name` answer `operation` with `data` (bytes, text or JSON)
+        and `metadata` from now on: what a handler reads back (a `get` of an object)."""
+        if not isinstance(self.runtime, _RecordingRuntime):
+            raise UserError(
+                "respond sets what recorded outputs answer; with outputs='real' the bindings "
+                "answer themselves",
+                hint="put the data where the component points, or record the outputs",
+            )
+        component, binding = self.runtime.output_binding(name)
+        assert binding.output is not None  # output_binding refuses the others
+        if operation not in binding.output.operations:
+            raise UserError(
+                f"{name!r} ({component.type}) has no operation {operation!r} to answer",
+                hint=f"its operations: {', '.join(binding.output.operations)}",
+            )
+        self.runtime.responses[(name, operation)] = BindingResponse(
+            to_bytes(data), Metadata(metadata)
+        )
 
     def send(
         self, name: str, data: Any = None, metadata: Mapping[str, str] | None = None
