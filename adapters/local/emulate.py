@@ -94,8 +94,7 @@ def _amqp() -> _Started:
     from portabind.adapters.local.emulators.amqp import AmqpBroker
 
     server = AmqpBroker().start()
-    # The bindings read the namespace's development connection string.
-    return server, {"amqp": server.connection_string()}, {}
+    return server, {"amqp": server.address}, {}
 
 
 _STARTERS: dict[str, Callable[[], _Started]] = {

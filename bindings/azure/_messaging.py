@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator
 
 from portabind.annotations import text_matching
+from portabind.bindings.azure import development_connection_string
 from portabind.components import REFERENCE
 from portabind.events import rfc3339
 from portabind.metadata import Secret
@@ -26,8 +27,8 @@ from portabind.metadata import Secret
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-#: `Binding.emulator` of a messaging binding: portabind's AMQP broker, whose endpoint under
-#: `endpoints["amqp"]` is the development connection string of its namespace.
+#: `Binding.emulator` of a messaging binding: portabind's AMQP broker, whose address
+#: (host:port) is `endpoints["amqp"]`.
 EMULATOR = "amqp"
 
 #: Azure's rules for the names (learn.microsoft.com, "Naming rules for Azure resources").
@@ -142,7 +143,10 @@ def emulated(*cleared: str) -> Callable[[Mapping[str, str]], dict[str, str]]:
     Entra ID, which cannot be used with a connection string) emptied."""
 
     def emulate(endpoints: Mapping[str, str]) -> dict[str, str]:
-        return {"connectionString": endpoints[EMULATOR], **dict.fromkeys(cleared, "")}
+        return {
+            "connectionString": development_connection_string(endpoints[EMULATOR]),
+            **dict.fromkeys(cleared, ""),
+        }
 
     return emulate
 

@@ -51,7 +51,7 @@ from pydantic import Field, model_validator
 
 from portabind.annotations import Annotations
 from portabind.binding import Binding, InputBinding, OutputBinding
-from portabind.bindings.azure import ACCOUNT_KEY, ACCOUNT_NAME
+from portabind.bindings.azure import ACCOUNT_KEY, ACCOUNT_NAME, development_connection_string
 from portabind.bindings.azure._messaging import (
     EMULATOR,
     ConnectionStringValue,
@@ -504,7 +504,7 @@ def emulate(endpoints: Mapping[str, str]) -> dict[str, str]:
     """The broker's namespace for the hub, and Azurite's blob service for the checkpoints."""
     blobs = f"{endpoints['azurite.blob']}/{ACCOUNT_NAME}"
     return {
-        "connectionString": endpoints[EMULATOR],
+        "connectionString": development_connection_string(endpoints[EMULATOR]),
         "eventHubNamespace": "",
         "storageAccountName": ACCOUNT_NAME,
         "storageAccountKey": ACCOUNT_KEY,

@@ -80,20 +80,16 @@ from portabind.adapters.local.emulators._amqp_frames import (
     TransferFormats,
     with_header,
 )
+from portabind.bindings.azure import development_connection_string
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from typing_extensions import Self
 
-__all__ = ["KEY", "KEY_NAME", "AmqpBroker", "main"]
+__all__ = ["AmqpBroker", "main"]
 
 _LOG = logging.getLogger(__name__)
-
-#: The shared access key the development connection strings carry (the values Microsoft's
-#: emulators document). The broker accepts any token, so they are not secrets.
-KEY_NAME = "RootManageSharedAccessKey"
-KEY = "SAS_KEY_VALUE"
 
 #: Service Bus's defaults for a new queue.
 DEFAULT_LOCK_SECONDS = 60.0
@@ -422,11 +418,7 @@ class AmqpBroker(Emulator):
     def connection_string(self, entity: str | None = None) -> str:
         """A development connection string the Azure SDKs accept, for the namespace or
         (`EntityPath`) one queue or event hub."""
-        text = (
-            f"Endpoint=sb://{self.address};SharedAccessKeyName={KEY_NAME};"
-            f"SharedAccessKey={KEY};UseDevelopmentEmulator=true;"
-        )
-        return text + (f"EntityPath={entity};" if entity else "")
+        return development_connection_string(self.address, entity)
 
     # -- entities ------------------------------------------------------------------------
 

@@ -37,9 +37,7 @@ def metadata(
 ) -> EventHubsMetadata:
     assert eventhubs.binding.emulate is not None
     blobs = azurite.blob_endpoint.removesuffix(f"/{azurite.account_name}")
-    emulated = eventhubs.binding.emulate(
-        {"amqp": amqp_broker.connection_string(), "azurite.blob": blobs}
-    )
+    emulated = eventhubs.binding.emulate({"amqp": amqp_broker.address, "azurite.blob": blobs})
     return EventHubsMetadata.model_validate(
         {
             **emulated,

@@ -46,7 +46,7 @@ def queue(amqp_broker: AmqpBroker, unique_name: Callable[..., str]) -> str:
 
 def metadata(amqp_broker: AmqpBroker, queue: str, **values: str) -> ServiceBusQueuesMetadata:
     assert servicebusqueues.binding.emulate is not None
-    emulated = servicebusqueues.binding.emulate({"amqp": amqp_broker.connection_string()})
+    emulated = servicebusqueues.binding.emulate({"amqp": amqp_broker.address})
     return ServiceBusQueuesMetadata.model_validate({**emulated, "queueName": queue, **values})
 
 
