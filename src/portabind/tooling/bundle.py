@@ -41,6 +41,8 @@ OWNED = ("portabind", "components")
 #: Binding families whose extra is named differently (`bindings.mqtt3` → `portabind[mqtt]`).
 _EXTRA_OF_FAMILY = {"mqtt3": "mqtt"}
 _SKIPPED = {"__pycache__"}
+#: Extras that only gather the others.
+_GATHERING = {"all", "dev"}
 #: Subpackages whose modules the core imports by name (a component's type), so the bundle
 #: carries only those the components use.
 _LOADED_BY_NAME = ("portabind.bindings", "portabind.adapters", "portabind.secretstores")
@@ -175,9 +177,27 @@ def bundle(project: Project, out: Path, target: str) -> list[Path]:
 def family_extra(component: Component) -> list[str]:
     """portabind's extra for the component's binding family (`bindings.aws.s3` → `aws`), if
     there is one: the default of `requirements`' `needs`."""
-    family = component.type.split(".")[1]
+    extra = extra_of_family(component.type.split(".")[1])
+    return [extra] if extra else []
+
+
+def extra_of_family(family: str) -> str | None:
+    """portabind's extra for a binding family (`aws`, `mqtt3`), if there is one."""
     extra = _EXTRA_OF_FAMILY.get(family, family)
-    return [extra] if extra in _extras() else []
+    return extra if extra in _extras() else None
+
+
+def extras_requiring(distribution: str) -> list[str]:
+    """The extras of portabind that require `distribution` (any spelling), `all` and `dev`
+    (which only gather the others) left out."""
+    wanted = _distribution(distribution)
+    return sorted(
+        {
+            extra
+            for requirement, extra in _declared()
+            if extra and extra not in _GATHERING and _distribution(requirement) == wanted
+        }
+    )
 
 
 def _extras() -> list[str]:

@@ -385,6 +385,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {error.render()}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except ModuleNotFoundError as error:
+        from portabind.tooling.extras import missing_package
+
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {missing_package(error).render()}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except PortabindError as error:
         if args.debug:
             traceback.print_exc()
