@@ -1,7 +1,8 @@
 """Start-up of the AMQP broker `portabind run --emulate` starts for Service Bus and Event Hubs.
 
 Each run is a fresh interpreter that has imported what `portabind run` has loaded by the
-time it starts emulators (portabind and `portabind.adapters.local.emulate`), then does what
+time it starts emulators (portabind, `portabind.adapters.local.emulate`, and the binding
+modules of the components, which it checks first), then does what
 `--emulate` does for these bindings: import the broker (python-qpid-proton with it), start
 it, and wait until its port accepts a connection. A second figure adds the first real client
 round trip: an azure-servicebus sender (the SDK imported beforehand) connecting,
@@ -22,6 +23,7 @@ PROBE = """
 import json, sys, time
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 import portabind.adapters.local.emulate
+import portabind.bindings.azure.servicebusqueues
 from portabind.adapters.local.emulators import wait_for_port
 
 started = time.perf_counter()

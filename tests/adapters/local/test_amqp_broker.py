@@ -6,7 +6,11 @@ and owner levels), and the frames azure-eventhub 5.15 needs whole."""
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +28,7 @@ from portabind.adapters.local.emulators._amqp_frames import Padder, pad
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from portabind.adapters.local.emulators.amqp import AmqpBroker
 
@@ -276,6 +281,37 @@ def test_a_queue_that_was_not_declared_does_not_exist(amqp_broker: AmqpBroker) -
         pytest.raises(ServiceBusError),
     ):
         sender.send_messages(ServiceBusMessage(b"x"))
+
+
+@pytest.mark.server(name="amqp")  # starts the broker as a process of its own
+def test_command_line_declares_entities_and_serves_until_sigterm(tmp_path: Path) -> None:
+    module = "portabind.adapters.local.emulators.amqp"
+    declared = ["--queue", "orders", "--event-hub", "readings:2"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0", *declared],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,  # not the checkout: its portabind/ folder would shadow the package
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("AMQP broker on 127.0.0.1:")
+        text = process.stdout.readline().strip().removeprefix("connection string: ")
+        with (
+            ServiceBusClient.from_connection_string(text) as client,
+            client.get_queue_sender("orders") as sender,
+        ):
+            sender.send_messages(ServiceBusMessage(b"x"))
+        with EventHubProducerClient.from_connection_string(text, eventhub_name="readings") as hub:
+            assert hub.get_partition_ids() == ["0", "1"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 # --- Event Hubs -----------------------------------------------------------------------------
