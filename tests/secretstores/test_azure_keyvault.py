@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from tests.secretstores.keyvault_server import KeyVaultServer
 
 
-def components(directory: Path, vault_name: str, *refs: tuple[str, str]) -> ComponentSet:
+def components(
+    directory: Path, vault_name: str, *refs: tuple[str, str], **store: str
+) -> ComponentSet:
     documents: list[dict[str, object]] = [
         {
             "apiVersion": "dapr.io/v1alpha1",
@@ -30,7 +32,10 @@ def components(directory: Path, vault_name: str, *refs: tuple[str, str]) -> Comp
             "spec": {
                 "type": "secretstores.azure.keyvault",
                 "version": "v1",
-                "metadata": [{"name": "vaultName", "value": vault_name}],
+                "metadata": [
+                    {"name": "vaultName", "value": vault_name},
+                    *({"name": k, "value": v} for k, v in store.items()),
+                ],
             },
         }
     ]
@@ -145,3 +150,17 @@ def test_the_vault_url_is_dapr_s(
     (tmp_path / "components.yaml").write_text(yaml.safe_dump(document))
     store = load_components(tmp_path).get("vault")
     assert store_for(store).settings(store).vault_url == url
+
+
+def test_an_unreadable_certificate_is_named_not_quoted(tmp_path: Path) -> None:
+    loaded = components(
+        tmp_path,
+        "orders-kv",
+        ("a", "pw"),
+        azureTenantId="t",
+        azureClientId="c",
+        azureCertificate="not-a-certificate-zz9",
+    )
+    with pytest.raises(SecretError, match="do not make a readable certificate") as raised:
+        SecretResolver(loaded, environ={}).values(loaded.get("a"))
+    assert "zz9" not in str(raised.value)

@@ -110,7 +110,25 @@ def read(settings: KeyVault, context: StoreContext, name: str) -> dict[str, str]
     from portabind.secrets import PlatformOnly
 
     component = context.component
-    credential = settings.credential()
+    try:
+        credential = settings.credential()
+    except (ValueError, OSError):
+        # Its message could quote the certificate: name the fields, not what is in them.
+        raise SecretError(
+            "azureCertificate / azureCertificateFile (with azureCertificatePassword) do not "
+            "make a readable certificate",
+            file=component.source,
+            component=component.name,
+        ) from None
+    explicit = bool(
+        settings.azure_tenant_id
+        and settings.azure_client_id
+        and (
+            settings.secret("azure_client_secret")
+            or settings.secret("azure_certificate")
+            or settings.azure_certificate_file
+        )
+    )
     try:
         # One connection retry: an unreachable vault (offline, no such vault) is said at once.
         with SecretClient(settings.vault_url, credential, retry_connect=1) as client:
@@ -118,8 +136,11 @@ def read(settings: KeyVault, context: StoreContext, name: str) -> dict[str, str]
     except ResourceNotFoundError:
         return {}
     except (ClientAuthenticationError, ServiceRequestError) as error:
-        if isinstance(error, ClientAuthenticationError) and error.response is not None:
-            raise _failed(settings, context, error) from None  # the vault refused the token
+        if isinstance(error, ClientAuthenticationError) and (
+            error.response is not None or explicit
+        ):
+            # The vault refused the token, or Entra ID the store's own service principal.
+            raise _failed(settings, context, error) from None
         # No credential here gave a token, or the vault is out of reach: it resolves where
         # the app runs on Azure (validate warns, run refuses).
         what = (

@@ -127,7 +127,7 @@ def _client(settings: SecretManager, context: StoreContext, secretmanager_v1: An
     except UserError as error:  # names the missing fields, never a value
         component = context.component
         raise SecretError(
-            str(error), file=component.source, component=component.name, hint=error.hint
+            error.message, file=component.source, component=component.name, hint=error.hint
         ) from None
     if info is None:
         return secretmanager_v1.SecretManagerServiceClient()
