@@ -28,9 +28,10 @@ if TYPE_CHECKING:
     Delivery = Callable[["Send"], SendResult]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Send:
-    """One `send_batch`: the entry the platform calls, the input component, the payloads."""
+    """One `send_batch`: the entry the platform calls, the input component, the payloads and
+    the metadata (a delivery takes out the keys it places, the rest are user attributes)."""
 
     entry: Callable[..., Any]
     component: Component
@@ -109,13 +110,12 @@ def _reply(result: SendResult, status: int, body: bytes, headers: Mapping[str, s
 
 def local(app: App, name: str, payloads: Sequence[bytes], metadata: Metadata) -> SendResult:
     """No platform: each payload handed to the app as an event, as `portabind run` does."""
-    results = []
-    for index, payload in enumerate(payloads):
-        try:
-            results.append(SendResult(response=app.handle(BindingEvent(name, payload, metadata))))
-        except Exception as error:  # the handler's failure
-            results.append(SendResult(failed=[str(index)], error=error))
-    return _each(results)
+    return _each(
+        [
+            _call(app.handle, [str(index)], BindingEvent(name, payload, metadata))
+            for index, payload in enumerate(payloads)
+        ]
+    )
 
 
 # --- AWS Lambda ------------------------------------------------------------------------------
