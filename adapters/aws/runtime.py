@@ -21,6 +21,11 @@ handed to the app; the handler's outcome becomes Lambda's reply:
 - HTTP API: the handler's return value is the response (`bindings.http.http_reply`); a
   failure raises and API Gateway answers 500.
 
+Every failed record is logged with its id and traceback through this module's logger, which
+propagates to the root logger the Lambda runtime sends to the function's log. An event that is
+not what the function's trigger delivers (an SNS event at the SQS function) raises
+`WrongEvent` before any handler runs, rather than passing as an empty success.
+
 Import cost is cold-start latency: this module imports only the core; binding mappings and
 Powertools are imported when a handler is made. The generated entry imports Powertools'
 batch module before anything imports pydantic: otherwise Powertools also builds its pydantic
@@ -30,10 +35,12 @@ event parser models, which these handlers do not use.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 from portabind.bundled import BundledFunction
+from portabind.errors import PortabindError
 from portabind.events import BindingEvent, Metadata
 
 if TYPE_CHECKING:
@@ -47,6 +54,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: What the template's ScheduleV2 `Input` carries from the scheduler's context.
 SCHEDULER_KEYS = ("scheduledTime", "executionId", "scheduleArn")
+
+
+class WrongEvent(PortabindError):
+    """The function received an event its trigger does not deliver."""
+
+
+def _sourced(
+    event: Any, component: str, trigger: str, sources: tuple[str, ...], field: str
+) -> dict[str, Any]:
+    """`event` if its `field` names one of `sources` (the trigger's eventSource)."""
+    found = event.get(field) if isinstance(event, dict) else None
+    if found not in sources:
+        raise WrongEvent(
+            f"{component}: the {trigger} function got an event whose {field} is {found!r}, "
+            f"not {' or '.join(map(repr, sources))}: check what invokes it"
+        )
+    return event  # type: ignore[no-any-return]  # a dict, checked above
+
+
+def _records(
+    event: Any, component: str, trigger: str, source: str, field: str = "eventSource"
+) -> list[Any]:
+    """The `Records` of a batch event, each checked to come from `source` (`aws:sqs`)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        raise WrongEvent(
+            f"{component}: the {trigger} function got an event without Records, not a "
+            f"{trigger} batch: check what invokes it"
+        )
+    for record in records:
+        _sourced(record, component, trigger, (source,), field)
+    return records
 
 
 def _bytes(value: Any) -> bytes:
@@ -185,16 +224,23 @@ def iot_event(name: str, event: Mapping[str, Any]) -> BindingEvent:
 
 
 def _first_failure(
-    app: App, records: Iterable[Any], to_event: Callable[[Any], BindingEvent]
+    app: App,
+    records: Iterable[Any],
+    to_event: Callable[[Any], BindingEvent],
+    identifier: Callable[[Any], str],
 ) -> Any | None:
     """Handle `records` in order up to the first failure; returns that record, or None."""
     for record in records:
         try:
             app.handle(to_event(record))
         except Exception:
-            log.exception("handler failed; Lambda delivers this record again")
+            log.exception("record %s failed; Lambda delivers it again", identifier(record))
             return record
     return None
+
+
+def _kafka_record_id(partition: str, record: Mapping[str, Any]) -> str:
+    return f"{partition} offset {record['offset']}"
 
 
 class Function(BundledFunction):
@@ -215,9 +261,16 @@ class Function(BundledFunction):
 
         def record_handler(record: Any) -> None:
             # `raw_event` is the record as Lambda sent it; the mapping reads that shape.
-            app.handle(event_from_message(component, record.raw_event))
+            try:
+                app.handle(event_from_message(component, record.raw_event))
+            except Exception:
+                # Powertools records the failure without logging it where the function's
+                # log shows it.
+                log.exception("message %s failed; SQS delivers it again", record.message_id)
+                raise
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            _records(event, component, "SQS", "aws:sqs")
             return dict(
                 process_partial_response(
                     event=event, record_handler=record_handler, processor=processor, context=context
@@ -228,13 +281,14 @@ class Function(BundledFunction):
 
     def _stream(
         self,
+        to_records: Callable[[Any], list[Any]],
         to_event: Callable[[Any], BindingEvent],
         identifier: Callable[[Any], str],
     ) -> Handler:
         app = self.app
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            failed = _first_failure(app, event.get("Records") or (), to_event)
+            failed = _first_failure(app, to_records(event), to_event, identifier)
             return {
                 "batchItemFailures": []
                 if failed is None
@@ -248,6 +302,7 @@ class Function(BundledFunction):
         from portabind.bindings.aws.kinesis import event_from_record
 
         return self._stream(
+            lambda event: _records(event, component, "Kinesis", "aws:kinesis"),
             lambda record: event_from_record(component, record),
             lambda record: str(record["kinesis"]["sequenceNumber"]),
         )
@@ -257,6 +312,7 @@ class Function(BundledFunction):
         from portabind.bindings.aws.dynamodb import event_from_record
 
         return self._stream(
+            lambda event: _records(event, component, "DynamoDB stream", "aws:dynamodb"),
             lambda record: event_from_record(component, record),
             lambda record: str(record["dynamodb"]["SequenceNumber"]),
         )
@@ -275,7 +331,10 @@ class Function(BundledFunction):
         from portabind.bindings.aws.sns import event_from_record
 
         return self._each(
-            lambda event: (event_from_record(component, r) for r in event.get("Records") or ())
+            lambda event: (
+                event_from_record(component, record)
+                for record in _records(event, component, "SNS", "aws:sns", "EventSource")
+            )
         )
 
     def s3(self, component: str) -> Handler:
@@ -284,7 +343,10 @@ class Function(BundledFunction):
         from portabind.bindings.aws.s3 import event_from_record
 
         def events(event: dict[str, Any]) -> Iterable[BindingEvent]:
-            records = event["Records"] if "Records" in event else [s3_record(event)]
+            if isinstance(event, dict) and "Records" in event:
+                records = _records(event, component, "S3", "aws:s3")
+            else:
+                records = [s3_record(_sourced(event, component, "S3", ("aws.s3",), "source"))]
             return (event_from_record(component, record) for record in records)
 
         return self._each(events)
@@ -297,6 +359,12 @@ class Function(BundledFunction):
         runtime = self.runtime
 
         def events(event: dict[str, Any]) -> Iterable[BindingEvent]:
+            # The template's Input always names the schedule; anything else is another source.
+            if not isinstance(event, dict) or not str(event.get("scheduleArn", "")):
+                raise WrongEvent(
+                    f"{component}: the schedule function got an event without the "
+                    "scheduler's scheduleArn: check what invokes it"
+                )
             metadata = runtime.metadata(component)
             assert isinstance(metadata, CronMetadata)
             schedule = metadata.parsed()
@@ -315,7 +383,9 @@ class Function(BundledFunction):
         return self._each(
             lambda event: (
                 mq_event(component, message)
-                for messages in (event.get("rmqMessagesByQueue") or {}).values()
+                for messages in _sourced(
+                    event, component, "Amazon MQ", ("aws:rmq",), "eventSource"
+                )["rmqMessagesByQueue"].values()
                 for message in messages
             )
         )
@@ -335,9 +405,14 @@ class Function(BundledFunction):
             metadata = runtime.metadata(component)
             assert isinstance(metadata, KafkaMetadata)
             failures = []
-            for partition, records in (event.get("records") or {}).items():
+            kafka_sources = ("aws:kafka", "SelfManagedKafka")
+            batch = _sourced(event, component, "Kafka", kafka_sources, "eventSource")
+            for partition, records in batch["records"].items():
                 failed = _first_failure(
-                    app, records, lambda record: kafka_event(component, record, metadata)
+                    app,
+                    records,
+                    lambda record: kafka_event(component, record, metadata),
+                    functools.partial(_kafka_record_id, partition),
                 )
                 if failed is not None:
                     if not partial:
@@ -359,6 +434,11 @@ class Function(BundledFunction):
         app = self.app
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            if not isinstance(event, dict) or "requestContext" not in event:
+                raise WrongEvent(
+                    f"{component}: the HTTP function got an event without a requestContext, "
+                    "not an API Gateway request: check what invokes it"
+                )
             reply = http_reply(app.handle(http_event(component, event)))
             text = reply.content_type is not None and not reply.content_type.startswith(
                 "application/octet-stream"
