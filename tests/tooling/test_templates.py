@@ -46,6 +46,16 @@ def test_each_profile_validates_strictly_and_builds_for_its_cloud(
                  "--out", str(out), "--strict"]) == 0  # fmt: skip
     assert (out / ENTRY[cloud]).is_file()
     assert "warning" not in capsys.readouterr().err
+    assert all(_checked_hash(pyc) for pyc in out.rglob("*.pyc")), "a cache in the artifact"
+    if cloud != "aws":
+        assert not list(out.rglob("__pycache__"))
+
+
+def _checked_hash(pyc: Path) -> bool:
+    """Whether `pyc` is bytecode the AWS build compiles on purpose: hash-checked (PEP 552),
+    so it stays valid when `sam build` copies the files with new mtimes."""
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+    return flags == 0b11
 
 
 @pytest.mark.parametrize("name", sorted(templates()))
