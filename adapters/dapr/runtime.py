@@ -24,6 +24,7 @@ build's directory (the image's entrypoint).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import threading
@@ -39,6 +40,7 @@ from portabind.binding import OutputBinding
 from portabind.bundled import BundledFunction
 from portabind.errors import BindingError
 from portabind.events import BindingResponse, Metadata
+from portabind.resiliency import INBOUND
 from portabind.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -142,9 +144,19 @@ class Function(BundledFunction):
         return self.app.handle
 
     def listener(self, component: str) -> Callable[[threading.Event], None]:
-        """Runs portabind's own listener of `component` until the event is set."""
+        """Runs portabind's own listener of `component` until the event is set, each event
+        under the component's inbound Resiliency policies (daprd applies those of the inputs
+        it delivers; these it never sees)."""
         listening = self.runtime.input(component)
-        return lambda stop: listening.listen(self.app.handle, stop)
+
+        def listen(stop: threading.Event) -> None:
+            def deliver(event: BindingEvent) -> Any:
+                handle = functools.partial(self.app.handle, event)
+                return self.runtime.resiliency.run(component, INBOUND, handle, stop=stop)
+
+            listening.listen(deliver, stop)
+
+        return listen
 
     def routes(self) -> dict[str, str]:
         """The request path of every input daprd delivers: each handled component's route."""
