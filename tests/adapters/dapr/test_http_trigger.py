@@ -17,6 +17,7 @@ from tests.adapters.dapr.shop import component, value, write_project
 from tests.helpers import portabind, serving
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
 APP = """from portabind import App
@@ -30,14 +31,42 @@ def on_request(event):
 """
 
 
-def build(tmp_path: Path, port: int) -> tuple[Path, str]:
+FLAKY_APP = """from portabind import App
+
+app = App()
+calls = []
+
+
+@app.binding("web")
+def on_request(event):
+    calls.append(event)
+    if len(calls) == 1:
+        raise RuntimeError("the first call fails")
+    return {"calls": len(calls)}
+"""
+RETRY_TWICE = {
+    "apiVersion": "dapr.io/v1alpha1",
+    "kind": "Resiliency",
+    "metadata": {"name": "web-policies"},
+    "spec": {
+        "policies": {
+            "retries": {"twice": {"policy": "constant", "duration": "10ms", "maxRetries": 2}}
+        },
+        "targets": {"components": {"web": {"inbound": {"retry": "twice"}}}},
+    },
+}
+
+
+def build(
+    tmp_path: Path, port: int, app: str = APP, resiliency: list[dict[str, object]] | None = None
+) -> tuple[Path, str]:
     web = component(
         "web",
         "bindings.http",
         value("url", "http://unused.invalid"),
         annotations={"portabind.io/trigger": "true", "portabind.io/port": str(port)},
     )
-    root = write_project(tmp_path / "site", [web], APP)
+    root = write_project(tmp_path / "site", [web, *(resiliency or [])], app)
     out = tmp_path / "out"
     result = portabind("build", root, "--target", "dapr", "--out", out)
     assert result.returncode == 0, result.stderr
@@ -60,15 +89,35 @@ def test_the_http_trigger_runs_as_portabinds_listener_behind_a_service(tmp_path:
     kubernetes_validate.validate(service, "1.33", strict=True)
 
 
+def serve_built(out: Path, port: int, log: Path) -> AbstractContextManager[object]:
+    """The built entrypoint as the Deployment runs it, on a free app port."""
+    deployment = yaml.safe_load((out / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    command = [sys.executable, *container["command"][1:]]
+    command[command.index("--port") + 1] = str(free_port())
+    return serving(command, port, log, cwd=out, env={"PATH": "/usr/bin:/bin"})
+
+
+def post(url: str, body: bytes) -> object:
+    request = urllib.request.Request(url, body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_failing_request_is_retried_under_the_inbound_resiliency_policy(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    out, _ = build(tmp_path, port, FLAKY_APP, [RETRY_TWICE])
+    with serve_built(out, port, tmp_path / "app.log"):
+        assert post(f"http://127.0.0.1:{port}/web", b"{}") == {"calls": 2}
+
+
 def test_the_entrypoint_answers_the_trigger_with_the_handlers_result(tmp_path: Path) -> None:
     port = free_port()
     out, _ = build(tmp_path, port)
-    deployment = yaml.safe_load((out / "deployment.yaml").read_text())
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    app_port = free_port()
-    command = [sys.executable, *container["command"][1:]]
-    command[command.index("--port") + 1] = str(app_port)
-    with serving(command, port, tmp_path / "app.log", cwd=out, env={"PATH": "/usr/bin:/bin"}):
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/web", b'{"n": 1}', method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert json.loads(response.read()) == {"method": "POST", "body": {"n": 1}}
+    with serve_built(out, port, tmp_path / "app.log"):
+        assert post(f"http://127.0.0.1:{port}/web", b'{"n": 1}') == {
+            "method": "POST",
+            "body": {"n": 1},
+        }
