@@ -2,17 +2,22 @@
 
 When something answers on the Dapr port (a `portabind run`, or a real Dapr sidecar), the call
 goes through its HTTP API, so it reaches the same emulators and clients the running app uses.
-Otherwise the project's components are loaded and the binding is called in this process.
+Otherwise the binding is called in this process, only when asked: against embedded emulators
+(`--emulate`, started for this call), or the services an explicitly named profile names
+(`--components`); a bare `invoke` never reaches a cloud by accident.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from portabind.adapters.local.console import Console
 from portabind.adapters.local.dapr_api import BINDINGS_PATH, HOST
+from portabind.adapters.local.emulate import Emulators
 from portabind.adapters.local.emulators import port_accepts
 from portabind.appprotocol import TOKEN_HEADER
 from portabind.errors import BindingError, UnsupportedOperation, UserError
@@ -43,15 +48,33 @@ def invoke(
     directory: Path,
     components: Path | None,
     api_token: str | None = None,
+    emulate: bool = False,
+    in_process: bool = True,
 ) -> BindingResponse:
-    """`api_token` is the running API's `DAPR_API_TOKEN`, if it has one."""
+    """`api_token` is the running API's `DAPR_API_TOKEN`, if it has one. With no API on
+    `dapr_port`, the call is made here against emulators (`emulate`), or the components' own
+    services when `in_process` (the caller named a profile), else refused."""
     if port_accepts(dapr_port, HOST):
         return _over_http(name, operation, data, metadata, dapr_port, api_token)
-    runtime = Runtime(load_components(components_dir(directory, components)))
+    if not (emulate or in_process):
+        raise UserError(
+            f"nothing answers on {HOST}:{dapr_port}: no `portabind run` or Dapr sidecar to "
+            "call through",
+            hint="start `portabind run DIR --emulate` and invoke again; or add --emulate "
+            "(embedded emulators, for this call) or --components PROFILE (the services it names)",
+        )
+    component_set = load_components(components_dir(directory, components))
+    emulators = Emulators(Console(sys.stderr)) if emulate else None
+    runtime = Runtime(component_set, overrides=emulators.overrides if emulators else None)
     try:
+        if emulators is not None:
+            emulators.start(component_set)
+            emulators.provision(runtime)
         return runtime.output(name).invoke(operation, data, Metadata(metadata))
     finally:
         runtime.close()
+        if emulators is not None:
+            emulators.stop()
 
 
 def _json_data(data: bytes) -> Any:

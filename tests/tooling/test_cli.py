@@ -113,9 +113,19 @@ def test_run_refuses_a_broken_component_before_starting(tmp_path: Path) -> None:
 def test_invoke_unknown_operation_lists_the_supported_ones(tmp_path: Path) -> None:
     root = project(tmp_path, {"orders.yaml": queue()})
     result = portabind(
-        "invoke", "orders", "frob", "--dir", root, "--dapr-port", free_port(), cwd=tmp_path
-    )
+        "invoke", "orders", "frob", "--dir", root, "--components", root / "components",
+        "--dapr-port", free_port(), cwd=tmp_path,
+    )  # fmt: skip
     user_error(result, "orders", "'frob'", "supported operations: create")
+
+
+def test_invoke_with_no_runner_and_no_profile_says_so(tmp_path: Path) -> None:
+    root = project(tmp_path, {"orders.yaml": queue()})
+    port = free_port()
+    result = portabind(
+        "invoke", "orders", "create", "--dir", root, "--dapr-port", port, cwd=tmp_path
+    )
+    user_error(result, f"nothing answers on 127.0.0.1:{port}", "--emulate", "--components")
 
 
 def test_handler_for_a_missing_component(tmp_path: Path) -> None:

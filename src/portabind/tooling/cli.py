@@ -157,7 +157,16 @@ def _parser() -> argparse.ArgumentParser:
         "--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata"
     )
     invoke.add_argument("--dir", type=Path, default=Path("."), help="project directory")
-    invoke.add_argument("--components", type=Path)
+    invoke.add_argument(
+        "--components",
+        type=Path,
+        help="with no runner on the Dapr port: call the services this profile names",
+    )
+    invoke.add_argument(
+        "--emulate",
+        action="store_true",
+        help="with no runner on the Dapr port: call embedded emulators started for this call",
+    )
     _dapr_http_port(invoke)
     # Global options are accepted after the command too (`portabind run --debug`).
     for command in commands.choices.values():
@@ -339,6 +348,8 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
         api_token=os.environ.get("DAPR_API_TOKEN") or None,
         directory=args.dir,
         components=args.components,
+        emulate=args.emulate,
+        in_process=args.components is not None,
     )
     for key, value in response.metadata.items():
         print(f"{key}: {value}", file=sys.stderr)
