@@ -259,7 +259,10 @@ def cron_scaler(component: Component) -> Scaler:
             "cron",
             {},
             activates=False,
-            notes=(f"schedule {schedule.source!r} fires too often for a window: one replica",),
+            notes=(
+                f"schedule {schedule.source!r} is not one tick at a set minute with its window "
+                "inside the hour, which KEDA's cron scaler can open around: one replica",
+            ),
         )
     start, end = window
     return Scaler(
@@ -274,7 +277,7 @@ def cron_scaler(component: Component) -> Scaler:
 
 
 def _no_scaler(component: Component) -> None:
-    """What writes nothing: an input KEDA has no scaler for."""
+    """The writer of an input KEDA has no scaler for: no trigger."""
 
 
 #: Inputs daprd delivers, with the KEDA trigger watching each (None: no KEDA scaler).
