@@ -141,6 +141,36 @@ def _mapped(mapping: ScalerMap) -> Callable[[Component], Scaler]:
     return scaler
 
 
+_KAFKA = _mapped(
+    ScalerMap(
+        "kafka",
+        {"bootstrapServers": ("brokers",), "consumerGroup": ("consumerGroup",)},
+        {"username": ("saslUsername",), "password": ("saslPassword",)},
+        fixed={"lagThreshold": "10"},
+    )
+)
+#: Dapr's `saslMechanism` → KEDA's `sasl`.
+_KAFKA_SASL = {"PLAINTEXT": "plaintext", "SHA-256": "scram_sha256", "SHA-512": "scram_sha512"}
+
+
+def kafka_scaler(component: Component) -> Scaler:
+    """The kafka trigger, with the SASL mechanism and TLS Dapr's password authentication
+    uses: KEDA reads the user and password only with `sasl` set, and speaks TLS only when
+    told."""
+    scaler = _KAFKA(component)
+    kafka: Any = parse_metadata(
+        component, registry.binding_for(component).metadata, placeholder_values(component)
+    )
+    if kafka.auth_type != "password":
+        return scaler
+    metadata = {
+        **scaler.metadata,
+        "sasl": _KAFKA_SASL[kafka.sasl_mechanism],
+        "tls": "disable" if kafka.disable_tls else "enable",
+    }
+    return Scaler(scaler.type, metadata, scaler.auth, scaler.activates, scaler.notes)
+
+
 _AWS_AUTH: dict[str, tuple[str, ...]] = {
     "awsAccessKeyID": ("accessKey",),
     "awsSecretAccessKey": ("secretKey",),
@@ -165,14 +195,7 @@ _SCALERS: dict[str, Callable[[Component], Scaler]] = {
             activates=False,
         )
     ),
-    "bindings.kafka": _mapped(
-        ScalerMap(
-            "kafka",
-            {"bootstrapServers": ("brokers",), "consumerGroup": ("consumerGroup",)},
-            {"username": ("saslUsername",), "password": ("saslPassword",)},
-            fixed={"lagThreshold": "10"},
-        )
-    ),
+    "bindings.kafka": kafka_scaler,
     "bindings.rabbitmq": _mapped(
         ScalerMap(
             "rabbitmq",

@@ -15,7 +15,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.adapters.dapr.shop import SECRET_VALUE, component, value, write_project
+from tests.adapters.dapr.shop import (
+    COMPONENTS,
+    SECRET_VALUE,
+    component,
+    secret,
+    value,
+    write_project,
+)
 from tests.helpers import portabind
 
 DATA = Path(__file__).parent / "data"
@@ -185,3 +192,44 @@ def test_build_says_what_dapr_and_keda_cannot_do(tmp_path: Path) -> None:
     assert deployment["spec"]["replicas"] == 1
     assert not (out / "keda.yaml").exists()
     assert "keda.yaml" not in yaml.safe_load((out / "kustomization.yaml").read_text())["resources"]
+
+
+def test_a_kafka_input_with_sasl_scales_on_its_consumer_groups_lag(tmp_path: Path) -> None:
+    app = (
+        "from portabind import App\n\napp = App()\n\n\n"
+        "@app.binding('events')\ndef on_event(event):\n    pass\n"
+    )
+    kafka = component(
+        "events",
+        "bindings.kafka",
+        value("brokers", "kafka-0:9093,kafka-1:9093"),
+        value("consumerGroup", "workers"),
+        value("topics", "events"),
+        value("authType", "password"),
+        value("saslUsername", "worker"),
+        secret("saslPassword", "kafka-creds", "password"),
+        value("saslMechanism", "SHA-512"),
+        auth={"secretStore": "local"},
+    )
+    root = write_project(tmp_path / "stream", [kafka, COMPONENTS[3]], app)
+    out = tmp_path / "out"
+    result = portabind("build", root, "--target", "dapr", "--out", out)
+    assert result.returncode == 0, result.stderr
+    # KEDA reads the user only from a TriggerAuthentication, never from a literal.
+    assert "give saslUsername as a secretKeyRef so KEDA can read it as username" in result.stderr
+    documents = render(out)
+    (scaled,) = by_kind(documents, "ScaledObject")
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"] == {
+        "lagThreshold": "10",
+        "bootstrapServers": "kafka-0:9093,kafka-1:9093",
+        "consumerGroup": "workers",
+        "sasl": "scram_sha512",
+        "tls": "enable",
+    }
+    assert scaled["spec"]["minReplicaCount"] == 0
+    (authentication,) = by_kind(documents, "TriggerAuthentication")
+    assert authentication["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": "kafka-creds", "key": "password"}
+    ]
