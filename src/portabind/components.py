@@ -21,8 +21,10 @@ from pydantic import ValidationError
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence, Set
     from pathlib import Path
+
+    from pydantic_core import ErrorDetails
 
     from portabind.metadata import BindingMetadata
 
@@ -176,6 +178,7 @@ def parse_metadata(
         )
         for group in case_duplicates(values)
     ]
+    secrets = _referenced_values(component, values)
     if not problems:
         names = model.dapr_names()
         upgraded = model.upgrade(values)
@@ -201,8 +204,29 @@ def parse_metadata(
                     )
                 else:
                     message = detail["msg"].removeprefix("Value error, ")
-                    problems.append(component.error(message, field=field_name))
+                    problems.append(
+                        component.error(_unrevealing(message, detail, secrets), field=field_name)
+                    )
     raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+
+
+def _referenced_values(component: Component, values: Mapping[str, str]) -> set[str]:
+    """The values that came from a secretKeyRef or an envRef, which no message may show."""
+    return {
+        values[key]
+        for key, value in component.values.items()
+        if key in values and (value.secret_ref is not None or value.env_ref is not None)
+    }
+
+
+def _unrevealing(message: str, detail: ErrorDetails, secrets: Set[str]) -> str:
+    """`message`, unless it would show one of `secrets`: validators quote the value they
+    refuse, and a resolved secret must never reach a terminal or a CI log."""
+    refused = detail.get("input")
+    shown = [secret for secret in secrets if secret and secret in message]
+    if (isinstance(refused, str) and refused in secrets) or shown:
+        return "the value its reference resolves to is not valid here (not shown: it is secret)"
+    return message
 
 
 #: What a secret reference's value is while checking a component without resolving it: a

@@ -24,6 +24,21 @@ if TYPE_CHECKING:
     from portabind.events import BindingResponse
 
 
+#: The most characters of a name or value a message shows; longer ones are cut in the middle.
+SHOWN_CHARACTERS = 80
+#: The most problems one message lists; the rest are counted.
+SHOWN_PROBLEMS = 20
+
+
+def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """`text`, or its start and end around the number of characters left out, so a
+    message stays one short line whatever a file holds."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}…({len(text) - 2 * half:,} characters)…{text[-half:]}"
+
+
 class PortabindError(Exception):
     """Base class of every error portabind raises on purpose."""
 
@@ -60,8 +75,8 @@ class ComponentError(UserError):
             part
             for part in (
                 str(self.file) if self.file else None,
-                f"component {component!r}" if component else None,
-                f"field {field!r}" if field else None,
+                f"component {shorten(component)!r}" if component else None,
+                f"field {shorten(field)!r}" if field else None,
             )
             if part
         )
@@ -109,4 +124,7 @@ class ValidationFailed(UserError):
     def __init__(self, errors: list[UserError]) -> None:
         self.errors = errors
         count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
-        super().__init__(f"{count}:\n" + "\n".join(f"- {error.render()}" for error in errors))
+        listed = [f"- {error.render()}" for error in errors[:SHOWN_PROBLEMS]]
+        if len(errors) > SHOWN_PROBLEMS:
+            listed.append(f"- … and {len(errors) - SHOWN_PROBLEMS:,} more")
+        super().__init__(f"{count}:\n" + "\n".join(listed))

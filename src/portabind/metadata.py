@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
-from portabind.errors import UserError
+from portabind.errors import UserError, shorten
 
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
@@ -45,27 +45,40 @@ def is_truthy(value: Any) -> bool:
     return str(value).strip().lower() in TRUTHY
 
 
+#: Go's time.Duration counts nanoseconds in an int64: no Dapr duration is longer.
+LONGEST_DURATION_SECONDS = (2**63 - 1) / 1e9
+
+
 def parse_duration(value: Any) -> timedelta:
-    """A Go duration (`1m30s`, `250ms`, `-5s`) or, failing that, integer seconds."""
+    """A Go duration (`1m30s`, `250ms`, `-5s`) or, failing that, integer seconds, no longer
+    than a Go duration holds (about 292 years)."""
     if isinstance(value, timedelta):
         return value
+    seconds = _duration_seconds(value)
+    if not abs(seconds) <= LONGEST_DURATION_SECONDS:  # also refuses NaN
+        raise ValueError(
+            f"{shorten(str(value))!r} is longer than a Go duration holds (about 292 years)"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _duration_seconds(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        return float(value)
     text = str(value).strip()
     sign = -1.0 if text.startswith("-") else 1.0
     body = text.lstrip("+-")
     if body == "0":
-        return timedelta(0)
+        return 0.0
     parts = _GO_DURATION.findall(body)
     if parts and "".join(number + unit for number, unit in parts) == body:
-        return timedelta(seconds=sign * sum(float(n) * _GO_UNITS[u] for n, u in parts))
-    try:
-        return timedelta(seconds=int(text))
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a duration: use a Go duration such as 30s, 1m30s, 250ms, "
-            "or a whole number of seconds"
-        ) from None
+        return sign * sum(float(n) * _GO_UNITS[u] for n, u in parts)
+    if re.fullmatch(r"[+-]?[0-9]{1,30}", text):
+        return float(int(text))
+    raise ValueError(
+        f"{shorten(text)!r} is not a duration: use a Go duration such as 30s, 1m30s, 250ms, "
+        "or a whole number of seconds"
+    )
 
 
 def request_ttl(metadata: Mapping[str, str]) -> timedelta | None:

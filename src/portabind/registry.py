@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import re
 from typing import TYPE_CHECKING, Any
 
-from portabind.errors import ComponentError
+from portabind.errors import ComponentError, shorten
 
 if TYPE_CHECKING:
     from portabind.binding import Binding
@@ -24,6 +25,8 @@ ALIASES = {
     "bindings.azure.servicebus.queues": "bindings.azure.servicebusqueues",
 }
 _PACKAGE = "portabind.bindings"
+#: A binding type's shape: lowercase dotted names, none private (`_name` modules are helpers).
+_TYPE_NAME = re.compile(r"bindings(\.[a-z][a-z0-9]*)+")
 
 
 def canonical_type(type_string: str) -> str:
@@ -50,20 +53,18 @@ def available_types() -> list[str]:
 def binding_for(component: Component) -> Binding[Any]:
     """The binding implementation of a component's type."""
     if not component.type.startswith("bindings."):
-        raise component.error(f"{component.type!r} is not a binding type", field="spec.type")
+        raise component.error(
+            f"{shorten(component.type)!r} is not a binding type", field="spec.type"
+        )
+    # Only a module named like a binding type is imported: not a vendor's package
+    # (`bindings.aws`), not a helper (`bindings._attempts`), nothing outside the package.
+    if not _TYPE_NAME.fullmatch(component.type):
+        raise _unknown(component)
     try:
         module = importlib.import_module(module_name(component.type))
     except ModuleNotFoundError as error:
         if error.name and module_name(component.type).startswith(error.name):
-            close = difflib.get_close_matches(component.type, available_types(), n=1)
-            raise ComponentError(
-                f"unknown binding type {component.type!r}",
-                file=component.source,
-                component=component.name,
-                field="spec.type",
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + "`portabind bindings` lists the supported types",
-            ) from None
+            raise _unknown(component) from None
         raise ComponentError(
             f"binding type {component.type!r} needs the Python package {error.name!r}, which is "
             "not installed",
@@ -72,5 +73,19 @@ def binding_for(component: Component) -> Binding[Any]:
             field="spec.type",
             hint="install the extra for its family, e.g. pip install 'portabind[aws]'",
         ) from None
-    binding: Binding[Any] = module.binding
+    binding: Binding[Any] | None = getattr(module, "binding", None)
+    if binding is None:
+        raise _unknown(component)
     return binding
+
+
+def _unknown(component: Component) -> ComponentError:
+    close = difflib.get_close_matches(component.type, available_types(), n=1)
+    return ComponentError(
+        f"unknown binding type {shorten(component.type)!r}",
+        file=component.source,
+        component=component.name,
+        field="spec.type",
+        hint=(f"did you mean {close[0]!r}? " if close else "")
+        + "`portabind bindings` lists the supported types",
+    )

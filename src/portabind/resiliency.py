@@ -29,6 +29,7 @@ too); `policies` is what validation and the builds read.
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import random
 import re
@@ -37,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from portabind.errors import ComponentError, PortabindError, ValidationFailed
+from portabind.errors import ComponentError, PortabindError, ValidationFailed, shorten
 from portabind.metadata import parse_duration
 
 if TYPE_CHECKING:
@@ -82,11 +83,40 @@ class PolicyTimeout(PolicyFailure):
     """A call ran past the timeout policy."""
 
 
+def _whole(value: Any, key: str) -> int:
+    """A whole number as Dapr's decoder takes it: an integer, or its digits as text."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+        raise ValueError(f"{key}: expected a whole number, found {shorten(repr(value))}")
+    return int(text)
+
+
+def _finite(value: Any, key: str) -> float:
+    """A number that is neither infinite nor NaN (1e30 is one; what it means is the
+    policy's business)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ValueError(f"{key}: expected a finite number, found {shorten(repr(value))}")
+    return number
+
+
+def _mapping(value: Any, where: str) -> dict[Any, Any]:
+    """A section of the document: a mapping, or nothing (empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a mapping, found a {type(value).__name__}")
+    return value
+
+
 def _seconds(value: Any, *, milliseconds: bool = False) -> float:
     """A Go duration; with `milliseconds`, a plain number counts milliseconds (timeouts)."""
     text = str(value).strip()
-    if milliseconds and re.fullmatch(r"[+-]?[0-9]+", text):
-        return int(text) / 1000
+    if milliseconds and re.fullmatch(r"[+-]?[0-9]{1,30}", text):
+        return parse_duration(int(text) / 1000).total_seconds()
     return parse_duration(text).total_seconds()
 
 
@@ -442,18 +472,20 @@ def _retry(name: str, raw: dict[str, Any]) -> Retry:
     kind = str(raw.get("policy", "constant")).lower()
     if kind not in ("constant", "exponential"):
         raise ValueError(f"policy {kind!r} is neither constant nor exponential")
-    matching = raw.get("matching") or {}
+    matching = _mapping(raw.get("matching"), "matching")
     defaults = Retry(name)
     return Retry(
         name=name,
         exponential=kind == "exponential",
         duration=_seconds(raw.get("duration", "5s")),
         initial_interval=_seconds(raw.get("initialInterval", "500ms")),
-        randomization_factor=float(raw.get("randomizationFactor", defaults.randomization_factor)),
-        multiplier=float(raw.get("multiplier", defaults.multiplier)),
+        randomization_factor=_finite(
+            raw.get("randomizationFactor", defaults.randomization_factor), "randomizationFactor"
+        ),
+        multiplier=_finite(raw.get("multiplier", defaults.multiplier), "multiplier"),
         max_interval=_seconds(raw.get("maxInterval", "60s")),
         max_elapsed_time=_seconds(raw.get("maxElapsedTime", "15m")),
-        max_retries=int(raw.get("maxRetries", -1)),
+        max_retries=_whole(raw.get("maxRetries", -1), "maxRetries"),
         http_codes=_ranges(matching.get("httpStatusCodes"), 100, 599),
         grpc_codes=_ranges(matching.get("gRPCStatusCodes"), 0, 16),
     )
@@ -468,7 +500,7 @@ def _breaker(name: str, raw: dict[str, Any]) -> Breaker:
     timeout = _seconds(raw.get("timeout", "0s"))
     return Breaker(
         name=name,
-        max_requests=int(raw.get("maxRequests", 0)) or 1,
+        max_requests=_whole(raw.get("maxRequests", 0), "maxRequests") or 1,
         interval=_seconds(raw.get("interval", "0s")),
         timeout=timeout if timeout > 0 else 60.0,
         trip=Trip(str(raw.get("trip") or DEFAULT_TRIP)),
@@ -481,6 +513,8 @@ def policies(documents: Sequence[Resiliency]) -> Policies:
     with its document and path."""
     parsed = Policies()
     problems: list[UserError] = []
+    # The document that last set each component's targets, to name in its problems.
+    target_sources: dict[str, Resiliency] = {}
     for document in documents:
 
         def problem(path: str, message: str, source: Resiliency = document) -> None:
@@ -488,50 +522,65 @@ def policies(documents: Sequence[Resiliency]) -> Policies:
                 ComponentError(message, file=source.source, component=source.name, field=path)
             )
 
-        spec_policies = document.spec.get("policies") or {}
         readers: tuple[tuple[str, Callable[[str, Any], Any], dict[str, Any]], ...] = (
             ("timeouts", lambda _n, raw: _seconds(raw, milliseconds=True), parsed.timeouts),
             ("retries", _retry, parsed.retries),
             ("circuitBreakers", _breaker, parsed.breakers),
         )
+        try:
+            spec_policies = _mapping(document.spec.get("policies"), "spec.policies")
+            sections = {
+                section: _mapping(spec_policies.get(section), f"spec.policies.{section}")
+                for section, _read, _into in readers
+            }
+            targets = _mapping(document.spec.get("targets"), "spec.targets")
+            components = _mapping(targets.get("components"), "spec.targets.components")
+        except ValueError as error:
+            where, _, message = str(error).partition(": ")
+            problem(where, message)
+            continue
         for section, read, into in readers:
-            for name, raw in (spec_policies.get(section) or {}).items():
+            for name, raw in sections[section].items():
                 try:
                     if section != "timeouts" and not isinstance(raw, dict):
                         raise ValueError("expected a mapping of settings")
                     into[name] = read(name, raw)
-                except (ValueError, TypeError) as error:
+                except (ValueError, TypeError, OverflowError) as error:
                     problem(f"spec.policies.{section}.{name}", str(error))
-        components = ((document.spec.get("targets") or {}).get("components")) or {}
         for component, entry in components.items():
             directions: dict[str, dict[str, str]] = {}
+            where = f"spec.targets.components.{component}"
+            if not isinstance(entry, dict | None):
+                problem(where, "expected a mapping of inbound and outbound")
+                continue
             for direction, names in (entry or {}).items():
-                where = f"spec.targets.components.{component}.{direction}"
                 if direction not in (INBOUND, OUTBOUND):
-                    problem(where, "expected inbound or outbound")
+                    problem(f"{where}.{direction}", "expected inbound or outbound")
+                    continue
+                if not isinstance(names, dict | None):
+                    problem(f"{where}.{direction}", "expected a mapping of policy kinds to names")
                     continue
                 directions[direction] = {}
                 for kind, name in (names or {}).items():
                     if kind not in KINDS:
-                        problem(f"{where}.{kind}", f"expected one of {', '.join(KINDS)}")
+                        problem(
+                            f"{where}.{direction}.{kind}", f"expected one of {', '.join(KINDS)}"
+                        )
                     else:
                         directions[direction][kind] = str(name)
             parsed.targets[component] = directions
+            target_sources[component] = document
     for component, directions in parsed.targets.items():
         for direction, names in directions.items():
             for kind, name in names.items():
                 section = _SECTIONS[kind]
                 known = parsed.known(kind)
                 if name not in known:
-                    source = next(
-                        d
-                        for d in reversed(documents)
-                        if component in ((d.spec.get("targets") or {}).get("components") or {})
-                    )
+                    source = target_sources[component]
                     problems.append(
                         ComponentError(
-                            f"names {kind} policy {name!r}, which spec.policies.{section} does "
-                            "not define",
+                            f"names {kind} policy {shorten(name)!r}, which "
+                            f"spec.policies.{section} does not define",
                             file=source.source,
                             component=source.name,
                             field=f"spec.targets.components.{component}.{direction}.{kind}",

@@ -74,19 +74,9 @@ def app_source(directory: Path, app_ref: str) -> Path:
 def load_documents(path: Path) -> tuple[list[Component | Resiliency], list[UserError]]:
     """Every Dapr document in one YAML file, validated, and what loading them warns about
     (other kinds of documents are skipped, as Dapr's loader skips them)."""
-    import yaml
+    from portabind.tooling import bounded_yaml, schema
 
-    from portabind.tooling import schema
-
-    try:
-        raw_documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ComponentError(f"malformed YAML{where}: {problem}", file=path) from None
-    except OSError as error:
-        raise ComponentError(f"cannot read file: {error.strerror}", file=path) from None
+    raw_documents = bounded_yaml.load_all(path)
     loaded: list[Component | Resiliency] = []
     notices: list[UserError] = []
     for raw in raw_documents:

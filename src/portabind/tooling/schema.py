@@ -20,7 +20,7 @@ from portabind.components import (
     Value,
     location,
 )
-from portabind.errors import ComponentError, UserError, ValidationFailed
+from portabind.errors import ComponentError, UserError, ValidationFailed, shorten
 from portabind.tooling.notices import Skipped
 
 if TYPE_CHECKING:
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: The only apiVersion of Dapr's Component and Resiliency documents.
 DAPR_API_VERSION = "dapr.io/v1alpha1"
+#: The longest name (a Kubernetes object name, as Dapr's documents are).
+MAX_NAME_CHARACTERS = 253
+#: The longest metadata value or annotation: room for a certificate chain written inline.
+MAX_VALUE_CHARACTERS = 64 * 1024
 
 
 # A YAML key with nothing after it (`metadata:`, `scopes:`) is null; Kubernetes and Dapr read
@@ -40,36 +44,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARACTERS)]
+Text = Annotated[str, Field(max_length=MAX_VALUE_CHARACTERS)]
+
+
 class SecretKeyRefModel(_Strict):
-    name: str
-    key: str | None = None
+    name: Name
+    key: Name | None = None
 
 
 class MetadataItem(_Strict):
-    name: str
-    value: str | int | float | bool | None = None
+    name: Name
+    value: Text | int | float | bool | None = None
     secret_key_ref: SecretKeyRefModel | None = Field(None, alias="secretKeyRef")
-    env_ref: str | None = Field(None, alias="envRef")
+    env_ref: Name | None = Field(None, alias="envRef")
 
 
 class ObjectMeta(BaseModel):
     model_config = ConfigDict(extra="allow")
-    name: str = Field(min_length=1)
-    namespace: str | None = None
-    annotations: Annotated[dict[str, str], NULL_AS_EMPTY_MAP] = Field(default_factory=dict)
-    labels: Annotated[dict[str, str], NULL_AS_EMPTY_MAP] = Field(default_factory=dict)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARACTERS)
+    namespace: Name | None = None
+    annotations: Annotated[dict[Name, Text], NULL_AS_EMPTY_MAP] = Field(default_factory=dict)
+    labels: Annotated[dict[Name, Text], NULL_AS_EMPTY_MAP] = Field(default_factory=dict)
 
 
 class ComponentSpec(_Strict):
-    type: str = Field(min_length=1)
-    version: str = "v1"
+    type: str = Field(min_length=1, max_length=MAX_NAME_CHARACTERS)
+    version: Name = "v1"
     init_timeout: str | None = Field(None, alias="initTimeout")
     ignore_errors: bool = Field(False, alias="ignoreErrors")
     metadata: Annotated[list[MetadataItem], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
 
 
 class Auth(_Strict):
-    secret_store: str | None = Field(None, alias="secretStore")
+    secret_store: Name | None = Field(None, alias="secretStore")
 
 
 class ComponentDocument(BaseModel):
@@ -81,7 +89,7 @@ class ComponentDocument(BaseModel):
     metadata: ObjectMeta
     spec: ComponentSpec
     auth: Annotated[Auth, NULL_AS_EMPTY_MAP] = Field(default_factory=Auth)
-    scopes: Annotated[list[str], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
+    scopes: Annotated[list[Name], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
 
 
 class ResiliencyDocument(BaseModel):
@@ -92,7 +100,7 @@ class ResiliencyDocument(BaseModel):
     kind: Literal["Resiliency"]
     metadata: ObjectMeta
     spec: dict[str, Any]
-    scopes: Annotated[list[str], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
+    scopes: Annotated[list[Name], NULL_AS_EMPTY_LIST] = Field(default_factory=list)
 
 
 def _document_error(path: Path, name: str | None, error: ValidationError) -> ValidationFailed:
@@ -118,15 +126,17 @@ def document(
     """One YAML document of `path`, validated, with what loading it warns about. Documents
     Dapr's loader passes over (other kinds and apiVersions: Kubernetes objects,
     Configuration, Subscription, …) give None and a `Skipped` notice."""
-    name = raw.get("metadata", {}).get("name") if isinstance(raw.get("metadata"), dict) else None
+    metadata = raw.get("metadata")
+    found_name = metadata.get("name") if isinstance(metadata, dict) else None
+    name = found_name if isinstance(found_name, str) else None
     kind = raw.get("kind")
     api_version = raw.get("apiVersion", DAPR_API_VERSION)
     if kind not in ("Component", "Resiliency") or api_version != DAPR_API_VERSION:
-        what = f"kind {kind!r}" if kind else "a document without a kind"
+        what = f"kind {shorten(repr(kind))}" if kind else "a document without a kind"
         return None, [
             Skipped(
-                f"{what} ({api_version}): portabind reads {DAPR_API_VERSION} Component and "
-                "Resiliency documents",
+                f"{what} ({shorten(str(api_version))}): portabind reads {DAPR_API_VERSION} "
+                "Component and Resiliency documents",
                 file=path,
                 component=name,
             )
