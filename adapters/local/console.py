@@ -20,7 +20,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import sysconfig
 import threading
+import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from portabind.binding import OutputBinding
@@ -53,6 +56,25 @@ def _message(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
+#: Where code that is not the app's lives: portabind, the standard library, installed packages.
+_LIBRARY_DIRS = (
+    # Not resolved: a checkout's `src/portabind/adapters` is a link to the root's `adapters`.
+    str(Path(__file__).parents[2]),
+    *sorted({sysconfig.get_path(kind) for kind in ("stdlib", "platstdlib", "purelib", "platlib")}),
+)
+
+
+def _app_frame(error: BaseException) -> str | None:
+    """`file:line` of the innermost frame of the app's own code in `error`'s traceback."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename)
+        if frame.filename.startswith(("<", *_LIBRARY_DIRS)):
+            continue
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        return f"{shown}:{frame.lineno}"
+    return None
+
+
 def _shown(key: str, value: str) -> str:
     # Request metadata can carry credentials (the http binding sends it as headers).
     return "***" if _SENSITIVE.search(key) else _short(value)
@@ -65,8 +87,9 @@ def _pairs(metadata: Mapping[str, str]) -> str:
 class Console:
     """Writes run-time lines to `stream` (stdout by default); safe from many threads."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, debug: bool = False) -> None:
         self._stream = stream if stream is not None else sys.stdout
+        self._debug = debug
         self._colour = self._stream.isatty()
         self._lock = threading.Lock()
         self._reported = threading.local()  # the failure last shown, per listener thread
@@ -98,11 +121,17 @@ class Console:
         self._line(f"{self._paint('✓', 'green')} {handler}  {seconds * 1000:.0f} ms")
 
     def failed(self, handler: str, error: BaseException) -> None:
+        """The failure in one line, at the app's own line that raised it; with `debug`, the
+        whole traceback after it."""
         self._reported.error = error
+        where = _app_frame(error)
         self._line(
             f"{self._paint('✗', 'red')} {handler}  {_message(error)} "
+            + (f"at {where} " if where else "")
             + self._paint("(left for redelivery)", "dim")
         )
+        if self._debug:
+            self._line("".join(traceback.format_exception(error)).rstrip())
 
     def reported(self, record: logging.LogRecord) -> bool:
         """Whether a log record is about the handler failure this thread just showed (a

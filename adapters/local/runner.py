@@ -61,6 +61,8 @@ class RunOptions:
     api_token: str | None = None
     #: `APP_API_TOKEN`: sent to the app with every delivery.
     app_api_token: str | None = None
+    #: `--debug`: a failing handler shows its whole traceback, not only the app's line.
+    debug: bool = False
 
 
 class _Run:
@@ -70,7 +72,7 @@ class _Run:
         self.project = project
         self.options = options
         self.stop = stop
-        self.console = Console()
+        self.console = Console(debug=options.debug)
         self.emulators = Emulators(self.console) if options.emulate else None
         self.runtime: ReportingRuntime | None = None
         self.api: DaprApi | None = None
@@ -171,6 +173,7 @@ class _Run:
                 result = resiliency.run(event.name, INBOUND, lambda: handle(event), stop=self.stop)
             except Exception as error:
                 self.console.failed(label, error)
+                self._count()  # --exit-after counts deliveries, whatever their outcome
                 raise  # the listener leaves the message for redelivery
             self.console.handled(label, time.perf_counter() - started)
             self._count()

@@ -333,6 +333,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_request_bytes=args.dapr_http_max_request_size << 20,
         api_token=os.environ.get("DAPR_API_TOKEN") or None,
         app_api_token=os.environ.get("APP_API_TOKEN") or None,
+        debug=args.debug,
     )
     code: int = runner.run(project, options)
     return code
