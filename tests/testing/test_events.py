@@ -150,6 +150,9 @@ def test_azure_objects_are_the_functions_library_types() -> None:
     assert hubs[0].sequence_number < hubs[1].sequence_number
     grid = azure.event_grid_event({"id": 8}, event_type="Order.Created")
     assert isinstance(grid, func.EventGridEvent) and grid.get_json() == {"id": 8}
+    cloud = azure.event_grid_cloud_event({"id": 7}, event_type="Order.Created")
+    assert isinstance(cloud, func.CloudEvent) and cloud.get_json() == {"id": 7}
+    assert (cloud.type, cloud.specversion) == ("Order.Created", "1.0")
     documents = azure.cosmos_documents({"id": "o-1", "n": 1})
     assert isinstance(documents, func.DocumentList) and documents[0]["n"] == 1
     stream = azure.blob(b"a,b", name="in/x.csv", metadata={"origin": "scan"})

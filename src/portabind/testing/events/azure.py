@@ -172,6 +172,29 @@ def event_grid_event(
     )
 
 
+def event_grid_cloud_event(
+    data: Any,
+    *,
+    event_type: str = "Contoso.Items.ItemReceived",
+    subject: str = "items/1",
+    source: str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
+    "/providers/Microsoft.EventGrid/topics/topic",
+) -> func.CloudEvent:
+    """An Event Grid event in the CloudEvents 1.0 schema (a topic's input schema)."""
+    import azure.functions as func
+
+    return func.CloudEvent(
+        id=str(uuid.uuid4()),
+        source=source,
+        type=event_type,
+        specversion="1.0",
+        data=json.loads(to_bytes(data)),
+        time=_now(),
+        subject=subject,
+        datacontenttype="application/json",
+    )
+
+
 def cosmos_documents(*documents: Mapping[str, Any]) -> func.DocumentList:
     """One change-feed batch of a Cosmos DB trigger: the documents with the system
     properties (`_rid`, `_ts`, `_etag`, ...) the service adds."""
