@@ -27,6 +27,7 @@ import argparse
 import functools
 import json
 import os
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -238,7 +239,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--listen", action="append", default=[], help="an input portabind listens to itself"
     )
     args = parser.parse_args(argv)
-    serve(Path(os.getcwd()), args.port, args.listen, threading.Event())
+    stop = threading.Event()
+    # Kubernetes stops a pod with SIGTERM: stop taking events and exit 0. An event in hand
+    # then gets no answer, which daprd treats as a failure and delivers again.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    serve(Path(os.getcwd()), args.port, args.listen, stop)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ checks the request body daprd would receive."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import urllib.error
@@ -182,3 +183,12 @@ def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
     ):
         wait_until(lambda: bool(sidecar.requests), timeout=20)
     assert sidecar.requests[0] == ("/received", {"ticked": True})
+
+
+def test_sigterm_stops_the_entrypoint_cleanly(built: Path, tmp_path: Path) -> None:
+    """Kubernetes stops a pod with SIGTERM: the entrypoint stops serving and exits 0."""
+    port = free_port()
+    command = [sys.executable, "-m", "portabind.adapters.dapr.runtime", "--port", str(port)]
+    with serving(command, port, tmp_path / "app.log", cwd=built, env={"PATH": "/usr/bin"}) as app:
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=10) == 0
