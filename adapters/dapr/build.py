@@ -637,7 +637,8 @@ def build(project: Project, out: Path) -> list[Path]:
         )
     )
     (out / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements(project)))
-    (out / ".dockerignore").write_text(f"{SECRETS_DIR}/\n*.yaml\n!components/*.yaml\n")
+    # The image holds no secret and no manifest (`*.yaml` at the top only: components/ stays).
+    (out / ".dockerignore").write_text(f"{SECRETS_DIR}/\n*.yaml\n")
     (out / ".gitignore").write_text(f"{SECRETS_DIR}/*.env\n")
     written = [out / n for n in ("Dockerfile", "requirements.txt", ".dockerignore", ".gitignore")]
     resources = ["deployment.yaml", "configuration.yaml", "components.yaml"]
