@@ -255,9 +255,9 @@ def test_time_to_live_scheduling_peeking_and_receive_and_delete(
         service_bus.get_queue_receiver(queue, receive_mode=mode) as receiver,
         service_bus.get_queue_sender(queue) as sender,
     ):
-        sent = time.monotonic()
         # The SDK sends whole seconds of time to live.
         sender.send_messages(ServiceBusMessage(b"short", time_to_live=timedelta(seconds=1)))
+        sent = time.monotonic()  # the broker took it by now
         soon = datetime.now(timezone.utc) + timedelta(seconds=2.5)
         sender.send_messages(ServiceBusMessage(b"scheduled", scheduled_enqueue_time_utc=soon))
         sender.send_messages(ServiceBusMessage(b"now"))
@@ -417,23 +417,31 @@ def test_start_positions_and_consumer_groups(amqp_broker: AmqpBroker, hub: str) 
 def test_a_receiver_with_a_higher_owner_level_takes_the_partition(
     amqp_broker: AmqpBroker, hub: str
 ) -> None:
+    with EventHubProducerClient.from_connection_string(
+        amqp_broker.connection_string(hub)
+    ) as producer:
+        producer.send_event(EventData("first"), partition_id="0")
     errors: list[Exception] = []
+    attached = threading.Event()
     first = EventHubConsumerClient.from_connection_string(
         amqp_broker.connection_string(hub), consumer_group="$Default"
     )
     receiving = threading.Thread(
         target=first.receive,
         kwargs={
-            "on_event": lambda context, event: None,
+            "on_event": lambda context, event: attached.set(),
             "on_error": lambda context, error: errors.append(error),
             "partition_id": "0",
             "owner_level": 0,
+            "starting_position": "-1",
         },
         daemon=True,
     )
     receiving.start()
-    time.sleep(0.5)
-    assert read(amqp_broker, hub, "0", 1, wait=1, owner_level=1) == []
+    assert attached.wait(10)  # the first receiver reads the partition
+    assert bodies(read(amqp_broker, hub, "0", 1, owner_level=1, starting_position="-1")) == [
+        "first"
+    ]
     deadline = time.monotonic() + 5
     while not errors and time.monotonic() < deadline:
         time.sleep(0.05)
