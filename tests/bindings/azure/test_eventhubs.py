@@ -169,10 +169,11 @@ def test_a_failing_event_is_retried_in_place_and_never_checkpointed_past(
             raise ValueError("cannot take this reading")
 
     first = listen(EventHubsInput("telemetry", found, annotations=EARLIEST), fail_on_bad)
-    seen = first.wait_for(5)  # a, b, then bad three times: c waits behind it
-    assert [e.data for e in seen] == [b"a", b"b", b"bad", b"bad", b"bad"]
+    first.wait_for(5)  # a, b, then bad three times (at least): c waits behind it
     first.stop.set()
     assert first.finished.wait(15)
+    seen = [e.data for e in first.events]
+    assert seen[:3] == [b"a", b"b", b"bad"] and set(seen[2:]) == {b"bad"}
     store = BlobCheckpointStore.from_connection_string(
         found.secret("storage_connection_string") or "", hub
     )
