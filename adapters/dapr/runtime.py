@@ -226,7 +226,9 @@ def serve(directory: Path, port: int, listen: Sequence[str], stop: threading.Eve
     for thread in threads:
         thread.start()
     try:
-        stop.wait()
+        # In slices: a signal handler (SIGTERM) runs in this thread between them.
+        while not stop.wait(0.5):
+            pass
     finally:
         server.shutdown()
         server.server_close()

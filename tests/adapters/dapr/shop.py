@@ -61,6 +61,25 @@ def secret(name: str, secret_name: str, key: str | None = None) -> dict[str, obj
     return {"name": name, "secretKeyRef": ref}
 
 
+def constant_retries(
+    name: str, target: str, direction: str, *, duration: str, retries: int
+) -> dict[str, object]:
+    """A Resiliency document retrying `target`'s `direction` calls `retries` times."""
+    return {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Resiliency",
+        "metadata": {"name": name},
+        "spec": {
+            "policies": {
+                "retries": {
+                    "constant": {"policy": "constant", "duration": duration, "maxRetries": retries}
+                }
+            },
+            "targets": {"components": {target: {direction: {"retry": "constant"}}}},
+        },
+    }
+
+
 COMPONENTS = [
     component(
         "orders",
@@ -85,17 +104,7 @@ COMPONENTS = [
         "secretstores.local.file",
         value("secretsFile", "secrets.json"),
     ),
-    {
-        "apiVersion": "dapr.io/v1alpha1",
-        "kind": "Resiliency",
-        "metadata": {"name": "orders-policies"},
-        "spec": {
-            "policies": {
-                "retries": {"three": {"policy": "constant", "duration": "1s", "maxRetries": 3}}
-            },
-            "targets": {"components": {"receipts": {"outbound": {"retry": "three"}}}},
-        },
-    },
+    constant_retries("orders-policies", "receipts", "outbound", duration="1s", retries=3),
 ]
 
 

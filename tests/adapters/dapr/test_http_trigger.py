@@ -13,7 +13,7 @@ import kubernetes_validate
 import yaml
 
 from portabind.adapters.local.emulators import free_port
-from tests.adapters.dapr.shop import component, value, write_project
+from tests.adapters.dapr.shop import component, constant_retries, value, write_project
 from tests.helpers import portabind, serving
 
 if TYPE_CHECKING:
@@ -44,17 +44,7 @@ def on_request(event):
         raise RuntimeError("the first call fails")
     return {"calls": len(calls)}
 """
-RETRY_TWICE = {
-    "apiVersion": "dapr.io/v1alpha1",
-    "kind": "Resiliency",
-    "metadata": {"name": "web-policies"},
-    "spec": {
-        "policies": {
-            "retries": {"twice": {"policy": "constant", "duration": "10ms", "maxRetries": 2}}
-        },
-        "targets": {"components": {"web": {"inbound": {"retry": "twice"}}}},
-    },
-}
+RETRY_TWICE = constant_retries("web-policies", "web", "inbound", duration="10ms", retries=2)
 
 
 def build(
