@@ -136,14 +136,17 @@ def test_failed_delivery_is_redelivered_and_nothing_is_lost(
     project = load_project(tmp_path)
     sends = [("orders", json.dumps({"id": n}).encode()) for n in (1, 2, 3)]
 
-    assert run(project, options(sends=sends, exit_after=3)) == 0
+    # --exit-after counts deliveries: each order fails once, then succeeds.
+    assert run(project, options(sends=sends, exit_after=6)) == 0
 
     module = project.app.handlers["orders"].function.__globals__
     assert module["successes"] == {1: 1, 2: 1, 3: 1}
     assert module["attempts"] == {1: 2, 2: 2, 3: 2}
     assert queue_is_empty(moto_server, queue)
     out, err = capsys.readouterr()
-    assert "✗ on_order  ValueError: first delivery of order 1 fails (left for redelivery)" in out
+    failure = "✗ on_order  ValueError: first delivery of order 1 fails at "
+    assert f"{failure}{tmp_path / 'app.py'}:" in out
+    assert "(left for redelivery)" in out
     # each failure is one console line: neither the listener's log nor moto's lands beside it
     assert out.count("first delivery of order 1") == 1
     assert err == ""
@@ -299,7 +302,8 @@ def test_app_port_delivery_acks_on_2xx_and_redelivers_on_500(
     project = load_project(tmp_path)
     sends = [("orders", b'{"id": 1}'), ("orders", b'{"id": 2}')]
 
-    settings = options(sends=sends, exit_after=2, app_port=http_app.server_address[1])
+    # Four deliveries: the app answers 500 to each order's first.
+    settings = options(sends=sends, exit_after=4, app_port=http_app.server_address[1])
     assert run(project, settings) == 0
 
     bodies = [body for _, body, _ in http_app.posts]
@@ -366,6 +370,7 @@ def test_without_emulate_the_components_own_endpoints_are_used(
     project = load_project(tmp_path)
     sends = [("orders", b'{"id": 7}')]
 
-    assert run(project, options(emulate=False, sends=sends, exit_after=1)) == 0
+    # Two deliveries: the first fails.
+    assert run(project, options(emulate=False, sends=sends, exit_after=2)) == 0
 
     assert project.app.handlers["orders"].function.__globals__["successes"] == {7: 1}
