@@ -364,7 +364,7 @@ def test_a_dapr_ext_grpc_app_receives_events_and_a_failure_is_redelivered(
             app_protocol="grpc",
             app_api_token="app-s3cret",
             sends=[("orders", b'{"id": 7}')],
-            exit_after=1,
+            exit_after=2,  # the first delivery fails, the second is acknowledged
         )
         wait_for(lambda: bool(running.result), timeout=90)
         running.stop()
@@ -401,7 +401,7 @@ def test_a_fastapi_app_receives_events_over_http(tmp_path: Path) -> None:
             app_port=port,
             app_api_token="app-s3cret",
             sends=[("orders", b'{"id": 8}')],
-            exit_after=1,
+            exit_after=2,  # the first delivery fails, the second is acknowledged
         )
         wait_for(lambda: bool(running.result), timeout=90)
         running.stop()
