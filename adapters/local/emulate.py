@@ -153,6 +153,7 @@ class Emulators:
             starter = _STARTERS.get(name)
             if starter is None:
                 raise PortabindError(f"a binding asks for an unknown emulator {name!r}")
+            self._console.info(name, "starting")
             server, endpoints, environ = starter()
             self._servers.append(server)
             self._by_name[name] = server

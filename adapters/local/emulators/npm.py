@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,13 @@ class NpmTool:
             )
         target = self.cache_dir()
         target.mkdir(parents=True, exist_ok=True)
+        # A first install downloads the package and its dependencies: say why nothing moves.
+        print(
+            f"installing {self.title} ({self.package}@{self.version}) with npm into {target}, "
+            "once; this takes a minute or so",
+            file=sys.stderr,
+            flush=True,
+        )
         result = subprocess.run(
             [
                 npm,

@@ -259,6 +259,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         check_project(project, resolve_secrets=False, build_target=args.target),
         strict=args.strict,
     )
+    # Vendoring and compiling take a moment: say what is happening before it happens.
+    print(
+        f"building {args.target}: the app, its components and the portabind modules they use "
+        f"into {args.out}",
+        file=sys.stderr,
+        flush=True,
+    )
     written = targets.target(args.target).build(project, args.out)
     print(f"built {args.target} app in {args.out}:")
     for path in written:
