@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field
 
 from portabind.annotations import Annotations, text_matching, whole_number
+from portabind.bindings.azure.eventhubs import EventHubsAnnotations
 from portabind.bindings.http import HttpAnnotations
 from portabind.metadata import Duration, setting
 
@@ -73,6 +74,6 @@ class EventHubsHost(Annotations):
 COMMON: tuple[type[Annotations], ...] = (KeyVault,)
 BY_TYPE: dict[str, tuple[type[Annotations], ...]] = {
     "bindings.azure.storagequeues": (QueueHost,),
-    "bindings.azure.eventhubs": (EventHubsHost,),
+    "bindings.azure.eventhubs": (EventHubsAnnotations, EventHubsHost),
     "bindings.http": (HttpAnnotations,),
 }
