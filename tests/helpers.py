@@ -7,19 +7,22 @@ Import them as ``from tests.helpers import ...``: pytest's importlib import mode
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from unittest import mock
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Iterator, Mapping
 
     from portabind.adapters.local.emulators.aws import MotoEmulator
 
@@ -148,6 +151,63 @@ def running(listener: Any, deliver: Callable[[Any], Any]) -> Iterator[None]:
     assert not thread.is_alive(), "the listener did not stop"
     if failures:
         raise failures[0]
+
+
+#: The installed `portabind` command, beside this interpreter in the venv.
+PORTABIND = Path(sys.executable).with_name("portabind")
+
+
+def portabind(
+    *args: str | Path | int,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """`portabind ARGS` run in this process (`portabind.tooling.cli.main`) as the command
+    runs: in `cwd`, with exactly `environ` (default: ours), `stdin` as its input; its exit
+    code and output as the command's would be. A process costs a second of start-up under
+    load, so only what is about the process itself (its exit status, a closed pipe, a
+    signal) runs the command: `portabind_process`."""
+    from portabind.tooling.cli import main
+
+    argv = [str(arg) for arg in args]
+    # A copy first: with clear=True, patch.dict empties os.environ before reading `values`.
+    values = dict(os.environ if environ is None else environ)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        chdir(cwd or Path.cwd()),
+        mock.patch.dict(os.environ, values, clear=True),
+        mock.patch.object(sys, "stdin", io.StringIO(stdin)),
+        redirect_stdout(stdout),
+        redirect_stderr(stderr),
+    ):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse refusing the arguments
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(
+        ["portabind", *argv], code, stdout.getvalue(), stderr.getvalue()
+    )
+
+
+def portabind_process(
+    *args: str | Path | int,
+    cwd: Path,
+    environ: Mapping[str, str] | None = None,
+    stdin: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """`portabind ARGS` as a process of its own, for what only a process shows: its exit
+    status, that no traceback reaches its stderr."""
+    return subprocess.run(
+        [str(PORTABIND), *map(str, args)],
+        cwd=cwd,
+        env=dict(os.environ if environ is None else environ),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10, step: float = 0.02) -> float:

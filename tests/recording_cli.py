@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from tests.helpers import portabind, portabind_process
+
 if TYPE_CHECKING:
+    from pathlib import Path
     from subprocess import CompletedProcess
 
 PROGRAM = """#!{python}
@@ -122,17 +123,16 @@ class RecordingCli:
     def portabind(
         self, *args: str | Path, cwd: Path, answer: str = "", **variables: str
     ) -> CompletedProcess[str]:
-        """`portabind ARGS` with the stand-ins alone on PATH and the environment `variables`
-        added; `answer` is its standard input."""
-        return subprocess.run(
-            [str(Path(sys.executable).with_name("portabind")), *map(str, args)],
-            cwd=cwd,
-            env={**self.environ(), **variables},
-            input=answer,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        """`portabind ARGS`, in this process, with the stand-ins alone on PATH and the
+        environment `variables` added; `answer` is its standard input."""
+        return portabind(*args, cwd=cwd, environ={**self.environ(), **variables}, stdin=answer)
+
+    def portabind_process(
+        self, *args: str | Path, cwd: Path, answer: str = "", **variables: str
+    ) -> CompletedProcess[str]:
+        """As `portabind`, run as a process of its own: for its exit status and stderr."""
+        return portabind_process(
+            *args, cwd=cwd, environ={**self.environ(), **variables}, stdin=answer
         )
 
     def calls(self) -> list[list[str]]:

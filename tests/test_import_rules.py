@@ -17,6 +17,7 @@ the private-name rule applies to them):
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,8 @@ def _imports(path: Path) -> list[Import]:
     return found
 
 
-def _all_imports() -> list[Import]:
+@functools.cache  # every rule reads them all; the sources do not change during a session
+def _all_imports() -> tuple[Import, ...]:
     # os.walk: bindings/, adapters/ and templates/ are links inside the package folder.
     files = sorted(
         Path(folder, name)
@@ -88,7 +90,7 @@ def _all_imports() -> list[Import]:
         for name in names
         if name.endswith(".py") and "__pycache__" not in folder
     )
-    imports = [found for path in files for found in _imports(path)]
+    imports = tuple(found for path in files for found in _imports(path))
     assert len({i.importer for i in imports}) > 50, "the walk must see bindings and adapters"
     return imports
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 #: Dapr's app channel timeouts: discovery (OPTIONS, ListInputBindings), then each delivery.
 PROBE_TIMEOUT = 3.0
 DELIVERY_TIMEOUT = 60.0
-#: Seconds to wait for the app's port at start-up (daprd, too, waits for the app).
+#: Seconds to wait for the app's port at start-up (daprd, too, waits for the app), unless
+#: `--app-wait-seconds` says otherwise.
 APP_WAIT = 5.0
 PROTOCOLS = ("http", "grpc")
 
@@ -50,14 +51,16 @@ class AppChannel(Protocol):
     def close(self) -> None: ...
 
 
-def connect(protocol: str, port: int, token: str | None) -> AppChannel:
-    """The channel to the app on 127.0.0.1:`port`, once something listens there."""
-    deadline = time.monotonic() + APP_WAIT
+def connect(protocol: str, port: int, token: str | None, wait: float = APP_WAIT) -> AppChannel:
+    """The channel to the app on 127.0.0.1:`port`, once something listens there (within
+    `wait` seconds)."""
+    deadline = time.monotonic() + wait
     while not port_accepts(port):
         if time.monotonic() >= deadline:
             raise UserError(
-                f"no app listens on {LOCALHOST}:{port} (--app-port)",
-                hint="start the app first, or drop --app-port to run the handlers in-process",
+                f"no app listens on {LOCALHOST}:{port} (--app-port) after {wait:g} s",
+                hint="start the app first (or wait longer: --app-wait-seconds), or drop "
+                "--app-port to run the handlers in-process",
             )
         time.sleep(0.1)
     if protocol == "grpc":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from portabind.adapters.local import app_channel
+from portabind.adapters.local.app_channel import APP_WAIT
 from portabind.adapters.local.console import Console, LogToConsole, ReportingRuntime
 from portabind.adapters.local.dapr_api import DEFAULT_MAX_REQUEST_MB, ApiConfig, DaprApi
 from portabind.adapters.local.emulate import Emulators
@@ -50,6 +51,8 @@ class RunOptions:
     #: Deliver input events to the app on this port instead of the in-process handlers.
     app_port: int | None
     app_protocol: str = "http"
+    #: Seconds to wait for the app's port at start-up (`--app-wait-seconds`).
+    app_wait: float = APP_WAIT
     #: What `/v1.0/metadata` reports as the app id (default: the project directory's name).
     app_id: str | None = None
     #: `--strict`: a warning found when checking the project stops the run before it starts.
@@ -117,7 +120,7 @@ class _Run:
             self.grpc_api.start()
         if options.app_port is not None:
             self.channel = app_channel.connect(
-                options.app_protocol, options.app_port, options.app_api_token
+                options.app_protocol, options.app_port, options.app_api_token, options.app_wait
             )
         self._start_listeners(self.runtime)
         self.console.info("Dapr API", f"{self.api.address}/v1.0/bindings/<name>")

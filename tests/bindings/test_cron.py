@@ -30,30 +30,64 @@ pytest.importorskip("croniter")
 UTC = timezone.utc
 
 
-def _listen(
-    schedule: str, seconds: float, handler: Callable[[BindingEvent], None] | None = None
-) -> list[tuple[float, BindingEvent]]:
+class Listening:
+    """A listener of `schedule` on the real clock, in a thread from now until `stop`."""
+
+    def __init__(
+        self, schedule: str, handler: Callable[[BindingEvent], None] | None = None
+    ) -> None:
+        self.received: list[tuple[float, BindingEvent]] = []
+        self._handler = handler
+        self._stop = threading.Event()
+        listener = CronInput("tick", CronMetadata.model_validate({"schedule": schedule}))
+        self._thread = threading.Thread(
+            target=listener.listen, args=(self._deliver, self._stop), daemon=True
+        )
+        self._thread.start()
+
+    def _deliver(self, event: BindingEvent) -> None:
+        self.received.append((time.time(), event))
+        if self._handler is not None:
+            self._handler(event)
+
+    def stop(self) -> list[tuple[float, BindingEvent]]:
+        """Stop the listener; the (arrival, event) pairs it delivered."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive(), "the listener must return soon after stop is set"
+        return self.received
+
+
+def _listen(schedule: str, seconds: float) -> list[tuple[float, BindingEvent]]:
     """Run the listener for `seconds` of real time; return (arrival, event) pairs."""
-    received: list[tuple[float, BindingEvent]] = []
-
-    def deliver(event: BindingEvent) -> None:
-        received.append((time.time(), event))
-        if handler is not None:
-            handler(event)
-
-    stop = threading.Event()
-    listener = CronInput("tick", CronMetadata.model_validate({"schedule": schedule}))
-    thread = threading.Thread(target=listener.listen, args=(deliver, stop), daemon=True)
-    thread.start()
+    listening = Listening(schedule)
     time.sleep(seconds)
-    stop.set()
-    thread.join(timeout=5)
-    assert not thread.is_alive(), "the listener must return soon after stop is set"
+    return listening.stop()
+
+
+def _fail(event: BindingEvent) -> None:
+    raise RuntimeError("handler broke")
+
+
+@pytest.fixture(scope="module")
+def ticks() -> dict[str, list[tuple[float, BindingEvent]]]:
+    """What the listeners that wait for several ticks received: each listens for seconds of
+    real time, so they listen side by side, each for as long as it did alone."""
+    started = time.monotonic()
+    every_second = Listening("@every 1s")
+    kolkata = Listening("CRON_TZ=Asia/Kolkata */1 * * * * ?")
+    failing = Listening("@every 1s", _fail)
+    time.sleep(2.6)
+    received = {"kolkata": kolkata.stop(), "failing": failing.stop()}
+    time.sleep(max(0.0, started + 3.6 - time.monotonic()))
+    received["every second"] = every_second.stop()
     return received
 
 
-def test_every_second_fires_empty_events_with_time_zone_and_read_time() -> None:
-    received = _listen("@every 1s", 3.6)
+def test_every_second_fires_empty_events_with_time_zone_and_read_time(
+    ticks: dict[str, list[tuple[float, BindingEvent]]],
+) -> None:
+    received = ticks["every second"]
 
     assert 3 <= len(received) <= 4
     arrivals = [arrival for arrival, _ in received]
@@ -69,8 +103,10 @@ def test_every_second_fires_empty_events_with_time_zone_and_read_time() -> None:
         assert abs(read.timestamp() - arrival) < 0.5
 
 
-def test_six_field_schedule_fires_on_whole_seconds_in_the_prefix_zone() -> None:
-    received = _listen("CRON_TZ=Asia/Kolkata */1 * * * * ?", 2.6)
+def test_six_field_schedule_fires_on_whole_seconds_in_the_prefix_zone(
+    ticks: dict[str, list[tuple[float, BindingEvent]]],
+) -> None:
+    received = ticks["kolkata"]
 
     assert len(received) >= 2
     for arrival, event in received:
@@ -78,11 +114,10 @@ def test_six_field_schedule_fires_on_whole_seconds_in_the_prefix_zone() -> None:
         assert arrival % 1 < 0.5  # fired at the start of a second (with slack for a busy CI)
 
 
-def test_a_failing_handler_is_not_retried_and_the_schedule_goes_on() -> None:
-    def fail(event: BindingEvent) -> None:
-        raise RuntimeError("handler broke")
-
-    received = _listen("@every 1s", 2.6, fail)
+def test_a_failing_handler_is_not_retried_and_the_schedule_goes_on(
+    ticks: dict[str, list[tuple[float, BindingEvent]]],
+) -> None:
+    received = ticks["failing"]  # its handler raises at every tick
 
     arrivals = [arrival for arrival, _ in received]
     assert 2 <= len(arrivals) <= 3  # the schedule went on after a failure

@@ -4,6 +4,7 @@ never for the CLI, the local runner's other parts, or a deployed function."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -29,11 +30,16 @@ def modules_after(statement: str) -> set[str]:
     return set(result.stdout.split())
 
 
+@functools.cache  # the same interpreter each time: one look is enough
+def baseline_modules() -> frozenset[str]:
+    """What the interpreter loads before any code runs: `site` loads namespace-package .pth
+    files (google, google.cloud)."""
+    return frozenset(modules_after("pass"))
+
+
 def sdks_added(*modules: str) -> list[str]:
-    # Namespace-package .pth files (google, google.cloud) are loaded by `site` before any
-    # code runs; only what portabind adds on top counts.
-    baseline = modules_after("pass")
-    added = modules_after(f"import {', '.join(modules)}") - baseline
+    # Only what portabind adds on top of the interpreter's own start-up counts.
+    added = modules_after(f"import {', '.join(modules)}") - baseline_modules()
     assert set(modules) <= added
     return sorted(m for m in added if m.startswith(SDK_PREFIXES))
 

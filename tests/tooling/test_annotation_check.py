@@ -4,10 +4,8 @@ the component and the annotation named, and a build warns about what only other 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -15,8 +13,11 @@ import yaml
 from portabind.errors import ComponentError
 from portabind.tooling.project import check_project, load_project
 from portabind.tooling.targets import target
+from tests.helpers import portabind
 
-PORTABIND = Path(sys.executable).with_name("portabind")
+if TYPE_CHECKING:
+    from pathlib import Path
+
 APP = """
 from portabind import App
 
@@ -55,9 +56,7 @@ HTTP = {"url": "http://127.0.0.1:9/"}
 
 def test_a_misspelt_annotation_fails_validate_with_the_nearest_name(tmp_path: Path) -> None:
     root = write(tmp_path / "p", "bindings.aws.sqs", SQS, {"maxRetrys": "0"})
-    result = subprocess.run(
-        [str(PORTABIND), "validate", str(root)], capture_output=True, text=True, check=False
-    )
+    result = portabind("validate", root)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "component 'orders'" in result.stderr
@@ -107,11 +106,6 @@ def test_a_build_warns_about_what_only_another_target_reads(tmp_path: Path) -> N
     [warning] = check_project(project, resolve_secrets=False, build_target="aws")
     assert warning.field == "metadata.annotations.portabind.io/region"
     assert check_project(project, resolve_secrets=False) == []  # validate: known somewhere
-    result = subprocess.run(
-        [str(PORTABIND), "build", str(root), "--target", "gcp", "--out", str(tmp_path / "o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = portabind("build", root, "--target", "gcp", "--out", tmp_path / "o")
     assert result.returncode == 0, result.stderr
     assert "warning: " in result.stderr and "portabind.io/maxRetries" in result.stderr

@@ -1,11 +1,13 @@
-"""The `portabind` command as a user runs it: mistakes give one clear message and exit 2."""
+"""The `portabind` command as a user runs it: mistakes give one clear message and exit 2.
+
+The commands run in this process (`tests.helpers.portabind`), but for what only a process of
+its own shows: its exit status with no traceback, a reader that goes away, a signal."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,12 +15,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from portabind.adapters.local.emulators import free_port
+from tests.helpers import PORTABIND, portabind, portabind_process
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTABIND = Path(sys.executable).with_name("portabind")
 APP = "from portabind import App, BindingEvent\n\napp = App()\n"
 QUEUE = """\
 apiVersion: dapr.io/v1alpha1
@@ -31,20 +33,6 @@ spec:
   metadata:
 {metadata}
 """
-
-
-def portabind(
-    *args: str | Path | int, cwd: Path, environ: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PORTABIND), *map(str, args)],
-        cwd=cwd,
-        env=dict(environ) if environ is not None else dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def project(tmp_path: Path, files: Mapping[str, str], app: str = APP) -> Path:
@@ -79,7 +67,7 @@ def user_error(result: subprocess.CompletedProcess[str], *expected: str) -> None
 
 def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     root = project(tmp_path, {"orders.yaml": "kind: Component\nmetadata: [name: orders\n"})
-    result = portabind("validate", root, cwd=tmp_path)
+    result = portabind_process("validate", root, cwd=tmp_path)  # the exit status of a process
     user_error(result, "orders.yaml", "malformed YAML", "line 3")
 
 
@@ -170,7 +158,7 @@ def test_validate_the_orders_sample(tmp_path: Path) -> None:
 @pytest.mark.server(name="moto")  # `run --emulate` starts moto in the subprocess
 def test_run_the_orders_sample_until_exit_after(tmp_path: Path) -> None:
     sample = ROOT / "samples" / "orders"
-    result = portabind(
+    result = portabind_process(
         "run", sample, "--components", sample / "components" / "aws", "--emulate",
         "--send", 'orders={"id": 5}', "--exit-after", "1", "--dapr-port", free_port(),
         cwd=tmp_path,
@@ -233,10 +221,16 @@ def components_only(tmp_path: Path) -> Path:
 def test_run_with_an_app_port_and_no_app_says_so(tmp_path: Path) -> None:
     root = components_only(tmp_path)
     result = portabind(
-        "run", root, "--app-port", free_port(), "--dapr-http-port", free_port(),
-        "--dapr-grpc-port", free_port(), cwd=tmp_path,
+        "run", root, "--app-port", free_port(), "--app-wait-seconds", "0.3",
+        "--dapr-http-port", free_port(), "--dapr-grpc-port", free_port(), cwd=tmp_path,
     )  # fmt: skip
-    user_error(result, "no app listens on 127.0.0.1:", "--app-port")
+    user_error(result, "no app listens on 127.0.0.1:", "--app-port", "after 0.3 s")
+
+
+def test_run_refuses_a_negative_app_wait(tmp_path: Path) -> None:
+    root = components_only(tmp_path)
+    result = portabind("run", root, "--app-port", free_port(), "--app-wait-seconds", "-1")
+    user_error(result, "--app-wait-seconds must be 0 or more")
 
 
 def test_run_against_an_http_app_with_app_protocol_grpc_says_so(tmp_path: Path) -> None:
@@ -285,7 +279,7 @@ def test_run_takes_its_ports_from_daprs_variables_and_resources_path(tmp_path: P
     sample = ROOT / "samples" / "orders"
     http_port, grpc_port = free_port(), free_port()
     environ = {**os.environ, "DAPR_HTTP_PORT": str(http_port), "DAPR_GRPC_PORT": str(grpc_port)}
-    result = portabind(
+    result = portabind_process(
         "run", sample, "--resources-path", sample / "components" / "aws", "--emulate",
         "--send", 'orders={"id": 6}', "--exit-after", "1", cwd=tmp_path, environ=environ,
     )  # fmt: skip

@@ -10,12 +10,8 @@ them exit 2. Documents portabind does not read are skipped with one line each.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,11 +21,13 @@ from portabind.components import parse_metadata, placeholder_values
 from portabind.registry import binding_for
 from portabind.tooling.cli import main
 from portabind.tooling.project import load_project
+from tests import helpers
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Mapping
+    from pathlib import Path
 
-PORTABIND = Path(sys.executable).with_name("portabind")
 APP = "from portabind import App, BindingEvent, Output\n\napp = App()\n"
 ON_ORDERS = '\n@app.binding("orders")\ndef on_order(event: BindingEvent) -> None:\n    pass\n'
 
@@ -545,14 +543,7 @@ def test_invoking_an_input_only_type_is_an_error(
 
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PORTABIND), "run", str(root), "--dapr-port", str(free_port()), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=dict(os.environ),
-    )
+    return helpers.portabind("run", root, "--dapr-port", free_port(), *args)
 
 
 def test_run_prints_each_warning_once_and_runs(tmp_path: Path) -> None:

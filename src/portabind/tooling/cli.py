@@ -148,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
         default="http",
         help="the app's protocol: HTTP (POST /<route>) or gRPC (AppCallback) (http)",
     )
+    run.add_argument(
+        "--app-wait-seconds",
+        type=float,
+        metavar="S",
+        help="how long to wait at start-up for the app to listen on --app-port (5)",
+    )
 
     invoke = commands.add_parser("invoke", help="call an output binding")
     invoke.add_argument("name")
@@ -320,6 +326,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     grpc_port = _port(args.dapr_grpc_port, "DAPR_GRPC_PORT", DAPR_GRPC_PORT)
     if args.dapr_http_max_request_size <= 0:
         raise UserError("--dapr-http-max-request-size must be a positive number of MB")
+    if args.app_wait_seconds is not None and args.app_wait_seconds < 0:
+        raise UserError("--app-wait-seconds must be 0 or more")
     project = load_project(
         args.dir,
         args.components,
@@ -334,6 +342,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         dapr_port=http_port,
         app_port=args.app_port,
         app_protocol=args.app_protocol,
+        app_wait=runner.APP_WAIT if args.app_wait_seconds is None else args.app_wait_seconds,
         app_id=args.app_id,
         strict=args.strict,
         dapr_grpc_port=grpc_port,

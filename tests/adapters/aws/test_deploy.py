@@ -215,7 +215,8 @@ def test_a_missing_sam_is_one_message_saying_how_to_install_it(
     project: Path, tmp_path: Path
 ) -> None:
     nothing = RecordingCli(tmp_path / "empty-bin", tmp_path / "cli")
-    result = nothing.portabind("deploy", "--target", "aws", cwd=project)
+    # As a process: its exit status, and no traceback on its stderr.
+    result = nothing.portabind_process("deploy", "--target", "aws", cwd=project)
     assert result.returncode == 2
     assert "`sam` is not on PATH" in result.stderr
     assert "pip install aws-sam-cli" in result.stderr
@@ -224,7 +225,10 @@ def test_a_missing_sam_is_one_message_saying_how_to_install_it(
 
 def test_a_failing_sam_deploy_stops_with_its_output(project: Path, sam: RecordingCli) -> None:
     sam.install("sam", sam_rules(failing="deploy"))
-    result = sam.portabind("deploy", "--target", "aws", "--region", "eu-west-1", cwd=project)
+    # As a process: its exit status, and no traceback on its stderr.
+    result = sam.portabind_process(
+        "deploy", "--target", "aws", "--region", "eu-west-1", cwd=project
+    )
     assert result.returncode == 1
     assert "sam: the service refused: deploy" in result.stdout
     assert "`sam deploy` failed (exit 1)" in result.stderr

@@ -4,13 +4,15 @@ shows no traceback and never a secret."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-PORTABIND = Path(sys.executable).with_name("portabind")
+from tests.helpers import portabind
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SECRET = "SUPERSECRETKEY0123456789abcdef"
 
 
@@ -59,13 +61,7 @@ def test_validate_names_file_component_and_field_of_each_problem(tmp_path: Path)
     (tmp_path / "app.py").write_text("from portabind import App\n\napp = App()\n")
     (tmp_path / "components" / "all.yaml").write_text(yaml.safe_dump_all(documents))
 
-    result = subprocess.run(
-        [str(PORTABIND), "validate", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = portabind("validate", tmp_path)
 
     assert result.returncode == 2
     output = result.stdout + result.stderr
