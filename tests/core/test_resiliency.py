@@ -197,7 +197,7 @@ spec:
     timeouts: {{quick: 300ms}}
     retries: {{fast: {{policy: constant, duration: 100ms, maxRetries: 2}}}}
     circuitBreakers:
-      breaker: {{maxRequests: 1, timeout: 1s, trip: "consecutiveFailures >= 3"}}
+      breaker: {{maxRequests: 1, timeout: 500ms, trip: "consecutiveFailures >= 3"}}
   targets:
     components:
       queue:
@@ -260,7 +260,7 @@ def test_a_failing_output_is_retried_then_its_breaker_opens(
 
     # After the breaker's timeout, half-open lets one attempt through; it fails, the breaker
     # opens again, and the retry 100 ms later is refused (Dapr stops retrying then).
-    time.sleep(1.05)
+    time.sleep(0.55)
     started = time.monotonic()
     with pytest.raises(BindingError, match="circuit breaker is open"):
         output.invoke("create", b"x", Metadata())

@@ -215,8 +215,7 @@ def test_a_missing_sam_is_one_message_saying_how_to_install_it(
     project: Path, tmp_path: Path
 ) -> None:
     nothing = RecordingCli(tmp_path / "empty-bin", tmp_path / "cli")
-    # As a process: its exit status, and no traceback on its stderr.
-    result = nothing.portabind_process("deploy", "--target", "aws", cwd=project)
+    result = nothing.portabind("deploy", "--target", "aws", cwd=project)
     assert result.returncode == 2
     assert "`sam` is not on PATH" in result.stderr
     assert "pip install aws-sam-cli" in result.stderr

@@ -272,12 +272,12 @@ def test_with_the_api_token_the_request_goes_through(guarded: httpx.Client) -> N
 
 @pytest.fixture
 def raw(tmp_path: Path, write_component: Callable[..., Path]) -> Iterator[tuple[int, DaprApi]]:
-    """The API with a 1 MB body limit and a 1 s idle timeout; the SQS component is never
-    reached (every request here fails before)."""
+    """The API with a 1 MB body limit and a 0.5 s idle timeout (the tests wait it out); the
+    SQS component is never reached (every request here fails before)."""
     write_component(tmp_path, "jobs", "bindings.aws.sqs", queueName="jobs")
     runtime = Runtime(load_components(tmp_path))
     port = free_port()
-    server = DaprApi(runtime, port, ApiConfig(max_request_bytes=1 << 20, idle_timeout=1.0))
+    server = DaprApi(runtime, port, ApiConfig(max_request_bytes=1 << 20, idle_timeout=0.5))
     server.start()
     try:
         yield port, server
