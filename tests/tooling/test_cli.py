@@ -1,7 +1,9 @@
 """The `portabind` command as a user runs it: mistakes give one clear message and exit 2.
 
 The commands run in this process (`tests.helpers.portabind`), but for what only a process of
-its own shows: its exit status with no traceback, a reader that goes away, a signal."""
+its own shows (its exit status with no traceback, a reader that goes away, a signal) and a
+`run` that gets as far as serving the APIs: its gRPC server stays out of the test process,
+as in the runner's own tests."""
 
 from __future__ import annotations
 
@@ -220,7 +222,7 @@ def components_only(tmp_path: Path) -> Path:
 
 def test_run_with_an_app_port_and_no_app_says_so(tmp_path: Path) -> None:
     root = components_only(tmp_path)
-    result = portabind(
+    result = portabind_process(
         "run", root, "--app-port", free_port(), "--app-wait-seconds", "0.3",
         "--dapr-http-port", free_port(), "--dapr-grpc-port", free_port(), cwd=tmp_path,
     )  # fmt: skip
@@ -241,7 +243,7 @@ def test_run_against_an_http_app_with_app_protocol_grpc_says_so(tmp_path: Path) 
     thread = threading.Thread(target=app.serve_forever, daemon=True)
     thread.start()
     try:
-        result = portabind(
+        result = portabind_process(
             "run", root, "--app-port", app.server_address[1], "--app-protocol", "grpc",
             "--dapr-http-port", free_port(), "--dapr-grpc-port", free_port(), cwd=tmp_path,
         )  # fmt: skip
@@ -259,7 +261,7 @@ def test_run_against_a_grpc_app_with_app_protocol_http_says_so(tmp_path: Path) -
     thread = threading.Thread(target=app.run, args=(port,), daemon=True)
     thread.start()
     try:
-        result = portabind(
+        result = portabind_process(
             "run", root, "--app-port", port, "--dapr-http-port", free_port(),
             "--dapr-grpc-port", free_port(), cwd=tmp_path,
         )  # fmt: skip

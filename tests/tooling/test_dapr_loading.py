@@ -550,7 +550,10 @@ def test_run_prints_each_warning_once_and_runs(tmp_path: Path) -> None:
     typo = CRON.replace("@every 1m", "@every 1s") + "  - name: schedul\n    value: x\n"
     app = APP + '\n@app.binding("tick")\ndef on_tick(event: BindingEvent) -> None:\n    pass\n'
     root = project(tmp_path, {"cron.yaml": typo}, app)
-    result = run(root, "--exit-after", "1")
+    # A process: this run serves the APIs, and its gRPC server stays out of the test process.
+    result = helpers.portabind_process(
+        "run", root, "--dapr-port", free_port(), "--exit-after", "1", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("field 'schedul': unknown metadata field") == 1
     assert "✓ on_tick" in result.stdout
