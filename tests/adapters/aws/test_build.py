@@ -24,19 +24,23 @@ if TYPE_CHECKING:
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "orders"
 
 
-def build_sample(out: Path, components: Path = SAMPLE / "components" / "aws") -> list[Path]:
-    return build.build(load_project(SAMPLE, components), out)
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """The orders sample's AWS build, made once for the tests that only read it: its
+    directory and the files the build says it wrote."""
+    out = tmp_path_factory.mktemp("orders")
+    return out, build.build(load_project(SAMPLE, SAMPLE / "components" / "aws"), out)
 
 
 def test_orders_template_transforms_and_lints(
-    tmp_path: Path,
+    orders: tuple[Path, list[Path]],
     transformed: Callable[[Path], dict[str, Any]],
     lint_errors: Callable[[Path], list[str]],
 ) -> None:
-    written = build_sample(tmp_path)
-    assert tmp_path / "template.yaml" in written
-    assert lint_errors(tmp_path) == []
-    resources = transformed(tmp_path)["Resources"]
+    out, written = orders
+    assert out / "template.yaml" in written
+    assert lint_errors(out) == []
+    resources = transformed(out)["Resources"]
     function = resources["OrdersFunction"]
     assert function["Type"] == "AWS::Lambda::Function"
     assert function["Properties"]["Handler"] == "portabind_lambda.handle_orders"
@@ -60,21 +64,21 @@ def test_orders_template_transforms_and_lints(
     assert "s3:DeleteBucket" not in granted
 
 
-def test_artifact_is_self_contained(tmp_path: Path) -> None:
-    build_sample(tmp_path)
-    assert (tmp_path / "app.py").read_text() == (SAMPLE / "app.py").read_text()
-    assert sorted(p.name for p in (tmp_path / "components").iterdir()) == [
+def test_artifact_is_self_contained(orders: tuple[Path, list[Path]]) -> None:
+    out, _ = orders
+    assert (out / "app.py").read_text() == (SAMPLE / "app.py").read_text()
+    assert sorted(p.name for p in (out / "components").iterdir()) == [
         "orders.yaml",
         "portabind-components.json",  # the snapshot the function loads at cold start
         "receipts.yaml",
     ]
-    assert (tmp_path / "requirements.txt").read_text().split() == [
+    assert (out / "requirements.txt").read_text().split() == [
         "pydantic>=2.6",
         "PyYAML>=6",
         "boto3>=1.34",
         "aws-lambda-powertools>=3",
     ]
-    bundled = {str(p.relative_to(tmp_path)) for p in (tmp_path / "portabind").rglob("*.py")}
+    bundled = {str(p.relative_to(out)) for p in (out / "portabind").rglob("*.py")}
     assert {
         "portabind/runtime.py",
         "portabind/adapters/aws/runtime.py",
@@ -85,31 +89,33 @@ def test_artifact_is_self_contained(tmp_path: Path) -> None:
     assert not any(
         p.startswith(("portabind/bindings/azure", "portabind/bindings/gcp")) for p in bundled
     )
-    entry = (tmp_path / "portabind_lambda.py").read_text()
+    entry = (out / "portabind_lambda.py").read_text()
     assert '_handle_orders = function.sqs("orders")' in entry
     assert "def handle_orders(event, context):" in entry
 
 
-def test_the_entry_starts_without_yaml_or_the_document_schema(tmp_path: Path) -> None:
+def test_the_entry_starts_without_yaml_or_the_document_schema(
+    orders: tuple[Path, list[Path]],
+) -> None:
     """A cold start reads the build's components snapshot: PyYAML and the pydantic document
     models (tens of milliseconds) are not imported."""
-    build_sample(tmp_path)
+    out, _ = orders
     probe = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import portabind_lambda; "
+        f"import sys; sys.path.insert(0, {str(out)!r}); import portabind_lambda; "
         "print(portabind_lambda.function.runtime.components.components['orders'].source); "
         "print(' '.join(sys.modules))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     result = subprocess.run(
         [sys.executable, "-c", probe],
-        cwd=tmp_path,
+        cwd=out,
         env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
         capture_output=True,
         text=True,
         check=True,
     )
     source, modules = result.stdout.splitlines()
-    assert source == str(tmp_path / "components" / "orders.yaml")
+    assert source == str(out / "components" / "orders.yaml")
     loaded = set(modules.split())
     assert "portabind.adapters.aws.runtime" in loaded
     assert sorted(m for m in loaded if m == "yaml" or m.startswith("yaml.")) == []
