@@ -1,14 +1,9 @@
-"""Running `portabind` in-process on a project whose components directory holds given files,
-for the tests of bad input (tests/tooling/test_bad_inputs.py, test_fuzz_validate.py)."""
+"""Projects whose components directory holds given files, for the tests of bad input
+(tests/tooling/test_bad_inputs.py, test_fuzz_validate.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from portabind.tooling.cli import main
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,12 +38,6 @@ def resiliency(spec: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    stderr: str
-
-
 def write_project(directory: Path, files: dict[str, str | bytes], app: str = APP) -> Path:
     """A project in `directory`: `app.py`, and `files` in its components directory."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -61,12 +50,3 @@ def write_project(directory: Path, files: dict[str, str | bytes], app: str = APP
         else:
             (components / name).write_text(content, encoding="utf-8")
     return directory
-
-
-def portabind_in_process(*args: str) -> Outcome:
-    """`portabind ARGS` as the command line runs it, in this process (a fresh interpreter
-    per run would cost a second each), with what it prints on stderr."""
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-        code = main(list(args))
-    return Outcome(code, stderr.getvalue())

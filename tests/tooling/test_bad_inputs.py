@@ -12,35 +12,35 @@ import pytest
 
 from portabind.errors import SHOWN_PROBLEMS
 from portabind.tooling import bounded_yaml
+from tests.helpers import portabind
 from tests.tooling.bad_input_helpers import (
-    Outcome,
-    portabind_in_process,
     resiliency,
     s3_component,
     write_project,
 )
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 #: A message that names file, component and field, and a hint, fits in this.
 SHORT_MESSAGE = 1_000
 
 
-def validate(tmp_path: Path, files: dict[str, str | bytes], app: str | None = None) -> Outcome:
+def validate(
+    tmp_path: Path, files: dict[str, str | bytes], app: str | None = None
+) -> subprocess.CompletedProcess[str]:
     project = write_project(tmp_path / "app", files, **({"app": app} if app else {}))
-    return portabind_in_process("validate", str(project))
+    return portabind("validate", str(project))
 
 
-def build(tmp_path: Path, files: dict[str, str | bytes]) -> Outcome:
+def build(tmp_path: Path, files: dict[str, str | bytes]) -> subprocess.CompletedProcess[str]:
     project = write_project(tmp_path / "app", files)
-    return portabind_in_process(
-        "build", str(project), "--target", "aws", "--out", str(tmp_path / "out")
-    )
+    return portabind("build", str(project), "--target", "aws", "--out", str(tmp_path / "out"))
 
 
-def assert_one_message(outcome: Outcome, *parts: str) -> None:
-    assert outcome.code == 2, outcome.stderr
+def assert_one_message(outcome: subprocess.CompletedProcess[str], *parts: str) -> None:
+    assert outcome.returncode == 2, outcome.stderr
     assert outcome.stderr.startswith("error: "), outcome.stderr
     assert "Traceback" not in outcome.stderr
     assert len(outcome.stderr) < SHORT_MESSAGE, outcome.stderr[:SHORT_MESSAGE]
@@ -168,7 +168,7 @@ def test_aliases_within_the_limit_load(tmp_path: Path) -> None:
     """An anchor reused a few times, as people write shared settings, is fine."""
     text = s3_component().replace("value: us-east-1", "value: &region us-east-1")
     text += "  - name: endpoint\n    value: *region\n"
-    assert validate(tmp_path, {"s3.yaml": text}).code == 0
+    assert validate(tmp_path, {"s3.yaml": text}).returncode == 0
 
 
 def test_a_file_larger_than_the_limit(tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_a_component_file_that_is_not_a_regular_file(tmp_path: Path) -> None:
     os.mkfifo(project / "components" / "fifo.yaml")
     (project / "components" / "s3.yaml").write_text(s3_component())
     # A FIFO is not a file the loader lists (is_file), so nothing waits for a writer.
-    assert portabind_in_process("validate", str(project)).code == 0
+    assert portabind("validate", str(project)).returncode == 0
 
 
 def test_a_long_component_name_is_shortened(tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_a_long_component_name_is_shortened(tmp_path: Path) -> None:
 def test_many_copies_of_one_document_give_a_bounded_message(tmp_path: Path) -> None:
     copies = 1_000
     outcome = validate(tmp_path, {"s3.yaml": "---\n".join([s3_component()] * copies)})
-    assert outcome.code == 2
+    assert outcome.returncode == 2
     assert f"{copies - 1} problems" in outcome.stderr
     assert f"and {copies - 1 - SHOWN_PROBLEMS:,} more" in outcome.stderr
     assert outcome.stderr.count("component name is already used") == SHOWN_PROBLEMS
@@ -285,19 +285,19 @@ def test_a_literal_that_fails_validation_is_shown(tmp_path: Path) -> None:
 
 def test_init_onto_an_existing_file(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    outcome = portabind_in_process("init", str(tmp_path / "notes.txt"))
+    outcome = portabind("init", str(tmp_path / "notes.txt"))
     assert_one_message(outcome, "notes.txt exists and is not a directory")
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_init_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    outcome = portabind_in_process("init", str(tmp_path / "notes.txt" / "app"))
+    outcome = portabind("init", str(tmp_path / "notes.txt" / "app"))
     assert_one_message(outcome, "cannot create", "Not a directory")
 
 
 def test_init_onto_a_dangling_symlink(tmp_path: Path) -> None:
     (tmp_path / "app").symlink_to(tmp_path / "missing")
-    outcome = portabind_in_process("init", str(tmp_path / "app"))
+    outcome = portabind("init", str(tmp_path / "app"))
     assert_one_message(outcome, "symbolic link to a path that does not exist")
     assert not (tmp_path / "missing").exists()
