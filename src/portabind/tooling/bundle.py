@@ -17,6 +17,7 @@ Each target's build writes its own files (entry module, templates, manifests) ar
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import importlib.util
 import operator
@@ -62,12 +63,21 @@ def _is_module(name: str) -> bool:
         return False
 
 
-def _imported(name: str) -> set[str]:
+def _imported(name: str) -> frozenset[str]:
     """The portabind modules outside the core that module `name` imports when it is loaded:
     imports at module level, not those under `if TYPE_CHECKING:` nor inside functions (a
     runtime imports there the binding of each trigger kind, which is bundled only when a
     component uses it)."""
-    tree = ast.parse(_module_file(name).read_text(encoding="utf-8"))
+    source = _module_file(name)
+    return _imported_by(source, source.stat().st_mtime_ns)
+
+
+@functools.cache
+def _imported_by(source: Path, mtime_ns: int) -> frozenset[str]:
+    """`_imported` of the module in `source` as it was at `mtime_ns`: a process that builds
+    many times (the test suite, a watch loop) parses each module once per change."""
+    del mtime_ns  # part of the cache key only
+    tree = ast.parse(source.read_text(encoding="utf-8"))
     found: set[str] = set()
     statements: list[ast.stmt] = list(tree.body)
     while statements:
@@ -88,7 +98,7 @@ def _imported(name: str) -> set[str]:
                 for alias in statement.names
                 if _is_module(f"{statement.module}.{alias.name}")
             )
-    return {m for m in found if m.startswith(_LOADED_BY_NAME)}
+    return frozenset(m for m in found if m.startswith(_LOADED_BY_NAME))
 
 
 def _modules(project: Project, target: str) -> set[str]:
