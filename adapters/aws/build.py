@@ -989,6 +989,7 @@ def _entry(project: Project) -> str:
                 component=name,
                 entry=trigger.entry,
                 parameters=("event", "context"),
+                options=TARGET.entry_options(trigger, component),
             )
         )
     return entry.module(
@@ -1002,6 +1003,12 @@ def _entry(project: Project) -> str:
             "import aws_lambda_powertools.utilities.batch  # noqa: E402, F401",
         ),
     )
+
+
+def _kafka_options(_component: Component, annotations: ParsedAnnotations) -> dict[str, bool]:
+    """A Kafka trigger reports partial batch failures only with provisioned pollers, as
+    `_kafka_event` declares it."""
+    return {"partial_batch": annotations[KafkaTrigger].provisioned_pollers is not None}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -1068,7 +1075,13 @@ TARGET = Target(
         ),
         Trigger("bindings.cron", "ScheduleV2", Function.cron, _cron_event),
         Trigger("bindings.http", "HttpApi (extension)", Function.http, _http_event, extension=True),
-        Trigger("bindings.kafka", "MSK or SelfManagedKafka", Function.kafka, _kafka_event),
+        Trigger(
+            "bindings.kafka",
+            "MSK or SelfManagedKafka",
+            Function.kafka,
+            _kafka_event,
+            options=_kafka_options,
+        ),
         Trigger("bindings.rabbitmq", "MQ (Amazon MQ brokers)", Function.mq, _rabbitmq_event),
         Trigger("bindings.mqtt3", "IoTRule (AWS IoT Core)", Function.iot, _mqtt_event),
     ),

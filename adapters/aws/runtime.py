@@ -390,15 +390,15 @@ class Function(BundledFunction):
             )
         )
 
-    def kafka(self, component: str) -> Handler:
-        """MSK / self-managed Kafka batches, one list per partition. In provisioned mode,
-        where Lambda reads partial responses, each partition stops at its first failure and
+    def kafka(self, component: str, *, partial_batch: bool = False) -> Handler:
+        """MSK / self-managed Kafka batches, one list per partition. With `partial_batch`
+        (provisioned mode, where Lambda reads partial responses: the build decides it from
+        `portabind.io/provisionedPollers`), each partition stops at its first failure and
         reports it (Powertools' identifier shape); otherwise the first failure raises and
         Lambda retries the batch."""
         from portabind.bindings.kafka import KafkaMetadata
 
         app, runtime = self.app, self.runtime
-        partial = runtime.components.get(component).annotation("provisionedPollers") is not None
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             # escapeHeaders and excludeHeaderMetaRegex shape the metadata, as locally
@@ -415,7 +415,7 @@ class Function(BundledFunction):
                     functools.partial(_kafka_record_id, partition),
                 )
                 if failed is not None:
-                    if not partial:
+                    if not partial_batch:
                         raise RuntimeError(
                             f"{component}: handler failed on {partition} offset "
                             f"{failed['offset']}; Lambda retries the batch"

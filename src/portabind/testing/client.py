@@ -301,5 +301,6 @@ class TestClient:
                 function_class = targets.adapter(self.target, "runtime").Function
                 self._function = function_class(self._observed, self.runtime, self._environ)
             # One callable per component, made once as a worker makes it at cold start.
-            self._entries[name] = trigger.entry(self._function, name)
+            options = found.entry_options(trigger, component)
+            self._entries[name] = trigger.entry(self._function, name, **options)
         return delivery, self._entries[name]

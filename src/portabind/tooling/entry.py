@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+    from portabind.tooling.targets import EntryOption
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class EntryFunction:
     #: Its return annotation, when the platform reads one.
     returns: str | None = None
     doc: str = ""
+    #: Keyword arguments of the runtime entry: what the build decided from the component
+    #: (its annotations), so the function does not read them again at run time.
+    options: Mapping[str, EntryOption] = field(default_factory=dict)
 
 
 def literal(text: str) -> str:
@@ -53,13 +58,21 @@ def identifier(name: str, prefix: str = "f_") -> str:
     return clean if clean[:1].isalpha() else f"{prefix}{clean}"
 
 
+def _option(value: EntryOption) -> str:
+    return literal(value) if isinstance(value, str) else repr(value)
+
+
 def _function(function: EntryFunction) -> list[str]:
     handler = f"_{function.name}"
     arguments = ", ".join(p.split(":", 1)[0].strip() for p in function.parameters)
     returns = f" -> {function.returns}" if function.returns else ""
+    entry_arguments = [
+        literal(function.component),
+        *(f"{name}={_option(value)}" for name, value in function.options.items()),
+    ]
     lines = [
         "",
-        f"{handler} = function.{function.entry.__name__}({literal(function.component)})",
+        f"{handler} = function.{function.entry.__name__}({', '.join(entry_arguments)})",
         "",
         "",
         *function.decorators,

@@ -10,6 +10,10 @@ Each target declares one `Trigger` per binding type it gives a native trigger: w
 support matrix shows, the runtime entry the generated code calls (the `Function` method
 itself, not its name as a string) and the build's writer for it.
 
+A target's build can take settings of its own (`BuildOption`s, e.g. the dapr target's
+`--app-protocol`): `portabind build` offers each as a flag, passes it to the build function as a
+keyword argument, and refuses it for a target that does not declare it.
+
 A target that can be deployed has a deploy part too, `portabind.adapters.<name>.deploy`
 defining `DEPLOYER = Deployer(...)` (`portabind.tooling.deployment`), found the same way.
 """
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
     from types import ModuleType
+    from typing import Concatenate
 
     from portabind.annotations import Annotations, ParsedAnnotations
     from portabind.components import Component
@@ -44,6 +49,8 @@ if TYPE_CHECKING:
 
 _ADAPTERS = "portabind.adapters"
 Writer = TypeVar("Writer")
+#: A value a runtime entry takes as a keyword argument (written into generated code).
+EntryOption = bool | int | str
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,28 @@ class Trigger(Generic[Writer]):
     #: Dapr gives the type no input direction: the trigger is opt-in with the annotation
     #: `portabind.io/trigger: "true"`.
     extension: bool = False
+    #: The keyword arguments `entry` takes for a component: what the build decides from its
+    #: annotations (the generated entry passes them, and so does the test client), so the
+    #: deployed function does not read annotations again.
+    options: Callable[[Component, ParsedAnnotations], Mapping[str, EntryOption]] = (
+        lambda _component, _annotations: {}
+    )
+
+
+@dataclass(frozen=True)
+class BuildOption:
+    """A setting one target's build takes: `portabind build --target T --NAME VALUE`."""
+
+    #: The flag without its dashes (`app-protocol`).
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    help: str
+
+    @property
+    def keyword(self) -> str:
+        """The build function's keyword argument for it (`app_protocol`)."""
+        return self.name.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -68,8 +97,9 @@ class Target:
     """What `adapters/<name>/build.py` exports as `TARGET`."""
 
     name: str
-    #: Writes the deployable artifact for a project into a directory; returns the files.
-    build: Callable[[Project, Path], list[Path]]
+    #: Writes the deployable artifact for a project into a directory; returns the files. It
+    #: takes each of `options` as a keyword argument (`BuildOption.keyword`).
+    build: Callable[Concatenate[Project, Path, ...], list[Path]]
     triggers: Sequence[Trigger[Any]]
     #: Input types without a native trigger here → the honest alternative to offer.
     fallbacks: Mapping[str, str] = field(default_factory=dict)
@@ -79,6 +109,33 @@ class Target:
     #: What the build cannot express of the project (Resiliency policies the platform has no
     #: setting for), as warnings naming each policy; `build` prints them.
     cannot_express: Callable[[Project], list[UserError]] = lambda _project: []
+    #: The settings of its own its build takes (`portabind build --target NAME --OPTION`).
+    options: Sequence[BuildOption] = ()
+
+    def chosen_options(self, given: Mapping[str, str]) -> dict[str, str]:
+        """The build's keyword arguments: the options `given` by name, the defaults of the
+        others. An option this target does not declare, or a value not among its choices,
+        raises."""
+        declared = {option.name: option for option in self.options}
+        for name, value in given.items():
+            option = declared.get(name)
+            if option is None:
+                takes = ", ".join(f"--{known}" for known in declared) or "no option of its own"
+                takers = [target for target, _ in build_options().get(name, [])]
+                raise UserError(
+                    f"--{name} is not an option of the {self.name} build (it takes {takes})",
+                    hint=f"only the {' and '.join(takers)} build takes --{name}"
+                    if takers
+                    else None,
+                )
+            if value not in option.choices:
+                raise UserError(
+                    f"--{name} {value!r} is not one of {', '.join(option.choices)}",
+                    hint=option.help,
+                )
+        return {
+            option.keyword: given.get(option.name, option.default) for option in declared.values()
+        }
 
     def trigger(self, binding_type: str) -> Trigger[Any] | None:
         return next((t for t in self.triggers if t.binding_type == binding_type), None)
@@ -101,6 +158,10 @@ class Target:
         """The component's annotations as this target reads them. Keys only other targets
         read are left alone here; `check_annotations` checks the whole namespace."""
         return parse_annotations(component, self.annotation_models(component), partial=True)
+
+    def entry_options(self, trigger: Trigger[Any], component: Component) -> dict[str, EntryOption]:
+        """The keyword arguments of `trigger.entry` for the component."""
+        return dict(trigger.options(component, self.parse_annotations(component)))
 
 
 def cannot_express(
@@ -143,6 +204,15 @@ def target(name: str) -> Target:
 def targets() -> dict[str, Target]:
     """Every build target shipped, by name."""
     return {name: target(name) for name in target_names()}
+
+
+def build_options() -> dict[str, list[tuple[str, BuildOption]]]:
+    """Every target's build options by name, each with the target declaring it."""
+    found: dict[str, list[tuple[str, BuildOption]]] = {}
+    for name, declaring in targets().items():
+        for option in declaring.options:
+            found.setdefault(option.name, []).append((name, option))
+    return found
 
 
 @dataclass(frozen=True)

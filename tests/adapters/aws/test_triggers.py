@@ -167,8 +167,8 @@ def test_entry_module_wires_each_trigger(everything: Path) -> None:
         '_handle_archive = function.s3("archive")',
         '_handle_nightly = function.cron("nightly")',
         '_handle_webhook = function.http("webhook")',
-        '_handle_payments = function.kafka("payments")',
-        '_handle_telemetry = function.kafka("telemetry")',
+        '_handle_payments = function.kafka("payments", partial_batch=True)',
+        '_handle_telemetry = function.kafka("telemetry", partial_batch=False)',
         '_handle_jobs = function.mq("jobs")',
         '_handle_sensors = function.iot("sensors")',
     ):
