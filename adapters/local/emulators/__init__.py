@@ -11,15 +11,20 @@ own handle (thread or PID), so a run can never leak a server onto a well-known p
 
 from __future__ import annotations
 
+import argparse
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from portabind.errors import PortabindError, UserError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import TracebackType
+    from types import FrameType, TracebackType
 
     from typing_extensions import Self
 
@@ -31,6 +36,9 @@ __all__ = [
     "EmulatorUnavailable",
     "free_port",
     "port_accepts",
+    "serve_until_signal",
+    "stop_on_signals",
+    "stop_process",
     "wait_for_port",
 ]
 
@@ -126,3 +134,84 @@ def wait_for_port(
         # Back off gently: most emulators are up within a second, so poll often at first.
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """Terminate an emulator's server process and wait for it; kill it if it is still there
+    after *timeout* seconds. Nothing to do when it is None or has exited."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, how emulators run on their own are stopped.
+    Installed before they start, so that a signal sent once they listen is never missed."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stopping
+
+
+class ServedEmulator(Protocol):
+    """What `serve_until_signal` needs of an emulator: the gRPC servers' surface."""
+
+    @property
+    def address(self) -> str: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def serve_until_signal(
+    emulator: Callable[[str, int], ServedEmulator],
+    *,
+    title: str,
+    address_variable: str,
+    default_port: int,
+    argv: list[str] | None = None,
+) -> int:
+    """The command line of an emulator module (`python -m portabind...emulators.pubsub`):
+    `--host`/`--port`, its address alone on stdout (for scripts), until SIGINT or SIGTERM.
+    A port already taken is exit 2 with one line, as any mistake of the user's."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {emulator.__module__}",
+        description=f"Run portabind's in-memory Google Cloud {title} emulator (gRPC).",
+    )
+    parser.add_argument("--host", default=LOCALHOST, help=f"interface to bind ({LOCALHOST})")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=default_port,
+        help=f"port to bind, 0 for any ({default_port})",
+    )
+    args = parser.parse_args(argv)
+    stopping = stop_on_signals()
+    server = emulator(args.host, args.port)
+    try:
+        server.start()
+    except OSError as error:
+        print(f"error: {error}. Choose another --port or stop what uses it.", file=sys.stderr)
+        return 2
+    try:
+        print(server.address, flush=True)
+        print(
+            f"{title} emulator listening; set {address_variable}={server.address}. "
+            "Stop with Ctrl-C.",
+            file=sys.stderr,
+            flush=True,
+        )
+        stopping.wait()
+    finally:
+        server.stop()
+    return 0

@@ -18,6 +18,7 @@ from portabind.adapters.local.emulators import (
     EmulatorFailed,
     EmulatorUnavailable,
     free_port,
+    stop_process,
     wait_for_port,
 )
 from portabind.adapters.local.emulators.npm import REPO_ROOT, NpmTool
@@ -157,13 +158,7 @@ class AzuriteEmulator(Emulator):
     def stop(self) -> None:
         """Terminate Azurite by its PID and wait for it to exit. Safe to call twice."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
         workdir, self._workdir = self._workdir, None
         if workdir is not None:
             workdir.cleanup()

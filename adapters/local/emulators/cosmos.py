@@ -19,6 +19,7 @@ from portabind.adapters.local.emulators import (
     EmulatorFailed,
     EmulatorUnavailable,
     free_port,
+    stop_process,
     wait_for_port,
 )
 from portabind.adapters.local.emulators.npm import REPO_ROOT, NpmTool
@@ -88,13 +89,7 @@ class CosmosEmulator(Emulator):
     def stop(self) -> None:
         """Terminate the server by its PID and wait for it. Safe to call twice."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
         log, self._log = self._log, None
         if log is not None:
             log.close()

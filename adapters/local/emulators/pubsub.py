@@ -20,13 +20,10 @@ Run it on its own with ``python -m portabind.adapters.local.emulators.pubsub --p
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import itertools
 import logging
 import re
-import signal
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,9 +36,11 @@ import grpc
 from google.protobuf import empty_pb2
 from google.pubsub_v1 import types as pubsub_types
 
+from portabind.adapters.local.emulators import serve_until_signal
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from types import FrameType, TracebackType
+    from types import TracebackType
 
 __all__ = ["PubSubEmulator", "main"]
 
@@ -904,40 +903,13 @@ def _bracket(host: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until SIGINT or SIGTERM; print its address on stdout."""
-    parser = argparse.ArgumentParser(
-        prog="python -m portabind.adapters.local.emulators.pubsub",
-        description="Run an in-memory Google Cloud Pub/Sub emulator (gRPC).",
+    return serve_until_signal(
+        PubSubEmulator,
+        title="Pub/Sub",
+        address_variable="PUBSUB_EMULATOR_HOST",
+        default_port=8085,
+        argv=argv,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8085, help="port to bind, 0 for any (8085)")
-    args = parser.parse_args(argv)
-
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    emulator = PubSubEmulator(args.host, args.port)
-    try:
-        emulator.start()
-    except OSError as error:
-        print(f"error: {error}. Choose another --port or stop what uses it.", file=sys.stderr)
-        return 2
-    try:
-        # stdout carries only the address, so that scripts can read it.
-        print(emulator.address, flush=True)
-        print(
-            f"Pub/Sub emulator listening; set PUBSUB_EMULATOR_HOST={emulator.address}. "
-            "Stop with Ctrl-C.",
-            file=sys.stderr,
-            flush=True,
-        )
-        stopping.wait()
-    finally:
-        emulator.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,10 +20,7 @@ Run it on its own with ``python -m portabind.adapters.local.emulators.secretmana
 
 from __future__ import annotations
 
-import argparse
 import re
-import signal
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,11 +30,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf import empty_pb2
 
-from portabind.adapters.local.emulators import LOCALHOST, Emulator
+from portabind.adapters.local.emulators import LOCALHOST, Emulator, serve_until_signal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import FrameType
 
     from typing_extensions import Self
 
@@ -326,38 +322,13 @@ class SecretManagerEmulator(Emulator):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until SIGINT or SIGTERM; print its address on stdout."""
-    parser = argparse.ArgumentParser(
-        prog="python -m portabind.adapters.local.emulators.secretmanager",
-        description="Run portabind's in-memory Google Cloud Secret Manager server (gRPC).",
+    return serve_until_signal(
+        SecretManagerEmulator,
+        title="Secret Manager",
+        address_variable="PORTABIND_SECRETMANAGER_EMULATOR_HOST",
+        default_port=8086,
+        argv=argv,
     )
-    parser.add_argument("--host", default=LOCALHOST, help="interface to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8086, help="port to bind, 0 for any (8086)")
-    args = parser.parse_args(argv)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    emulator = SecretManagerEmulator(args.host, args.port)
-    try:
-        emulator.start()
-    except OSError as error:
-        print(f"error: {error}. Choose another --port or stop what uses it.", file=sys.stderr)
-        return 2
-    try:
-        print(emulator.address, flush=True)  # stdout carries only the address
-        print(
-            "Secret Manager emulator listening; set "
-            f"PORTABIND_SECRETMANAGER_EMULATOR_HOST={emulator.address}. Stop with Ctrl-C.",
-            file=sys.stderr,
-            flush=True,
-        )
-        stopping.wait()
-    finally:
-        emulator.stop()
-    return 0
 
 
 if __name__ == "__main__":
