@@ -10,6 +10,13 @@ Delivery is at least once:
   events: right after it (`Acknowledge.EACH`), or together with the batch's other handled
   messages once the batch is done (`Acknowledge.BATCH`: one request per batch). A handler
   that ends the thread still leaves the messages handled before it acknowledged.
+- A process killed outright (`kill -9`, a crash) acknowledges nothing more: under EACH the
+  one message whose handler had returned is handled again, under BATCH every handled
+  message of the batch in flight. Every message of that batch, handled or not, is received
+  again once the visibility timeout passes, and on SQS that receive counts toward the
+  redrive policy's `maxReceiveCount`: so only EACH keeps crashes from moving messages that
+  had succeeded into the dead-letter queue. Every listener here uses EACH
+  (benchmarks/sqs_ack.py measures what it costs).
 - A message whose handler failed, or that cannot be read as events, is never acknowledged:
   it is released to come back after a back-off that doubles with its receive count (1 s,
   2 s, 4 s, … at most a minute). Should the release fail, the service's visibility timeout
@@ -72,7 +79,7 @@ class QueueSource(ABC, Generic[Message]):
     it and goes on as the module docstring says.
     """
 
-    #: EACH by default: a crash between two handlers then repeats no handled message.
+    #: EACH: a crash then repeats at most the one message whose handler had just returned.
     acknowledge = Acknowledge.EACH
     #: Pause after an empty receive. Zero for a service that long-polls (the receive itself
     #: waited); a service whose receive returns at once sets its polling interval.

@@ -21,7 +21,6 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from portabind.bindings._polling import Acknowledge
 from portabind.bindings.aws import _aws
 from portabind.bindings.aws.sqs import SqsQueue
 
@@ -61,8 +60,6 @@ def allow(sqs: Any, url: str, queue_arn: str, service: str, source_arn: str) -> 
 class _RelayQueue(SqsQueue):
     """The relay queue: created, and the source attached to it, on the first receive (and
     again after that failed); each message's body read by `read`."""
-
-    acknowledge = Acknowledge.EACH
 
     def __init__(
         self,

@@ -167,6 +167,26 @@ def test_listener_delivers_with_metadata_and_deletes_after_success(
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
+def test_each_message_is_deleted_before_the_next_is_handled(queue: sqs.SqsMetadata) -> None:
+    """What a crash mid-batch can repeat: only the message being handled is still there."""
+    client, url = raw_client(queue)
+    client.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(3)]
+    )
+    left_in_queue: list[int] = []
+
+    def handle(event: BindingEvent) -> None:
+        attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        counts = attributes["Attributes"]
+        left_in_queue.append(
+            int(counts["ApproximateNumberOfMessages"])
+            + int(counts["ApproximateNumberOfMessagesNotVisible"])
+        )
+
+    listen(queue, handle, lambda: len(left_in_queue) == 3)
+    assert left_in_queue == [3, 2, 1]
+
+
 def test_failed_message_is_left_for_redelivery(queue: sqs.SqsMetadata) -> None:
     client, url = raw_client(queue)
     client.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
