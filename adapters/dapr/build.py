@@ -4,8 +4,10 @@ scaled by KEDA, applied with `kubectl apply -k OUT`.
 OUT holds the image context and the manifests:
 
 - `Dockerfile` (a slim Python base, `requirements.txt` installed, the user's code, components
-  and the vendored portabind), whose entrypoint serves the app to daprd over the HTTP app
-  protocol (`portabind.adapters.dapr.runtime`) on `APP_PORT`;
+  and the vendored portabind), whose entrypoint serves the app to daprd over Dapr's app
+  protocol (`portabind.adapters.dapr.runtime`) on `APP_PORT`: HTTP, or gRPC with
+  `--app-protocol grpc` (then, and only then, the image installs grpcio and the `dapr`
+  package's protos);
 - `deployment.yaml`: one Deployment named after the app id with Dapr's annotations, the
   environment portabind's own listeners read their secrets from;
 - `components.yaml`: the components as Dapr `Component` resources scoped to the app; secret
@@ -40,14 +42,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from portabind import registry
-from portabind.adapters.dapr.runtime import Function
+from portabind.adapters.dapr.runtime import APP_PROTOCOLS, Function
 from portabind.bindings.http import LISTEN_HOST_VARIABLE, HttpAnnotations
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import UserError
 from portabind.secrets import secret_env_name
 from portabind.tooling import bundle
 from portabind.tooling.crontab import Untranslatable, unix_cron
-from portabind.tooling.targets import Target, Trigger
+from portabind.tooling.targets import BuildOption, Target, Trigger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -64,6 +66,8 @@ KUBERNETES_STORE = "kubernetes"
 CRON_LEAD_MINUTES = 2
 CRON_TAIL_MINUTES = 3
 SECRETS_DIR = "secrets"
+#: What the entrypoint needs to serve Dapr's gRPC app protocol (portabind declares both).
+GRPC_REQUIREMENTS = ("grpcio", "dapr")
 
 
 @dataclass(frozen=True)
@@ -481,9 +485,11 @@ def _resiliency(project: Project) -> list[dict[str, Any]]:
     ]
 
 
-def _deployment(project: Project) -> dict[str, Any]:
+def _deployment(project: Project, app_protocol: str) -> dict[str, Any]:
     name = app_id(project)
     command = ["python", "-m", Function.__module__, "--port", str(APP_PORT)]
+    if app_protocol != "http":  # the entrypoint's default
+        command += ["--app-protocol", app_protocol]
     for listener in listened(project):
         command += ["--listen", listener]
     environment = [
@@ -514,7 +520,7 @@ def _deployment(project: Project) -> dict[str, Any]:
                         "dapr.io/enabled": "true",
                         "dapr.io/app-id": name,
                         "dapr.io/app-port": str(APP_PORT),
-                        "dapr.io/app-protocol": "http",
+                        "dapr.io/app-protocol": app_protocol,
                         "dapr.io/config": name,
                     },
                 },
@@ -525,6 +531,12 @@ def _deployment(project: Project) -> dict[str, Any]:
                             "image": name,
                             "command": command,
                             "ports": [{"containerPort": port} for port in ports],
+                            # Ready once the app channel accepts connections, as daprd
+                            # waits for it: neither protocol has a readiness route.
+                            "readinessProbe": {
+                                "tcpSocket": {"port": APP_PORT},
+                                "periodSeconds": 2,
+                            },
                             **({"env": environment} if environment else {}),
                         }
                     ]
@@ -605,14 +617,16 @@ ENTRYPOINT {entrypoint}
 """
 
 
-def requirements(project: Project) -> list[str]:
-    """The SDKs of the inputs portabind listens to itself: outputs go through the sidecar."""
+def requirements(project: Project, app_protocol: str) -> list[str]:
+    """The SDKs of the inputs portabind listens to itself (outputs go through the sidecar),
+    and gRPC's when the app protocol is gRPC."""
     listening = set(listened(project))
 
     def needs(component: Component) -> list[str]:
         return bundle.family_extra(component) if component.name in listening else []
 
-    return bundle.requirements(project, [], needs)
+    base = GRPC_REQUIREMENTS if app_protocol == "grpc" else ()
+    return bundle.requirements(project, base, needs)
 
 
 def _yaml(path: Path, documents: list[dict[str, Any]]) -> Path:
@@ -624,10 +638,10 @@ def _yaml(path: Path, documents: list[dict[str, Any]]) -> Path:
     return path
 
 
-def build(project: Project, out: Path) -> list[Path]:
+def build(project: Project, out: Path, app_protocol: str = "http") -> list[Path]:
     out = Path(out)
     bundled = bundle.bundle(project, out, TARGET.name)
-    deployment = _deployment(project)
+    deployment = _deployment(project, app_protocol)
     entrypoint = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
     (out / "Dockerfile").write_text(
         DOCKERFILE.format(
@@ -636,7 +650,8 @@ def build(project: Project, out: Path) -> list[Path]:
             entrypoint=json.dumps(entrypoint),
         )
     )
-    (out / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements(project)))
+    lines = requirements(project, app_protocol)
+    (out / "requirements.txt").write_text("".join(f"{line}\n" for line in lines))
     # The image holds no secret and no manifest (`*.yaml` at the top only: components/ stays).
     (out / ".dockerignore").write_text(f"{SECRETS_DIR}/\n*.yaml\n")
     (out / ".gitignore").write_text(f"{SECRETS_DIR}/*.env\n")
@@ -722,4 +737,12 @@ TARGET = Target(
     build=build,
     triggers=tuple(_triggers()),
     cannot_express=notices,
+    options=(
+        BuildOption(
+            "app-protocol",
+            APP_PROTOCOLS,
+            "http",
+            "the protocol daprd delivers input events to the app over",
+        ),
+    ),
 )

@@ -63,7 +63,8 @@ def test_the_local_runner_loads_grpc_only_to_serve_it() -> None:
     assert "dapr.proto.runtime.v1.dapr_pb2_grpc" in served
 
 
-@pytest.mark.parametrize("target", ["aws", "azure", "gcp"])
+# dapr: the entrypoint imports gRPC and the protos only to serve the gRPC app protocol.
+@pytest.mark.parametrize("target", ["aws", "azure", "gcp", "dapr"])
 def test_a_deployed_function_never_loads_grpc_or_dapr(target: str) -> None:
     loaded = sdks_added(f"portabind.adapters.{target}.runtime")
     assert [m for m in loaded if m.startswith(("grpc", "dapr"))] == []

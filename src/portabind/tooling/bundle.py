@@ -250,7 +250,10 @@ def requirements(
     wanted = {_distribution(n) for n in names}
     lines: list[str] = []
     for requirement, extra in declared:
-        chosen = extra is None or extra in names or _distribution(requirement) in wanted
+        # A distribution named is taken as an extra that uses it declares it, not as a
+        # gathering extra spells it (dev's `dapr[grpc,fastapi]`: the test SDKs).
+        named = _distribution(requirement) in wanted and extra not in _GATHERING
+        chosen = extra is None or extra in names or named
         if chosen and _distribution(requirement) != "portabind" and requirement not in lines:
             lines.append(requirement)
     return _merge_app_requirements(project, lines)

@@ -42,7 +42,43 @@ def _project_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+#: Where `portabind build` keeps the target options given (`dest` of each flag).
+_BUILD_OPTION = "build option "
+
+
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    """Every target's build options as flags: unset unless given, the target's own
+    declaration checks the value (`Target.chosen_options`)."""
+    for name, declared in targets.build_options().items():
+        choices = dict.fromkeys(choice for _, option in declared for choice in option.choices)
+        parser.add_argument(
+            f"--{name}",
+            dest=f"{_BUILD_OPTION}{name}",
+            metavar="{" + ",".join(choices) + "}",
+            help="; ".join(
+                f"{target} only: {option.help} (default {option.default})"
+                for target, option in declared
+            ),
+        )
+
+
+def _given_build_options(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        name.removeprefix(_BUILD_OPTION): value
+        for name, value in vars(args).items()
+        if name.startswith(_BUILD_OPTION) and value is not None
+    }
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command of a command line, read before parsing it: its first word that is not an
+    option (the options before a command take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; for `build` (`for_command`), with every target's build options, which
+    importing the targets gives (a moment no other command needs to spend)."""
     parser = argparse.ArgumentParser(
         prog="portabind",
         description="Dapr bindings for functions-as-a-service: one handler, every cloud.",
@@ -72,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     _project_args(build)
     build.add_argument("--target", required=True, choices=targets.target_names())
     build.add_argument("--out", required=True, type=Path, help="output directory")
+    if for_command == "build":
+        _build_options(build)
 
     deploy = commands.add_parser(
         "deploy", help="build, then deploy with the platform's own CLI (sam, az, gcloud)"
@@ -260,6 +298,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from portabind.tooling.notices import report
     from portabind.tooling.project import check_project, load_project
 
+    target = targets.target(args.target)
+    options = target.chosen_options(_given_build_options(args))
     project = load_project(args.dir, args.components, args.app, app_id=args.app_id)
     report(
         check_project(project, resolve_secrets=False, build_target=args.target),
@@ -272,7 +312,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    written = targets.target(args.target).build(project, args.out)
+    written = target.build(project, args.out, **options)
     print(f"built {args.target} app in {args.out}:")
     for path in written:
         print(f"  {path}")
@@ -404,7 +444,8 @@ COMMANDS: dict[str, Any] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_command(words)).parse_args(words)
     try:
         code: int = COMMANDS[args.command](args)
         return code

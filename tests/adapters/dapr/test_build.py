@@ -61,6 +61,16 @@ def by_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in documents if d["kind"] == kind]
 
 
+def validate(documents: list[dict[str, Any]]) -> None:
+    """Each document against the schema of its kind: Kubernetes' own, or the CRD's."""
+    for document in documents:
+        group, _, version = document["apiVersion"].rpartition("/")
+        if (group, document["kind"]) in CRDS:
+            jsonschema.validate(document, crd_schema(group, document["kind"], version))
+        else:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
 def test_every_manifest_is_valid_for_kubernetes_keda_and_dapr(built: Path) -> None:
     documents = render(built)
     kinds = sorted(d["kind"] for d in documents)
@@ -69,12 +79,7 @@ def test_every_manifest_is_valid_for_kubernetes_keda_and_dapr(built: Path) -> No
         + ["Component"] * 3
         + ["Resiliency", "ScaledObject", "TriggerAuthentication"]
     )
-    for document in documents:
-        group, _, version = document["apiVersion"].rpartition("/")
-        if (group, document["kind"]) in CRDS:
-            jsonschema.validate(document, crd_schema(group, document["kind"], version))
-        else:
-            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    validate(documents)
 
 
 def test_each_keda_trigger_uses_only_keys_its_scaler_declares(built: Path) -> None:
@@ -135,12 +140,54 @@ def test_the_deployment_carries_daprs_annotations_and_serves_the_app_port(built:
     assert container["command"] == [
         "python", "-m", "portabind.adapters.dapr.runtime", "--port", "3000",
     ]  # fmt: skip
-    # Outputs go through the sidecar: the image carries no cloud SDK for them.
+    # Outputs go through the sidecar: the image carries no cloud SDK for them, nor gRPC.
     requirements = (built / "requirements.txt").read_text().splitlines()
-    assert not [r for r in requirements if r.startswith(("boto3", "azure", "croniter"))]
+    unneeded = ("boto3", "azure", "croniter", "grpcio", "dapr")
+    assert not [r for r in requirements if r.startswith(unneeded)]
     dockerfile = (built / "Dockerfile").read_text()
     assert dockerfile.startswith("# Generated") and "FROM python:3.12-slim" in dockerfile
     assert json.dumps(container["command"]) in dockerfile
+
+
+def test_the_grpc_build_serves_daprs_grpc_app_protocol(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "grpc"
+    result = portabind("build", project, "--target", "dapr", "--out", out, "--app-protocol", "grpc")
+    assert result.returncode == 0, result.stderr
+    documents = render(out)
+    validate(documents)
+    (deployment,) = by_kind(documents, "Deployment")
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"]["dapr.io/app-protocol"] == "grpc"
+    (container,) = template["spec"]["containers"]
+    assert container["command"][-2:] == ["--app-protocol", "grpc"]
+    assert json.dumps(container["command"]) in (out / "Dockerfile").read_text()
+    # No HTTP route to ask: ready once the app channel accepts connections.
+    assert container["readinessProbe"]["tcpSocket"] == {"port": 3000}
+    requirements = (out / "requirements.txt").read_text().splitlines()
+    assert [r for r in requirements if r.startswith(("grpcio", "dapr"))] == [
+        "grpcio>=1.60",
+        "dapr>=1.19",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "protocol", "message"),
+    [
+        ("dapr", "soap", "error: --app-protocol 'soap' is not one of http, grpc"),
+        ("aws", "grpc", "error: --app-protocol is not an option of the aws build"),
+    ],
+)
+def test_an_app_protocol_the_target_cannot_take_is_refused(
+    project: Path, tmp_path: Path, target: str, protocol: str, message: str
+) -> None:
+    out = tmp_path / "out"
+    result = portabind(
+        "build", project, "--target", target, "--out", out, "--app-protocol", protocol
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 def test_secrets_are_kubernetes_references_and_no_value_is_written(built: Path) -> None:

@@ -1,6 +1,7 @@
 """The dapr build's entrypoint, run as the image runs it (`python -m
 portabind.adapters.dapr.runtime` in OUT, its vendored portabind first on the path), driven the
-way daprd drives an app over the HTTP app protocol; its outputs reach a fake sidecar that
+way daprd drives an app over the HTTP app protocol, and over the gRPC one by the runner's own
+client of it (`portabind run --app-protocol grpc`'s); its outputs reach a fake sidecar that
 checks the request body daprd would receive."""
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
-from portabind.adapters.dapr.runtime import dapr_request_metadata, request_body
+from portabind.adapters.dapr.build import APP_PORT
+from portabind.adapters.dapr.runtime import APP_PROTOCOLS, dapr_request_metadata, request_body
+from portabind.adapters.local.app_channel import AppChannel, AppDeliveryFailed, connect
 from portabind.adapters.local.emulators import free_port
 from portabind.appprotocol import http_headers
+from portabind.events import BindingEvent, Metadata
+from portabind.tooling.project import load_project
 from tests.adapters.dapr.shop import component, value, write_project
 from tests.helpers import PORTABIND, portabind, serving, wait_until
 
@@ -157,24 +163,28 @@ def on_tick(event):
 """
 
 
+@pytest.mark.parametrize("app_protocol", APP_PROTOCOLS)
 def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
-    tmp_path: Path, sidecar: FakeSidecar
+    tmp_path: Path, sidecar: FakeSidecar, app_protocol: str
 ) -> None:
     """The round trip a cluster performs, with `portabind run --app-port` as daprd: it loads
-    the components, delivers the cron tick over the app protocol to the built entrypoint,
-    whose output call comes back through run's `/v1.0/bindings` to the http binding's
-    service (here the recording server)."""
+    the components, delivers the cron tick over the app protocol the build chose to the
+    built entrypoint, whose output call comes back through run's `/v1.0/bindings` to the
+    http binding's service (here the recording server)."""
     documents = [
         component("tick", "bindings.cron", value("schedule", "@every 1s")),
         component("hook", "bindings.http", value("url", f"http://127.0.0.1:{sidecar.port}")),
     ]
     root = write_project(tmp_path / "ticker", documents, TICKING_APP)
     out = tmp_path / "out"
-    built = portabind("build", root, "--target", "dapr", "--out", out)
+    built = portabind(
+        "build", root, "--target", "dapr", "--out", out, "--app-protocol", app_protocol
+    )
     assert built.returncode == 0, built.stderr
     app_port, dapr_port = free_port(), free_port()
-    entrypoint = [sys.executable, "-m", "portabind.adapters.dapr.runtime", "--port", str(app_port)]
+    entrypoint = [sys.executable, *image_command(out, app_port)[1:]]
     daprd = [str(PORTABIND), "run", str(root), "--app-port", str(app_port)]
+    daprd += ["--app-protocol", app_protocol]
     daprd += ["--dapr-http-port", str(dapr_port), "--dapr-grpc-port", str(free_port())]
     environ = {"DAPR_HTTP_PORT": str(dapr_port), "PATH": "/usr/bin:/bin"}
     with (
@@ -185,10 +195,91 @@ def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
     assert sidecar.requests[0] == ("/received", {"ticked": True})
 
 
-def test_sigterm_stops_the_entrypoint_cleanly(built: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("app_protocol", APP_PROTOCOLS)
+def test_sigterm_stops_the_entrypoint_cleanly(
+    built: Path, tmp_path: Path, app_protocol: str
+) -> None:
     """Kubernetes stops a pod with SIGTERM: the entrypoint stops serving and exits 0."""
     port = free_port()
     command = [sys.executable, "-m", "portabind.adapters.dapr.runtime", "--port", str(port)]
+    command += ["--app-protocol", app_protocol]
     with serving(command, port, tmp_path / "app.log", cwd=built, env={"PATH": "/usr/bin"}) as app:
         app.send_signal(signal.SIGTERM)
         assert app.wait(timeout=10) == 0
+
+
+def image_command(out: Path, port: int) -> list[str]:
+    """The container's command in OUT's Deployment, on `port` instead of the pod's."""
+    deployment = yaml.safe_load((out / "deployment.yaml").read_text())
+    command: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    return [str(port) if word == str(APP_PORT) else word for word in command]
+
+
+APP_TOKEN = "app-token-from-the-sidecar"
+
+
+@pytest.fixture
+def grpc_app(project: Path, sidecar: FakeSidecar, tmp_path: Path) -> Iterator[int]:
+    """The shop built with `--app-protocol grpc`, its entrypoint serving OUT with an app
+    token, its sidecar the fake one; yields the app port."""
+    out = tmp_path / "grpc"
+    result = portabind("build", project, "--target", "dapr", "--out", out, "--app-protocol", "grpc")
+    assert result.returncode == 0, result.stderr
+    port = free_port()
+    environ = {"DAPR_HTTP_PORT": str(sidecar.port), "APP_API_TOKEN": APP_TOKEN, "PATH": "/usr/bin"}
+    command = [sys.executable, *image_command(out, port)[1:]]
+    with serving(command, port, tmp_path / "app.log", cwd=out, env=environ):
+        yield port
+
+
+@pytest.fixture
+def daprd(grpc_app: int) -> Iterator[AppChannel]:
+    """The runner's gRPC app channel to the entrypoint, as daprd's."""
+    channel = connect("grpc", grpc_app, APP_TOKEN)
+    yield channel
+    channel.close()
+
+
+def test_daprd_lists_the_grpc_apps_inputs(project: Path, daprd: AppChannel) -> None:
+    inputs = load_project(project).components.bindings()
+    assert daprd.subscriptions(inputs) == ["orders", "tick"]
+
+
+def test_a_grpc_event_reaches_the_handler_and_its_output_goes_through_the_sidecar(
+    project: Path, daprd: AppChannel, sidecar: FakeSidecar
+) -> None:
+    orders = load_project(project).components.get("orders")
+    metadata = Metadata({"messageId": "m-1", "queueName": "orders"})
+    daprd.deliver(orders, BindingEvent("orders", b'{"id": 7}', metadata))
+    assert sidecar.requests == [
+        (
+            "/v1.0/bindings/receipts",
+            {
+                "operation": "create",
+                "metadata": {"blobName": "receipts/7.json"},
+                "data": {"order": 7},
+            },
+        )
+    ]
+
+
+def test_a_failing_grpc_handler_is_not_acknowledged(
+    project: Path, daprd: AppChannel, sidecar: FakeSidecar
+) -> None:
+    orders = load_project(project).components.get("orders")
+    with pytest.raises(AppDeliveryFailed, match="INTERNAL: the handler failed"):
+        daprd.deliver(orders, BindingEvent("orders", b'{"id": 8, "fail": true}', Metadata()))
+    assert sidecar.requests == []
+
+
+def test_the_grpc_app_refuses_a_caller_without_its_token(
+    project: Path, grpc_app: int, sidecar: FakeSidecar
+) -> None:
+    orders = load_project(project).components.get("orders")
+    stranger = connect("grpc", grpc_app, None)
+    try:
+        with pytest.raises(AppDeliveryFailed, match="UNAUTHENTICATED"):
+            stranger.deliver(orders, BindingEvent("orders", b'{"id": 9}', Metadata()))
+    finally:
+        stranger.close()
+    assert sidecar.requests == []
