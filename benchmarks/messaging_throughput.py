@@ -15,7 +15,7 @@ handler forwards each message to an `outbox` queue through the output binding. T
 Service Bus runs twice: with Dapr's defaults (`maxActiveMessages` 1: one message per receive)
 and with `maxActiveMessages: 10`, as SQS receives 10 at a time.
 
-    .venv/bin/python benchmarks/messaging_throughput.py [--messages 500]
+    .venv/bin/python benchmarks/messaging_throughput.py [--messages 500] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _report import Row, add_arguments, emit, runs
 
 from portabind.adapters.local.emulators import free_port
 from portabind.adapters.local.emulators.amqp import AmqpBroker
@@ -149,8 +151,10 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--messages", type=int, help="default 500, quick 150")
+    add_arguments(parser)
     options = parser.parse_args()
+    messages = runs(options.messages, options, full=500, quick=150)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request
     rows = []
     with MotoEmulator() as moto, AmqpBroker() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -169,16 +173,31 @@ def main() -> None:
             ),
         ]
         for index, (label, binding_type, queues) in enumerate(cases):
-            rows.append(
-                (label, *measure(root / str(index), binding_type, queues, options.messages))
-            )
+            rows.append((label, *measure(root / str(index), binding_type, queues, messages)))
     base_in, base_out = rows[0][1], rows[0][2]
-    print(f"{options.messages} messages       in and out/s  ratio      out/s  ratio")
+    print(f"{messages} messages       in and out/s  ratio      out/s  ratio")
     for label, in_and_out, out in rows:
         print(
             f"{label:<34} {in_and_out:9.1f} {in_and_out / base_in:6.2f} "
             f"{out:10.1f} {out / base_out:6.2f}"
         )
+    emit(
+        [
+            Row(
+                "messaging throughput",
+                f"{name}: {kind} / SQS on moto",
+                f"{mine:.0f} vs {base:.0f} messages/s",
+                ratio=mine / base,
+            )
+            for name, (_, in_and_out, out) in zip(
+                ("Service Bus, Dapr's defaults", "Service Bus, maxActiveMessages 10"),
+                rows[1:],
+                strict=True,
+            )
+            for kind, mine, base in (("in and out", in_and_out, base_in), ("out", out, base_out))
+        ],
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Azure Storage Queues with its default 10 s polling interval), lets it settle int
 for messages for `--settle` seconds, sets `stop` and times the return. moto runs in this
 process; Azurite is the one `find_azurite` finds (`PORTABIND_AZURITE`, PATH or tools/).
 
-    .venv/bin/python benchmarks/stop_latency.py [--runs N] [--settle SECONDS]
+    .venv/bin/python benchmarks/stop_latency.py [--runs N] [--settle SECONDS] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
+
+from _report import Row, add_arguments, emit, runs
 
 from portabind.adapters.local.emulators.aws import MotoEmulator
 from portabind.adapters.local.emulators.azure import AzuriteEmulator
@@ -84,9 +86,12 @@ def stop_seconds(listener: InputBinding[Any], settle: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, help="default 5, quick 3")
     parser.add_argument("--settle", type=float, default=1.0)
+    add_arguments(parser)
     options = parser.parse_args()
+    count = runs(options.runs, options, full=5, quick=3)
+    rows: list[Row] = []
     moto = MotoEmulator().start()
     azurite = AzuriteEmulator().start()
     try:
@@ -97,14 +102,18 @@ def main() -> None:
             "storagequeues": lambda: storagequeues_listener(azurite),
         }
         for kind, make in kinds.items():
-            times = [stop_seconds(make(), options.settle) for _ in range(options.runs)]
-            print(
-                f"{kind:14} median {statistics.median(times) * 1000:7.1f} ms   "
-                f"max {max(times) * 1000:7.1f} ms   ({options.runs} runs)"
+            times = [stop_seconds(make(), options.settle) for _ in range(count)]
+            value = (
+                f"median {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms"
+            )
+            print(f"{kind:14} {value}   ({count} runs)")
+            rows.append(
+                Row("stop latency", f"{kind} listener: stop.set() to listen() returning", value)
             )
     finally:
         azurite.stop()
         moto.stop()
+    emit(rows, options)
 
 
 if __name__ == "__main__":
