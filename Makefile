@@ -1,5 +1,5 @@
 # Developer and CI entry points. `make test` is what .ci/run (and CI) runs.
-.PHONY: venv tools servers lint test demo readme
+.PHONY: venv tools servers lint test demo readme bench bench-readme
 
 VENV := .venv
 AZURITE := tools/node_modules/.bin/azurite
@@ -39,3 +39,14 @@ demo: venv
 # The README's support matrix is generated from the code; tests/test_readme.py checks it.
 readme: venv
 	$(VENV)/bin/python scripts/readme_matrix.py README.md
+
+# The benchmark suite (benchmarks/suite.py, the contract in benchmarks/README.md): every
+# benchmarks/<name>.py with its --quick run counts, one table. Never part of `make test`.
+bench: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
+bench: venv tools
+	$(VENV)/bin/python benchmarks/suite.py
+
+# The same, writing the table into the README's Benchmarks section.
+bench-readme: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
+bench-readme: venv tools
+	$(VENV)/bin/python benchmarks/suite.py --write-readme README.md
