@@ -42,7 +42,7 @@ def _project_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-#: Where `portabind build` keeps the target options given (`dest` of each flag).
+#: Where `portabind build` and `deploy` keep the target options given (`dest` of each flag).
 _BUILD_OPTION = "build option "
 
 
@@ -77,8 +77,8 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; for `build` (`for_command`), with every target's build options, which
-    importing the targets gives (a moment no other command needs to spend)."""
+    """The parser; for `build` and `deploy` (`for_command`), with every target's build
+    options, which importing the targets gives (a moment no other command needs to spend)."""
     parser = argparse.ArgumentParser(
         prog="portabind",
         description="Dapr bindings for functions-as-a-service: one handler, every cloud.",
@@ -108,8 +108,6 @@ def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
     _project_args(build)
     build.add_argument("--target", required=True, choices=targets.target_names())
     build.add_argument("--out", required=True, type=Path, help="output directory")
-    if for_command == "build":
-        _build_options(build)
 
     deploy = commands.add_parser(
         "deploy", help="build, then deploy with the platform's own CLI (sam, az, gcloud)"
@@ -133,6 +131,8 @@ def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
     deploy.add_argument(
         "--dry-run", action="store_true", help="build and print the commands; run none"
     )
+    if for_command in ("build", "deploy"):
+        _build_options(build if for_command == "build" else deploy)
 
     destroy = commands.add_parser("destroy", help="delete what `portabind deploy` created")
     destroy.add_argument("dir", nargs="?", default=".", type=Path, help="project directory")
@@ -337,7 +337,14 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         bucket=args.bucket,
         guided=args.guided,
     )
-    deploy(project, args.target, options, out=args.out, dry_run=args.dry_run)
+    deploy(
+        project,
+        args.target,
+        options,
+        out=args.out,
+        dry_run=args.dry_run,
+        build_options=_given_build_options(args),
+    )
     return 0
 
 

@@ -294,9 +294,12 @@ def deploy(
     *,
     out: Path | None = None,
     dry_run: bool = False,
+    build_options: Mapping[str, str] | None = None,
 ) -> None:
-    """Build `project` for `target` and deploy it (or print how, with `dry_run`)."""
+    """Build `project` for `target` with the target's `build_options` (by name) and deploy it
+    (or print how, with `dry_run`)."""
     deployer = targets.deployer(target)
+    chosen = targets.target(target).chosen_options(build_options or {})
     refused = [option for option in options.chosen() if option not in deployer.options]
     if refused:
         taken = ", ".join(f"--{o}" for o in sorted(deployer.options)) or "none"
@@ -309,7 +312,7 @@ def deploy(
         state.mkdir(exist_ok=True)
         # The build output is derived; deployments.json beside it is worth committing.
         (state / ".gitignore").write_text("build/\n")
-    targets.target(target).build(project, out)
+    targets.target(target).build(project, out, **chosen)
     steps = deployer.plan(out, options)
     if dry_run:
         _say(

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from tests.recording_cli import RecordingCli, Rule
 
@@ -64,3 +65,20 @@ def test_deploy_applies_the_kustomization_and_destroy_deletes_it(
     assert destroyed.returncode == 0, destroyed.stderr
     assert kubectl.calls() == [["kubectl", "delete", "-k", OUT]]
     assert kubectl.existing() == set()
+
+
+def test_deploy_builds_with_the_app_protocol_it_is_given(
+    project: Path, kubectl: RecordingCli
+) -> None:
+    kubectl.portabind("deploy", "--target", "dapr", cwd=project)  # the first build
+    fill_secrets(project)
+    result = kubectl.portabind(
+        "deploy", "--target", "dapr", "--app-protocol", "grpc", "--dry-run", cwd=project
+    )
+    assert result.returncode == 0, result.stderr
+    deployment = yaml.safe_load((project / OUT / "deployment.yaml").read_text())
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["dapr.io/app-protocol"] == "grpc"
+    refused = kubectl.portabind("deploy", "--target", "aws", "--app-protocol", "grpc", cwd=project)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: --app-protocol is not an option of the aws build")
