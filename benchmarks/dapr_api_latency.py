@@ -12,7 +12,7 @@ ways from this process, interleaved in rounds so drift on the machine hits all t
 Added latency is each API's percentile minus the in-process one, from the same run; the
 figures printed last are medians over the runs.
 
-    .venv/bin/python benchmarks/dapr_api_latency.py [--calls 5000] [--runs 5]
+    .venv/bin/python benchmarks/dapr_api_latency.py [--calls 5000] [--runs 5] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import redis
+from _report import Row, add_arguments, emit, runs
 from dapr.proto.runtime.v1.binding_pb2 import InvokeBindingRequest
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
 
@@ -86,9 +87,12 @@ def one_run(calls: int, modes: dict[str, Callable[[], bytes]]) -> dict[str, dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=5000, help="calls per mode and run")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--calls", type=int, help="calls per mode and run (5000, quick 2000)")
+    parser.add_argument("--runs", type=int, help="default 5, quick 3")
+    add_arguments(parser)
     args = parser.parse_args()
+    args.calls = runs(args.calls, args, full=5000, quick=2000)
+    args.runs = runs(args.runs, args, full=5, quick=3)
 
     redis.Redis(host="127.0.0.1", port=6379).set(KEY, b'{"order": 1, "item": "tea"}')
     project = Path(tempfile.mkdtemp(prefix="pb-bench-"))
@@ -145,9 +149,16 @@ def main() -> None:
                 line += f"          {added[api]['p50'][-1]:.3f} / {added[api]['p90'][-1]:.3f}"
             print(line)
         print("median over runs, added ms:")
-        for api in ("http", "grpc"):
+        rows = []
+        for api, label in (("http", "HTTP"), ("grpc", "gRPC")):
             p50, p90 = (statistics.median(added[api][cut]) for cut in ("p50", "p90"))
             print(f"  {api:<5} p50 {p50:.3f}  p90 {p90:.3f}")
+            value = f"p50 {p50:.3f} / p90 {p90:.3f} ms added"
+            figure = f"{label} API over an in-process Redis get"
+            rows.append(
+                Row("Dapr API latency", figure, value, goal="≤ 0.5 ms at p90", met=p90 <= 0.5)
+            )
+        emit(rows, args)
     finally:
         connection.close()
         channel.close()
