@@ -102,7 +102,8 @@ VISIBILITY_FACTOR = 6
 RECORD_AGE = (60, 604800)
 EVENT_AGE = (60, 21600)
 FOURTEEN_DAYS = 14 * 24 * 3600
-#: Extras whose packages every Lambda needs: boto3 and Powertools (the SQS batch handler).
+#: Extras whose packages every Lambda needs: boto3 (and Powertools, which the handlers do
+#: not import, for the user's own code).
 BASE_EXTRA = "aws"
 #: Kafka `authType`/`saslMechanism` → Lambda's SourceAccessConfigurations type; MSK takes
 #: SCRAM-SHA-512 only.
@@ -997,11 +998,6 @@ def _entry(project: Project) -> str:
         runtime=Function.__module__,
         app_ref=project.app_ref,
         functions=functions,
-        imports=(
-            "# First, before pydantic: imported after it, Powertools' batch module also builds",
-            "# its pydantic event parser models (tens of ms of cold start) that are never used.",
-            "import aws_lambda_powertools.utilities.batch  # noqa: E402, F401",
-        ),
     )
 
 

@@ -8,9 +8,10 @@ variable `secret_env_name` names, which the runtime's resolver reads before any 
 record is normalized by its binding module's mapping (the one the local listener uses) and
 handed to the app; the handler's outcome becomes Lambda's reply:
 
-- SQS: Powertools' `BatchProcessor` runs each record and reports only the failed ones in
-  `batchItemFailures`; SQS deletes the rest and redelivers the failures after their
-  visibility timeout.
+- SQS: every record runs and only the failed ones are reported in `batchItemFailures`; SQS
+  deletes the rest and redelivers the failures after their visibility timeout. When every
+  record failed the invocation raises (as Powertools' `BatchProcessor` does), so the batch
+  counts as a failed invocation; SQS redelivers all of it either way.
 - Kinesis, DynamoDB streams, Kafka in provisioned mode (`portabind.io/provisionedPollers`):
   records run in order and the first
   failure stops the batch (per Kafka partition): Lambda retries from the reported record, so
@@ -26,10 +27,10 @@ propagates to the root logger the Lambda runtime sends to the function's log. An
 not what the function's trigger delivers (an SNS event at the SQS function) raises
 `WrongEvent` before any handler runs, rather than passing as an empty success.
 
-Import cost is cold-start latency: this module imports only the core; binding mappings and
-Powertools are imported when a handler is made. The generated entry imports Powertools'
-batch module before anything imports pydantic: otherwise Powertools also builds its pydantic
-event parser models, which these handlers do not use.
+Import cost is cold-start latency: this module imports only the core; binding mappings are
+imported when a handler is made. Per-record cost is batch latency: a record's handler and
+its parameters are worked out once, when the app registers it, and its metadata is made
+only if the handler reads it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ SCHEDULER_KEYS = ("scheduledTime", "executionId", "scheduleArn")
 
 class WrongEvent(PortabindError):
     """The function received an event its trigger does not deliver."""
+
+
+class BatchFailed(PortabindError):
+    """Every record of a batch failed: the invocation fails and the batch comes again."""
 
 
 def _sourced(
@@ -248,34 +253,25 @@ class Function(BundledFunction):
 
     def sqs(self, component: str) -> Handler:
         """The Lambda handler for SQS batches delivered to input binding `component`."""
-        from aws_lambda_powertools.utilities.batch import (
-            BatchProcessor,
-            EventType,
-            process_partial_response,
-        )
-
         from portabind.bindings.aws.sqs import event_from_message
 
-        processor = BatchProcessor(event_type=EventType.SQS)
         app = self.app
 
-        def record_handler(record: Any) -> None:
-            # `raw_event` is the record as Lambda sent it; the mapping reads that shape.
-            try:
-                app.handle(event_from_message(component, record.raw_event))
-            except Exception:
-                # Powertools records the failure without logging it where the function's
-                # log shows it.
-                log.exception("message %s failed; SQS delivers it again", record.message_id)
-                raise
-
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            _records(event, component, "SQS", "aws:sqs")
-            return dict(
-                process_partial_response(
-                    event=event, record_handler=record_handler, processor=processor, context=context
+            records = _records(event, component, "SQS", "aws:sqs")
+            failures = []
+            for record in records:
+                try:
+                    app.handle(event_from_message(component, record))
+                except Exception:
+                    log.exception("message %s failed; SQS delivers it again", record["messageId"])
+                    failures.append({"itemIdentifier": record["messageId"]})
+            if len(failures) == len(records):
+                raise BatchFailed(
+                    f"{component}: all {len(records)} messages of the batch failed (each is "
+                    "logged above); SQS delivers them again"
                 )
-            )
+            return {"batchItemFailures": failures}
 
         return handler
 

@@ -17,10 +17,11 @@ Messages say what was expected, what was found, where, and how to fix it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from portabind.events import BindingResponse
 
 
@@ -67,6 +68,10 @@ class ComponentError(UserError):
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
+        # pathlib here, not at the top: `import portabind` loads this module, and only a
+        # component error made from a file needs it.
+        from pathlib import Path
+
         self.file = Path(file) if file is not None else None
         self.component = component
         self.field = field

@@ -6,33 +6,54 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def _by_lower_key(items: Mapping[str, str] | None) -> dict[str, tuple[str, str]]:
+    return {key.lower(): (key, value) for key, value in (items or {}).items()}
 
 
 class Metadata(Mapping[str, str]):
     """String-to-string metadata whose keys compare case-insensitively, as Dapr carries
     them in HTTP headers. Iteration yields the keys as the producer spelt them."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_build", "_items")
+    _build: Callable[[], Mapping[str, str]]  # deferred metadata, until `_items` is made
+    _items: dict[str, tuple[str, str]]  # lower-case key -> (key as spelt, value)
 
     def __init__(self, items: Mapping[str, str] | None = None) -> None:
-        self._items: dict[str, tuple[str, str]] = {}
-        for key, value in (items or {}).items():
-            self._items[key.lower()] = (key, value)
+        self._items = _by_lower_key(items)
+
+    @classmethod
+    def deferred(cls, build: Callable[[], Mapping[str, str]]) -> Metadata:
+        """Metadata that `build` makes when it is first read. Mapping a message's metadata
+        is most of what delivering it costs, and many handlers never read it."""
+        metadata = cls.__new__(cls)
+        metadata._build = build
+        return metadata
+
+    def _entries(self) -> dict[str, tuple[str, str]]:
+        try:
+            return self._items
+        except AttributeError:  # deferred, and read for the first time
+            self._items = _by_lower_key(self._build())
+            return self._items
 
     def __getitem__(self, key: str) -> str:
-        return self._items[key.lower()][1]
+        return self._entries()[key.lower()][1]
 
     def __iter__(self) -> Iterator[str]:
-        return (original for original, _ in self._items.values())
+        return (original for original, _ in self._entries().values())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._entries())
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._items
+        return isinstance(key, str) and key.lower() in self._entries()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mapping):
@@ -44,6 +65,10 @@ class Metadata(Mapping[str, str]):
     def __hash__(self) -> int:  # pragma: no cover - mappings are not hashable
         raise TypeError("unhashable type: 'Metadata'")
 
+    def __reduce__(self) -> tuple[type[Metadata], tuple[dict[str, str]]]:
+        # By value: deferred metadata holds a function, which need not pickle.
+        return Metadata, (dict(self.items()),)
+
     def __repr__(self) -> str:
         return f"Metadata({dict(self.items())!r})"
 
@@ -52,17 +77,52 @@ def _json(data: bytes) -> Any:
     return json.loads(data) if data else None
 
 
-@dataclass(frozen=True)
-class BindingEvent:
+class _Value:
+    """What a frozen dataclass gives, from `__slots__`: equality and repr by field, no
+    assignment after `__init__`, pickling and copying by field. Not a dataclass: importing
+    `dataclasses` imports `inspect`, which would be most of what `import portabind` costs."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot assign {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Value) or type(other) is not type(self):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return type(self), self._fields()
+
+
+def _metadata(items: Mapping[str, str] | None) -> Metadata:
+    return items if isinstance(items, Metadata) else Metadata(items)
+
+
+class BindingEvent(_Value):
     """One delivered message: `data` as the producer sent it, metadata as strings."""
 
+    __slots__ = ("name", "data", "metadata")  # noqa: RUF023  # the constructor's order
     name: str
     data: bytes
-    metadata: Metadata = field(default_factory=Metadata)
+    metadata: Metadata
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.metadata, Metadata):
-            object.__setattr__(self, "metadata", Metadata(self.metadata))
+    def __init__(self, name: str, data: bytes, metadata: Mapping[str, str] | None = None) -> None:
+        assign = object.__setattr__
+        assign(self, "name", name)
+        assign(self, "data", data)
+        assign(self, "metadata", _metadata(metadata))
 
     def text(self) -> str:
         return self.data.decode("utf-8")
@@ -71,17 +131,20 @@ class BindingEvent:
         return _json(self.data)
 
 
-@dataclass(frozen=True)
-class BindingResponse:
+class BindingResponse(_Value):
     """The result of an output binding call, shaped like the Dapr SDK's `BindingResponse`.
     `data is None` means the binding returned nothing (Dapr's HTTP 204)."""
 
-    data: bytes | None = None
-    metadata: Metadata = field(default_factory=Metadata)
+    __slots__ = ("data", "metadata")  # the constructor's order
+    data: bytes | None
+    metadata: Metadata
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.metadata, Metadata):
-            object.__setattr__(self, "metadata", Metadata(self.metadata))
+    def __init__(
+        self, data: bytes | None = None, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        assign = object.__setattr__
+        assign(self, "data", data)
+        assign(self, "metadata", _metadata(metadata))
 
     def text(self) -> str:
         return (self.data or b"").decode("utf-8")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from typing import Annotated
 
 import pytest
@@ -11,6 +13,7 @@ from pydantic import BaseModel
 from portabind import App, BindingEvent, Output
 from portabind.app import PayloadError
 from portabind.errors import AppError
+from portabind.events import BindingResponse, Metadata
 
 
 class Order(BaseModel):
@@ -26,6 +29,37 @@ def test_event_metadata_keys_compare_case_insensitively() -> None:
     assert received.metadata["MESSAGEID"] == "m-1"
     assert list(received.metadata) == ["messageId"]
     assert received.metadata == {"messageid": "m-1"}
+
+
+def test_deferred_metadata_is_made_once_when_first_read() -> None:
+    made: list[str] = []
+
+    def build() -> dict[str, str]:
+        made.append("made")
+        return {"messageId": "m-1"}
+
+    received = BindingEvent("orders", b"", Metadata.deferred(build))
+    assert made == []
+    assert received.metadata["MESSAGEID"] == "m-1"
+    assert dict(received.metadata) == {"messageId": "m-1"}
+    assert made == ["made"]
+    assert pickle.loads(pickle.dumps(received)) == event(b"")
+
+
+def test_events_and_responses_are_immutable_values() -> None:
+    received = event(b"x")
+    assert received == BindingEvent("orders", b"x", {"MessageId": "m-1"})
+    assert received != BindingEvent("orders", b"y", {"messageId": "m-1"})
+    assert repr(received) == (
+        "BindingEvent(name='orders', data=b'x', metadata=Metadata({'messageId': 'm-1'}))"
+    )
+    assert copy.deepcopy(received) == pickle.loads(pickle.dumps(received)) == received
+    with pytest.raises(AttributeError, match="immutable"):
+        received.data = b"y"
+    response = BindingResponse(b"1", {"key": "k"})
+    assert response == BindingResponse(b"1", Metadata({"KEY": "k"}))
+    assert BindingResponse().data is None
+    assert BindingResponse().metadata == {}
 
 
 def test_handler_gets_a_validated_pydantic_model() -> None:

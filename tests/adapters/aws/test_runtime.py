@@ -107,8 +107,8 @@ def test_orders_batch_reports_only_the_failed_record(
         sys.path.insert(0, {str(out)!r})
         import portabind_lambda, portabind
         assert portabind.__file__.startswith({str(out)!r}), portabind.__file__
-        # cold start: Powertools' pydantic parser models are not built
-        assert "aws_lambda_powertools.utilities.parser" not in sys.modules
+        # cold start: the SQS batch runs without Powertools (nor its pydantic models)
+        assert not [m for m in sys.modules if m.startswith("aws_lambda_powertools")]
         print(json.dumps(portabind_lambda.handle_orders(json.loads(sys.stdin.read()), None)))
         """
     )

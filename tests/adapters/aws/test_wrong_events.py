@@ -54,7 +54,7 @@ def test_a_failed_record_is_logged_with_its_id_and_traceback(tmp_path: Path) -> 
 
     done = invoke(built_worker(tmp_path), event)
 
-    # Every record of the batch failed: Powertools fails the invocation, Lambda retries it.
+    # Every record of the batch failed: the invocation fails, Lambda retries the batch.
     assert done.returncode == 1
     assert f"message {message_id} failed; SQS delivers it again" in done.stderr
     assert "Traceback" in done.stderr
