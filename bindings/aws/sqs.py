@@ -147,7 +147,7 @@ class SqsQueue(QueueSource[dict[str, Any]]):
     #: such redelivery counts toward the redrive policy's maxReceiveCount, so crashes can
     #: move a message that had succeeded into the dead-letter queue. With EACH a kill
     #: repeats at most the one message whose handler had returned when it came.
-    acknowledge = Acknowledge.BATCH
+    acknowledge = Acknowledge.EACH
 
     def __init__(self, name: str, sqs: Any, queue_name: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
