@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
+from _local import aws_client
 from _report import Row, add_arguments, at_most, emit, interleave, medians, runs
 
 from portabind.adapters.aws import build as aws_build
@@ -69,6 +70,17 @@ def receipt(order):
     return {"order": order.id, "item": order.item, "qty": order.qty, "status": "accepted"}
 """
 
+# The hand-written handlers' shared parts, pasted in where these names stand alone.
+S3_CLIENT = """
+s3 = boto3.client(
+    "s3",
+    endpoint_url=os.environ["BENCH_ENDPOINT"],
+    region_name="us-east-1",
+    aws_access_key_id="test",
+    aws_secret_access_key="test",
+)
+"""
+
 HANDWRITTEN_AWS = """
 import json
 import os
@@ -82,13 +94,7 @@ from aws_lambda_powertools.utilities.batch import (
 from pydantic import BaseModel
 
 processor = BatchProcessor(event_type=EventType.SQS)
-s3 = boto3.client(
-    "s3",
-    endpoint_url=os.environ["BENCH_ENDPOINT"],
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-)
+S3_CLIENT
 MODEL
 
 def record_handler(record):
@@ -170,13 +176,7 @@ import os
 
 import boto3
 
-s3 = boto3.client(
-    "s3",
-    endpoint_url=os.environ["BENCH_ENDPOINT"],
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-)
+S3_CLIENT
 
 
 def handler(event, context):
@@ -257,11 +257,15 @@ class Handler:
     code: str  # the child's program
 
     @classmethod
-    def of(cls, directory: Path, module: str, call: str, handler: str) -> Handler:
+    def of(cls, directory: Path, module: str, handler: str, call: str) -> Handler:
         code = CHILD.format(
             directory=str(directory), module=module, call=call.replace("HANDLER", handler)
         )
         return cls(directory, module, code)
+
+
+#: Where a handler is: (directory, module, function).
+Location = tuple[Path, str, str]
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,13 @@ class Comparison:
     portabind: Handler
     baseline: Handler
     limit: float
+
+    @classmethod
+    def of(
+        cls, figure: str, call: str, portabind: Location, baseline: Location, limit: float = 1.05
+    ) -> Comparison:
+        """Both handlers handle the event that `call` makes and hands them."""
+        return cls(figure, Handler.of(*portabind, call), Handler.of(*baseline, call), limit)
 
 
 def copy_components(source: Path, out: Path, overrides: Mapping[str, Mapping[str, str]]) -> Path:
@@ -291,7 +302,8 @@ def copy_components(source: Path, out: Path, overrides: Mapping[str, Mapping[str
 def handwritten(work: Path, name: str, source: str) -> Path:
     directory = work / name
     directory.mkdir()
-    (directory / f"{name}.py").write_text(textwrap.dedent(source).replace("MODEL", MODEL))
+    source = textwrap.dedent(source).replace("MODEL", MODEL).replace("S3_CLIENT", S3_CLIENT)
+    (directory / f"{name}.py").write_text(source)
     return directory
 
 
@@ -308,15 +320,7 @@ def built(
 
 
 def aws(work: Path, moto: MotoEmulator) -> list[Comparison]:
-    import boto3
-
-    boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    ).create_bucket(Bucket=BUCKET)
+    aws_client("s3", moto.endpoint).create_bucket(Bucket=BUCKET)
     assert s3.binding.emulate is not None
     receipts = {"bucket": BUCKET, **s3.binding.emulate({"moto": moto.endpoint})}
     components = copy_components(
@@ -327,26 +331,18 @@ def aws(work: Path, moto: MotoEmulator) -> list[Comparison]:
     (plain_app / "app.py").write_text(textwrap.dedent(PLAIN_APP))
     module, handler = aws_build.ENTRY_MODULE, "handle_orders"
     return [
-        Comparison(
+        Comparison.of(
             "AWS entry / hand-written (SQS record)",
-            Handler.of(built(work, "aws", aws_build.build, components), module, CALL_AWS, handler),
-            Handler.of(
-                handwritten(work, "hand_aws", HANDWRITTEN_AWS), "hand_aws", CALL_AWS, "handler"
-            ),
-            1.05,
+            CALL_AWS,
+            (built(work, "aws", aws_build.build, components), module, handler),
+            (handwritten(work, "hand_aws", HANDWRITTEN_AWS), "hand_aws", "handler"),
         ),
-        Comparison(
+        Comparison.of(
             "app without pydantic / minimal handler (AWS)",
-            Handler.of(
-                built(work, "aws-plain", aws_build.build, components, plain_app),
-                module,
-                CALL_AWS,
-                handler,
-            ),
-            Handler.of(
-                handwritten(work, "minimal_aws", MINIMAL_AWS), "minimal_aws", CALL_AWS, "handler"
-            ),
-            1.10,
+            CALL_AWS,
+            (built(work, "aws-plain", aws_build.build, components, plain_app), module, handler),
+            (handwritten(work, "minimal_aws", MINIMAL_AWS), "minimal_aws", "handler"),
+            limit=1.10,
         ),
     ]
 
@@ -368,14 +364,12 @@ def azure(work: Path, azurite: AzuriteEmulator) -> list[Comparison]:
     components = copy_components(
         SAMPLE / "components" / "azure", work / "azure-components", overrides
     )
-    out = built(work, "azure", azure_build.build, components)
-    hand = handwritten(work, "hand_azure", HANDWRITTEN_AZURE)
     return [
-        Comparison(
+        Comparison.of(
             "Azure entry / hand-written (func.QueueMessage)",
-            Handler.of(out, "function_app", CALL_AZURE, "orders"),
-            Handler.of(hand, "hand_azure", CALL_AZURE, "orders"),
-            1.05,
+            CALL_AZURE,
+            (built(work, "azure", azure_build.build, components), "function_app", "orders"),
+            (handwritten(work, "hand_azure", HANDWRITTEN_AZURE), "hand_azure", "orders"),
         )
     ]
 
@@ -387,14 +381,12 @@ def gcp(work: Path, gcs: StorageEmulator) -> list[Comparison]:
     client = storage.Client(project="orders-demo", credentials=AnonymousCredentials())
     client.create_bucket("orders-receipts")
     components = copy_components(SAMPLE / "components" / "gcp", work / "gcp-components", {})
-    out = built(work, "gcp", gcp_build.build, components)
-    hand = handwritten(work, "hand_gcp", HANDWRITTEN_GCP)
     return [
-        Comparison(
+        Comparison.of(
             "GCP entry / hand-written (CloudEvent)",
-            Handler.of(out, "main", CALL_GCP, "on_orders"),
-            Handler.of(hand, "hand_gcp", CALL_GCP, "on_orders"),
-            1.05,
+            CALL_GCP,
+            (built(work, "gcp", gcp_build.build, components), "main", "on_orders"),
+            (handwritten(work, "hand_gcp", HANDWRITTEN_GCP), "hand_gcp", "on_orders"),
         )
     ]
 

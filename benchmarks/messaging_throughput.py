@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from _local import aws_client, write_component
 from _report import Row, add_arguments, emit, runs
 
 from portabind.adapters.local.emulators import free_port
@@ -55,47 +56,18 @@ def forward(event: BindingEvent) -> None:
     app.invoke_binding("outbox", "create", data=event.data)
     handled.append(time.perf_counter())
 """
-COMPONENT = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-spec:
-  type: {type}
-  version: v1
-  metadata:
-{metadata}
-"""
 
 
 def _project(directory: Path, binding_type: str, queues: dict[str, dict[str, str]]) -> Path:
     (directory / "components").mkdir(parents=True)
     (directory / "app.py").write_text(APP)
     for name, values in queues.items():
-        # A value named `env:VAR` is an envRef: the development key is no secret, but written
-        # inline it would draw a warning.
-        items = "\n".join(
-            f"    - name: {k}\n      envRef: {v[4:]}"
-            if v.startswith("env:")
-            else f"    - name: {k}\n      value: {v!r}"
-            for k, v in values.items()
-        )
-        (directory / "components" / f"{name}.yaml").write_text(
-            COMPONENT.format(name=name, type=binding_type, metadata=items)
-        )
+        write_component(directory / "components", name, binding_type, values)
     return directory
 
 
 def _sqs(moto: MotoEmulator, prefix: str) -> dict[str, dict[str, str]]:
-    import boto3
-
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    sqs = aws_client("sqs", moto.endpoint)
     for name in ("intake", "outbox"):
         sqs.create_queue(QueueName=f"{prefix}-{name}")
     common = {"region": "us-east-1", "endpoint": moto.endpoint, "accessKey": "test",

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
 import redis
+from _local import aws_client, write_component
 from _report import Row, add_arguments, at_most, emit, interleave, medians, runs
 
 from portabind import App
@@ -41,24 +41,6 @@ if TYPE_CHECKING:
 BUCKET = "bench-receipts"
 REDIS = ("127.0.0.1", 6379)
 RECEIPT = {"order": 1, "item": "book", "qty": 2, "status": "accepted"}
-COMPONENT = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-spec:
-  type: {type}
-  version: v1
-  metadata:
-{metadata}
-"""
-
-
-def write_component(directory: Path, name: str, type_: str, fields: dict[str, str]) -> None:
-    metadata = "\n".join(f"    - name: {k}\n      value: {v!r}" for k, v in fields.items())
-    (directory / f"{name}.yaml").write_text(
-        COMPONENT.format(name=name, type=type_, metadata=metadata)
-    )
 
 
 def per_call(call: Callable[[int], object], calls: int) -> Callable[[], float]:
@@ -82,13 +64,7 @@ def main() -> None:
     rounds = runs(options.rounds, options, full=30, quick=10)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     with MotoEmulator() as moto, tempfile.TemporaryDirectory() as temporary:
-        client = boto3.client(
-            "s3",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        client = aws_client("s3", moto.endpoint)
         client.create_bucket(Bucket=BUCKET)
         cache = redis.Redis(*REDIS)
         components = Path(temporary)

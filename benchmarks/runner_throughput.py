@@ -27,9 +27,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import boto3
+from _local import aws_client, write_component
 from _report import add_arguments, at_least, emit, interleave, medians, runs
 
 from portabind.adapters.local.emulators import free_port
@@ -58,29 +58,8 @@ def on_order(event: BindingEvent, receipts: Output) -> None:
     receipts.invoke("create", data=event.data, metadata={"key": f"receipts/{order['n']}.json"})
     handled.append(time.perf_counter())
 """
-COMPONENT = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-spec:
-  type: {type}
-  version: v1
-  metadata:
-{metadata}
-"""
 #: Seconds a round may take before the benchmark gives up on it.
 ROUND_TIMEOUT = 300.0
-
-
-def aws_client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def write_project(directory: Path, endpoint: str) -> Path:
@@ -92,10 +71,7 @@ def write_project(directory: Path, endpoint: str) -> Path:
         ("intake", "bindings.aws.sqs", {**common, "queueName": QUEUE}),
         ("receipts", "bindings.aws.s3", {**common, "bucket": BUCKET}),
     ):
-        metadata = "\n".join(f"    - name: {k}\n      value: {v!r}" for k, v in fields.items())
-        (directory / "components" / f"{name}.yaml").write_text(
-            COMPONENT.format(name=name, type=type_, metadata=metadata)
-        )
+        write_component(directory / "components", name, type_, fields)
     return directory
 
 
