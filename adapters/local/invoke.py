@@ -2,9 +2,10 @@
 
 When something answers on the Dapr port (a `portabind run`, or a real Dapr sidecar), the call
 goes through its HTTP API, so it reaches the same emulators and clients the running app uses.
-Otherwise the binding is called in this process, only when asked: against embedded emulators
-(`--emulate`, started for this call), or the services an explicitly named profile names
-(`--components`); a bare `invoke` never reaches a cloud by accident.
+Otherwise the binding is called in this process, only when asked: against emulators
+(`--emulate`: those of `portabind emulators up` when they run, else ones started for this
+call), or the services an explicitly named profile names (`--components`); a bare `invoke`
+never reaches a cloud by accident.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from portabind.adapters.local.console import Console
 from portabind.adapters.local.dapr_api import BINDINGS_PATH, HOST
-from portabind.adapters.local.emulate import Emulators
+from portabind.adapters.local.emulate import Emulators, default_state_dir
 from portabind.adapters.local.emulators import port_accepts
 from portabind.appprotocol import TOKEN_HEADER
 from portabind.errors import BindingError, UnsupportedOperation, UserError
@@ -64,7 +65,7 @@ def invoke(
             "(embedded emulators, for this call) or --components PROFILE (the services it names)",
         )
     component_set = load_components(components_dir(directory, components))
-    emulators = Emulators(Console(sys.stderr)) if emulate else None
+    emulators = Emulators(Console(sys.stderr), default_state_dir(directory)) if emulate else None
     runtime = Runtime(component_set, overrides=emulators.overrides if emulators else None)
     try:
         if emulators is not None:

@@ -22,7 +22,7 @@ from portabind.adapters.local import app_channel
 from portabind.adapters.local.app_channel import APP_WAIT
 from portabind.adapters.local.console import Console, LogToConsole, ReportingRuntime
 from portabind.adapters.local.dapr_api import DEFAULT_MAX_REQUEST_MB, ApiConfig, DaprApi
-from portabind.adapters.local.emulate import Emulators
+from portabind.adapters.local.emulate import Emulators, default_state_dir
 from portabind.events import Metadata
 from portabind.resiliency import INBOUND
 from portabind.tooling.notices import report
@@ -30,6 +30,7 @@ from portabind.tooling.project import check_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from types import FrameType
 
     from portabind.adapters.local.dapr_grpc import DaprGrpcApi
@@ -66,6 +67,9 @@ class RunOptions:
     app_api_token: str | None = None
     #: `--debug`: a failing handler shows its whole traceback, not only the app's line.
     debug: bool = False
+    #: Where `portabind emulators up` records the emulators `emulate` uses when they run
+    #: (default: the project's `.portabind/emulators`).
+    emulators_state: Path | None = None
 
 
 class _Run:
@@ -76,7 +80,14 @@ class _Run:
         self.options = options
         self.stop = stop
         self.console = Console(debug=options.debug)
-        self.emulators = Emulators(self.console) if options.emulate else None
+        self.emulators = (
+            Emulators(
+                self.console,
+                options.emulators_state or default_state_dir(project.directory),
+            )
+            if options.emulate
+            else None
+        )
         self.runtime: ReportingRuntime | None = None
         self.api: DaprApi | None = None
         self.grpc_api: DaprGrpcApi | None = None

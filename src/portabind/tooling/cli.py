@@ -151,8 +151,12 @@ def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
         "--resources-path", dest="components", type=Path, help="as --components (Dapr's name)"
     )
     run.add_argument(
-        "--emulate", action="store_true", help="start embedded emulators (no cloud account)"
+        "--emulate",
+        action="store_true",
+        help="use the emulators of `portabind emulators up` when they run, else start "
+        "embedded ones (no cloud account)",
     )
+    _state_dir(run)
     run.add_argument(
         "--send",
         action="append",
@@ -209,9 +213,11 @@ def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
     invoke.add_argument(
         "--emulate",
         action="store_true",
-        help="with no runner on the Dapr port: call embedded emulators started for this call",
+        help="with no runner on the Dapr port: call the emulators of `portabind emulators up`, "
+        "else embedded ones started for this call",
     )
     _dapr_http_port(invoke)
+    _emulators_parser(commands)
     # Global options are accepted after the command too (`portabind run --debug`).
     for command in commands.choices.values():
         command.add_argument(
@@ -221,6 +227,38 @@ def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
 
 
 _DEBUG_HELP = "show tracebacks"
+
+
+def _state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where `portabind emulators up` records its emulators (DIR/.portabind/emulators)",
+    )
+
+
+def _emulators_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    emulators = commands.add_parser(
+        "emulators",
+        help="run the emulators of `run --emulate` on their own, so that what they hold "
+        "outlives the runner: up, status, down",
+    )
+    actions = emulators.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, description in (
+        ("up", "start the emulators the components need, in the background"),
+        ("status", "show what runs where (exit 1 when nothing is up)"),
+        ("down", "stop them"),
+    ):
+        parser = actions.add_parser(action, help=description)
+        parser.add_argument("dir", nargs="?", default=".", type=Path, help="project directory")
+        _state_dir(parser)
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
+        )
+        if action == "up":
+            parser.add_argument(
+                "--components", type=Path, help="components directory (default: DIR/components)"
+            )
 
 
 def _version() -> str:
@@ -397,6 +435,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         api_token=os.environ.get("DAPR_API_TOKEN") or None,
         app_api_token=os.environ.get("APP_API_TOKEN") or None,
         debug=args.debug,
+        emulators_state=args.state_dir,
     )
     code: int = runner.run(project, options)
     return code
@@ -438,6 +477,19 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_emulators(args: argparse.Namespace) -> int:
+    from portabind.tooling.project import components_dir
+
+    background = targets.adapter("local", "background")
+    state_dir = args.state_dir or background.default_state_dir(args.dir)
+    code: int
+    if args.action == "up":
+        code = background.up(components_dir(args.dir, args.components), state_dir)
+    else:
+        code = getattr(background, args.action)(state_dir)
+    return code
+
+
 COMMANDS: dict[str, Any] = {
     "init": _cmd_init,
     "validate": _cmd_validate,
@@ -447,6 +499,7 @@ COMMANDS: dict[str, Any] = {
     "destroy": _cmd_destroy,
     "run": _cmd_run,
     "invoke": _cmd_invoke,
+    "emulators": _cmd_emulators,
 }
 
 
