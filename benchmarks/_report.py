@@ -32,12 +32,12 @@ class Row:
 
 def at_most(benchmark: str, figure: str, ratio: float, limit: float, value: str = "") -> Row:
     """A ratio whose goal is a ceiling (portabind / baseline, lower is better)."""
-    return Row(benchmark, figure, value, ratio, f"≤ {limit:g}x", ratio <= limit)
+    return Row(benchmark, figure, value, ratio, f"≤ {limit:g}\u00d7", ratio <= limit)
 
 
 def at_least(benchmark: str, figure: str, ratio: float, limit: float, value: str = "") -> Row:
     """A ratio whose goal is a floor (portabind / baseline, higher is better)."""
-    return Row(benchmark, figure, value, ratio, f"≥ {limit:g}x", ratio >= limit)
+    return Row(benchmark, figure, value, ratio, f"≥ {limit:g}\u00d7", ratio >= limit)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
