@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
+import venv
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -26,11 +29,17 @@ from portabind.appprotocol import http_headers
 from portabind.events import BindingEvent, Metadata
 from portabind.tooling.project import load_project
 from tests.adapters.dapr.shop import component, value, write_project
-from tests.helpers import PORTABIND, portabind, serving, wait_until
+from tests.helpers import (
+    PORTABIND,
+    portabind,
+    require_server,
+    server_fixture,
+    serving,
+    wait_until,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Iterator
 
 
 class FakeSidecar:
@@ -163,14 +172,14 @@ def on_tick(event):
 """
 
 
-@pytest.mark.parametrize("app_protocol", APP_PROTOCOLS)
-def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
-    tmp_path: Path, sidecar: FakeSidecar, app_protocol: str
-) -> None:
+def round_trip(
+    tmp_path: Path, sidecar: FakeSidecar, app_protocol: str, python: Callable[[Path], Path]
+) -> tuple[str, Any]:
     """The round trip a cluster performs, with `portabind run --app-port` as daprd: it loads
     the components, delivers the cron tick over the app protocol the build chose to the
-    built entrypoint, whose output call comes back through run's `/v1.0/bindings` to the
-    http binding's service (here the recording server)."""
+    built entrypoint (run by `python(OUT)`), whose output call comes back through run's
+    `/v1.0/bindings` to the http binding's service (here the recording server). Returns
+    the request that service received."""
     documents = [
         component("tick", "bindings.cron", value("schedule", "@every 1s")),
         component("hook", "bindings.http", value("url", f"http://127.0.0.1:{sidecar.port}")),
@@ -182,7 +191,7 @@ def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
     )
     assert built.returncode == 0, built.stderr
     app_port, dapr_port = free_port(), free_port()
-    entrypoint = [sys.executable, *image_command(out, app_port)[1:]]
+    entrypoint = [str(python(out)), *image_command(out, app_port)[1:]]
     daprd = [str(PORTABIND), "run", str(root), "--app-port", str(app_port)]
     daprd += ["--app-protocol", app_protocol]
     daprd += ["--dapr-http-port", str(dapr_port), "--dapr-grpc-port", str(free_port())]
@@ -192,7 +201,59 @@ def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
         serving(daprd, dapr_port, tmp_path / "daprd.log", cwd=tmp_path),
     ):
         wait_until(lambda: bool(sidecar.requests), timeout=20)
-    assert sidecar.requests[0] == ("/received", {"ticked": True})
+    return sidecar.requests[0]
+
+
+@pytest.mark.parametrize("app_protocol", APP_PROTOCOLS)
+def test_portabind_run_as_the_sidecar_delivers_a_tick_and_carries_the_output(
+    tmp_path: Path, sidecar: FakeSidecar, app_protocol: str
+) -> None:
+    received = round_trip(tmp_path, sidecar, app_protocol, lambda _out: Path(sys.executable))
+    assert received == ("/received", {"ticked": True})
+
+
+@server_fixture("dapr-image-venv", scope="session")
+def image_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """The python of a fresh venv holding only what OUT's requirements.txt lists (what the
+    Dockerfile's `pip install -r` gives the image), one venv per distinct file."""
+    root = tmp_path_factory.mktemp("dapr-image-venv")
+    made: dict[str, Path] = {}
+
+    def python(out: Path) -> Path:
+        requirements = (out / "requirements.txt").read_text()
+        if requirements not in made:
+            home = root / f"venv-{len(made)}"
+            venv.create(home, with_pip=True)
+            (home / "requirements.txt").write_text(requirements)
+            pip = [str(home / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+            installed = subprocess.run(
+                [*pip, "install", "-q", "-r", str(home / "requirements.txt")],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if installed.returncode:
+                require_server(
+                    "dapr-image-venv",
+                    f"pip install failed:\n{installed.stderr[-2000:]}",
+                    "network access to PyPI (pip installs the image's requirements)",
+                )
+            made[requirements] = home / "bin" / "python"
+        return made[requirements]
+
+    return python
+
+
+# A venv install takes minutes on a cold pip cache.
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("app_protocol", APP_PROTOCOLS)
+def test_the_images_requirements_alone_carry_the_round_trip(
+    tmp_path: Path, sidecar: FakeSidecar, app_protocol: str, image_python: Callable[[Path], Path]
+) -> None:
+    """The image installs grpcio and `dapr` only for the gRPC build: each build's own
+    requirements are enough for its entrypoint."""
+    received = round_trip(tmp_path, sidecar, app_protocol, image_python)
+    assert received == ("/received", {"ticked": True})
 
 
 @pytest.mark.parametrize("app_protocol", APP_PROTOCOLS)
