@@ -344,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     stop = threading.Event()
     # Kubernetes stops a pod with SIGTERM: stop taking events and exit 0. An event in hand
-    # then gets no answer, which daprd treats as a failure and delivers again.
+    # then gets no answer (over gRPC, once GRPC_STOP_GRACE has passed), which daprd treats
+    # as a failure and delivers again.
     signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
     serve(Path(os.getcwd()), args.port, args.listen, stop, args.app_protocol)
 
