@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import sys
 import threading
-import typing
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from portabind.errors import AppError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata, to_bytes
 
-# asyncio, inspect and pydantic are imported where they are needed, not here: `import
-# portabind` stays light for every process (a function's cold start, the CLI), and a
-# handler's signature is read once, when it is registered.
+# asyncio, inspect, typing and pydantic are imported where they are needed, not here:
+# `import portabind` stays light for every process (a function's cold start, the CLI), and a
+# handler's signature is read once, when it is registered. TYPE_CHECKING is the name alone,
+# which is what type checkers look for.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
     import inspect
     from collections.abc import Callable, Mapping
+    from typing import Any
 
     from portabind.runtime import Runtime
 
@@ -57,19 +58,31 @@ class PayloadError(ValueError):
     """The event payload does not fit the handler's parameter type; retrying cannot help."""
 
 
-class Registration(NamedTuple):
+class Registration:
     """One input handler and how to call it, worked out once when it is registered."""
 
-    component: str
-    function: Handler
-    payload: Callable[[BindingEvent], Any]
-    outputs: Mapping[str, str]  # parameter name -> component name
-    is_async: bool
-    #: The keyword arguments every call passes: each `Output` parameter's client.
-    arguments: Mapping[str, Output]
-    #: The handler called with an event, as directly as its parameters allow: per record,
-    #: this is most of what portabind adds to the handler's own time.
-    call: Callable[[BindingEvent], Any]
+    __slots__ = ("arguments", "call", "component", "function", "is_async", "outputs", "payload")
+
+    def __init__(
+        self,
+        component: str,
+        function: Handler,
+        payload: Callable[[BindingEvent], Any],
+        outputs: Mapping[str, str],
+        is_async: bool,
+        arguments: Mapping[str, Output],
+        call: Callable[[BindingEvent], Any],
+    ) -> None:
+        self.component = component
+        self.function = function
+        self.payload = payload
+        self.outputs = outputs  # parameter name -> component name
+        self.is_async = is_async
+        #: The keyword arguments every call passes: each `Output` parameter's client.
+        self.arguments = arguments
+        #: The handler called with an event, as directly as its parameters allow: per
+        #: record, this is most of what portabind adds to the handler's own time.
+        self.call = call
 
 
 def describe(function: Handler) -> str:
@@ -89,6 +102,8 @@ def _the_event(event: BindingEvent) -> BindingEvent:
 
 def _payload_reader(annotation: Any, qualname: str) -> Callable[[BindingEvent], Any]:
     import inspect
+    import typing
+    from typing import Any
 
     if annotation in (inspect.Parameter.empty, BindingEvent, Any):
         return _the_event
@@ -127,6 +142,8 @@ def _payload_reader(annotation: Any, qualname: str) -> Callable[[BindingEvent], 
 
 
 def _output_name(parameter: inspect.Parameter, annotation: Any) -> str | None:
+    import typing
+
     if annotation is Output:
         return parameter.name
     if typing.get_origin(annotation) is typing.Annotated:
@@ -163,6 +180,7 @@ class App:
                 f"cannot also register {describe(function)}"
             )
         import inspect
+        import typing
 
         hints = typing.get_type_hints(function, include_extras=True)
         parameters = list(inspect.signature(function).parameters.values())

@@ -17,8 +17,9 @@ Messages say what was expected, what was found, where, and how to fix it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+# `import portabind` loads this module: no `typing` import for the name alone, which is
+# what type checkers look for.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 

@@ -4,13 +4,15 @@ message looks the same on every target (docs/events.md)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
 
+# `import portabind` loads this module: json and datetime are imported by the functions that
+# use them, and `typing` not at all (the name alone is what type checkers look for).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
+    from typing import Any
 
 
 def _by_lower_key(items: Mapping[str, str] | None) -> dict[str, tuple[str, str]]:
@@ -74,6 +76,8 @@ class Metadata(Mapping[str, str]):
 
 
 def _json(data: bytes) -> Any:
+    import json
+
     return json.loads(data) if data else None
 
 
@@ -154,6 +158,8 @@ class BindingResponse(_Value):
 
     @classmethod
     def of_json(cls, value: Any, metadata: Mapping[str, str] | None = None) -> BindingResponse:
+        import json
+
         return cls(json.dumps(value, separators=(",", ":")).encode(), Metadata(metadata))
 
 
@@ -167,6 +173,8 @@ def to_bytes(data: Any) -> bytes:
         return data.encode("utf-8")
     if hasattr(data, "model_dump_json"):  # a pydantic model
         return str(data.model_dump_json()).encode("utf-8")
+    import json
+
     return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
 
@@ -174,6 +182,8 @@ def unquote(data: bytes) -> bytes:
     """Dapr's `strconv.Unquote` step: the HTTP output API JSON-encodes `data`, so a string
     arrives with its quotes; storage bindings strip them. Anything else passes unchanged."""
     if len(data) >= 2 and data[:1] == b'"' and data[-1:] == b'"':
+        import json
+
         try:
             value = json.loads(data)
         except ValueError:
@@ -185,6 +195,8 @@ def unquote(data: bytes) -> bytes:
 
 def rfc3339(moment: datetime | float | int) -> str:
     """A time as RFC 3339 in UTC; numbers are Unix seconds."""
+    from datetime import datetime, timezone
+
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment, tz=timezone.utc)
     elif moment.tzinfo is None:
@@ -195,6 +207,8 @@ def rfc3339(moment: datetime | float | int) -> str:
 def metadata_value(value: Any) -> str:
     """A metadata value as a string: booleans `true`/`false`, lists joined with `,`
     (docs/events.md)."""
+    from datetime import datetime
+
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):

@@ -1,6 +1,7 @@
-"""`import portabind` must not import any cloud SDK (cold start on every target), and gRPC
-and the `dapr` package load only when `portabind run` serves Dapr's gRPC API or app protocol:
-never for the CLI, the local runner's other parts, or a deployed function."""
+"""`import portabind` must not import any cloud SDK (cold start on every target), nor asyncio,
+pydantic, YAML or gRPC before something needs them; gRPC and the `dapr` package load only
+when `portabind run` serves Dapr's gRPC API or app protocol: never for the CLI, the local
+runner's other parts, or a deployed function."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def sdks_added(*modules: str) -> list[str]:
     added = modules_after(f"import {', '.join(modules)}") - baseline_modules()
     assert set(modules) <= added
     return sorted(m for m in added if m.startswith(SDK_PREFIXES))
+
+
+#: What `import portabind` leaves to whoever needs it: each is start-up time every process
+#: (a function's cold start, the CLI) would pay before doing anything.
+DEFERRED = ("asyncio", "pydantic", "yaml", "grpc", "inspect", "typing", "json", "pathlib")
+
+
+def test_import_portabind_defers_heavy_modules() -> None:
+    added = modules_after("import portabind") - baseline_modules()
+    assert sorted({name.partition(".")[0] for name in added} & set(DEFERRED)) == []
+    assert sdks_added("portabind") == []
 
 
 def test_importing_the_core_imports_no_cloud_sdk() -> None:
