@@ -2,9 +2,11 @@
 
 Each run is a fresh interpreter, timed as a whole process from the outside: `python -c
 "import portabind"` against `python -c "pass"`. Runs interleave the two so drift on the
-machine hits both alike; figures are medians. One more interpreter lists which heavy
-modules (asyncio, pydantic, yaml, grpc, cloud SDKs) the import leaves loaded that a bare
-interpreter has not: each is start-up time a function pays before its first event.
+machine hits both alike; figures are medians. The goal is on wall time; the processes' CPU
+time (user + system) is printed beside it, as it varies less on a busy machine. One more
+interpreter lists which heavy modules (asyncio, pydantic, yaml, grpc, cloud SDKs) the import
+leaves loaded that a bare interpreter has not: each is start-up time a function pays before
+its first event.
 
     .venv/bin/python benchmarks/import_cost.py [--runs N] [--quick] [--json]
 """
@@ -12,8 +14,8 @@ interpreter has not: each is start-up time a function pays before its first even
 from __future__ import annotations
 
 import argparse
-import functools
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,11 +30,23 @@ HEAVY = ("asyncio", "pydantic", "yaml", "grpc", "boto3", "botocore", "azure", "g
 STATEMENTS = {"import portabind": "import portabind", "bare interpreter": "pass"}
 
 
-def run_once(statement: str, env: dict[str, str]) -> float:
-    """Seconds of one whole interpreter running `statement`."""
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", statement], check=True, cwd="/", env=env)
-    return time.perf_counter() - started
+class Interpreter:
+    """Runs `statement` in a fresh interpreter: each call returns its wall time and keeps its
+    CPU time in `cpu` (seconds)."""
+
+    def __init__(self, statement: str, env: dict[str, str]) -> None:
+        self.statement = statement
+        self.env = env
+        self.cpu: list[float] = []
+
+    def __call__(self) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", self.statement], check=True, cwd="/", env=self.env)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return wall
 
 
 def cached_bytecode(directory: str) -> dict[str, str]:
@@ -65,27 +79,29 @@ def main() -> None:
     count = runs(options.runs, options, full=31, quick=21)
     with tempfile.TemporaryDirectory() as bytecode:
         env = cached_bytecode(bytecode)
-        for statement in STATEMENTS.values():  # warm the page cache and write bytecode
-            run_once(statement, env)
-        seconds = medians(
-            interleave(
-                count,
-                {name: functools.partial(run_once, code, env) for name, code in STATEMENTS.items()},
-            )
-        )
-    milliseconds = {name: median * 1000 for name, median in seconds.items()}
-    added = milliseconds["import portabind"] - milliseconds["bare interpreter"]
-    ratio = milliseconds["import portabind"] / milliseconds["bare interpreter"]
+        interpreters = {name: Interpreter(code, env) for name, code in STATEMENTS.items()}
+        for interpreter in interpreters.values():  # warm the page cache and write bytecode
+            interpreter()
+            interpreter.cpu.clear()
+        seconds = medians(interleave(count, dict(interpreters)))
+    cpu = medians({name: interpreter.cpu for name, interpreter in interpreters.items()})
+    wall = {name: median * 1000 for name, median in seconds.items()}
+    added = wall["import portabind"] - wall["bare interpreter"]
+    added_cpu = (cpu["import portabind"] - cpu["bare interpreter"]) * 1000
+    ratio = wall["import portabind"] / wall["bare interpreter"]
     heavy = heavy_modules_added()
     print(f"{count} runs each, interleaved; medians (python {sys.version.split()[0]})")
-    for name, median in milliseconds.items():
-        print(f"{name:<18}{median:>8.1f} ms")
-    print(f"added by import portabind: {added:.1f} ms (goal ≤ {GOAL_MS:g} ms); ratio {ratio:.2f}")
+    print(f"{'':<18}{'wall':>8}{'CPU':>9}")
+    for name, median in wall.items():
+        print(f"{name:<18}{median:>5.1f} ms{cpu[name] * 1000:>6.1f} ms")
+    print(f"added by import portabind: {added:.1f} ms wall (goal ≤ {GOAL_MS:g} ms), ", end="")
+    print(f"{added_cpu:.1f} ms CPU; ratio {ratio:.2f}")
     print(f"heavy modules loaded: {', '.join(heavy) or 'none'}")
     row = Row(
         "import cost",
         "`import portabind` / bare interpreter (whole process)",
-        f"+{added:.1f} ms; heavy modules loaded: {', '.join(heavy) or 'none'}",
+        f"+{added:.1f} ms wall, +{added_cpu:.1f} ms CPU; heavy modules loaded: "
+        f"{', '.join(heavy) or 'none'}",
         ratio,
         f"≤ +{GOAL_MS:g} ms, no heavy module",
         added <= GOAL_MS and not heavy,
