@@ -97,11 +97,14 @@ def build_entry(work: Path) -> Callable[[dict[str, Any], Any], Any]:
     (project / "components" / "orders.yaml").write_text(textwrap.dedent(COMPONENT))
     out = work / "built"
     portabind = Path(sys.executable).with_name("portabind")
-    subprocess.run(
+    built = subprocess.run(
         [str(portabind), "build", str(project), "--target", "aws", "--out", str(out)],
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if built.returncode != 0:
+        raise SystemExit(f"portabind build failed:\n{built.stderr}")
     # Nothing of portabind is imported here before: the entry loads the copy bundled beside
     # it, as on Lambda.
     sys.path.insert(0, str(out))
