@@ -4,8 +4,11 @@ messages outlive a runner killed with SIGKILL; a stale state file; mistakes."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from portabind.adapters.local.emulate import STATE_FILE, EmulatorsState, process_alive
+from portabind.adapters.local.console import Console
+from portabind.adapters.local.emulate import (
+    STATE_FILE,
+    EmulatorRecord,
+    Emulators,
+    EmulatorsState,
+    process_alive,
+)
 from portabind.adapters.local.emulators import free_port, port_accepts
 from portabind.adapters.local.runner import RunOptions, run
-from portabind.tooling.project import load_project
+from portabind.tooling.project import load_components, load_project
 from tests.helpers import PORTABIND, portabind, require_server, server_fixture
 
 if TYPE_CHECKING:
@@ -243,3 +253,29 @@ def test_a_state_directory_elsewhere_is_named_by_state_dir(
     assert f"{elsewhere / STATE_FILE} is not a state file" in status.stderr
     assert down.returncode == 0
     assert not (elsewhere / STATE_FILE).exists()
+
+
+def test_an_emulator_up_did_not_start_is_started_by_the_run_with_a_warning(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    if importlib.util.find_spec("moto") is None:
+        require_server("moto", "the moto package is not installed", "make venv")
+    # A live `up` (this process, a port that answers) whose emulators lack the run's moto.
+    state_dir = tmp_path_factory.mktemp("state")
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        gcs = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        record = EmulatorRecord(endpoints={"gcs": gcs}, environ={}, components=["photos"])
+        state = EmulatorsState(pid=os.getpid(), components="elsewhere", emulators={"gcs": record})
+        (state_dir / STATE_FILE).write_text(state.model_dump_json())
+        output = io.StringIO()
+        emulators = Emulators(Console(output), state_dir)
+        try:
+            emulators.start(load_components(project / "components"))
+        finally:
+            emulators.stop()
+
+    assert (
+        "moto for jobs is not among the emulators of `portabind emulators up`" in output.getvalue()
+    )
+    assert list(emulators.started) == ["moto"]
+    assert emulators.endpoints["moto"] == emulators.started["moto"].endpoints["moto"]
