@@ -63,6 +63,19 @@ def moto_client(moto: MotoEmulator, service: str) -> Any:
     )
 
 
+def sqs_queue_counts(sqs: Any, name: str) -> tuple[int, int]:
+    """(visible, in flight) messages of SQS queue `name` (`sqs` a boto3 client)."""
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    counts = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(counts["ApproximateNumberOfMessages"]),
+        int(counts["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
