@@ -62,6 +62,15 @@ def _headers(metadata: Metadata) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _send_headers(context: grpc.ServicerContext, metadata: Metadata) -> None:
+    """Response metadata as headers ahead of the answer, only when there is some: sent on
+    their own they are a batch of their own (one more round through grpc's threads), where
+    the answer alone leaves in one batch with the default headers and the status."""
+    headers = _headers(metadata)
+    if headers:
+        context.send_initial_metadata(headers)
+
+
 class _Dapr(dapr_pb2_grpc.DaprServicer):
     def __init__(self, runtime: Runtime, config: ApiConfig) -> None:
         self._runtime = runtime
@@ -76,9 +85,9 @@ class _Dapr(dapr_pb2_grpc.DaprServicer):
                 self._runtime, request.name, request.operation, bytes(request.data), metadata
             )
         except ApiFailure as failure:
-            context.send_initial_metadata(_headers(failure.metadata))
+            _send_headers(context, failure.metadata)
             context.abort(grpc.StatusCode.INTERNAL, failure.message)
-        context.send_initial_metadata(_headers(response.metadata))
+        _send_headers(context, response.metadata)
         return InvokeBindingResponse(data=response.data or b"", metadata=dict(response.metadata))
 
     def GetMetadata(

@@ -333,6 +333,10 @@ def deep(levels: int) -> bytes:
         (post(b'{"operation": "create", "data": NaN}'), 400),
         (post(b"\xff\xfe"), 400),
         (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (b"GET /v1.0/healthz HTTP/2.0\r\n\r\n", 505),
+        (b"GET /v1.0/healthz HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+        (b"GET /v1.0/healthz HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", 431),
+        (b"GET /v1.0/healthz HTTP/1.1\r\nX-Long: " + b"x" * 70000 + b"\r\n\r\n", 431),
         (b"POST /v1.0/bindings/jobs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
         (b"GET /v1.0/bindings/jobs HTTP/1.1\r\nHost: x\r\n\r\n", 405),
         (b"GET /v1.0/nothing HTTP/1.1\r\nHost: x\r\n\r\n", 404),
@@ -348,6 +352,10 @@ def deep(levels: int) -> bytes:
         "nan",
         "not-utf8",
         "bad-request-line",
+        "http-2",
+        "header-without-colon",
+        "too-many-headers",
+        "header-too-long",
         "bad-chunk",
         "wrong-method",
         "unknown-route",
@@ -373,6 +381,20 @@ def test_a_chunked_body_is_read(raw: tuple[int, DaprApi]) -> None:
     )
     assert status(answer) == 500
     assert b"does not support operation frob" in answer  # the body reached the binding check
+
+
+def test_header_names_match_in_any_case_and_the_first_of_a_repeated_one_counts(
+    raw: tuple[int, DaprApi],
+) -> None:
+    body = b'{"operation": "frob"}'
+    answer = exchange(
+        raw[0],
+        b"POST /v1.0/bindings/jobs HTTP/1.1\r\nHOST: x\r\n"
+        + f"CONTENT-LENGTH: {len(body)}\r\ncontent-length: 999\r\n\r\n".encode()
+        + body,
+    )
+    assert status(answer) == 500
+    assert b"does not support operation frob" in answer
 
 
 def test_a_silent_connection_is_closed_after_the_idle_timeout(raw: tuple[int, DaprApi]) -> None:
