@@ -74,7 +74,9 @@ def run_script(script: Path, quick: bool) -> list[Row]:
 
 
 def cell(row: Row) -> str:
-    ratio = f"{row.ratio:.2f}\u00d7" if row.ratio is not None else ""
+    # Three decimals where a goal sits (1.054 is not ≤ 1.05), fewer for large ratios.
+    digits = 3 if row.ratio is not None and row.ratio < 10 else 1
+    ratio = f"{row.ratio:.{digits}f}\u00d7" if row.ratio is not None else ""
     return " ".join(part for part in (ratio, f"({row.value})" if ratio else row.value) if part)
 
 

@@ -61,7 +61,7 @@ def test_a_script_s_rows_are_its_last_stdout_line(suite: ModuleType, tmp_path: P
     assert row == suite.Row(**ROW)
     expected = (
         "| cold start | AWS entry / hand-written "
-        "| 1.04\u00d7 (412 vs 396 ms) | ≤ 1.05\u00d7 | yes |"
+        "| 1.040\u00d7 (412 vs 396 ms) | ≤ 1.05\u00d7 | yes |"
     )
     assert expected in suite.render([row])
 
