@@ -206,6 +206,27 @@ def test_a_failed_record_is_redelivered_and_committed_only_after_success(
         time.sleep(0.5)
 
 
+def test_handled_records_are_committed_every_commit_interval_while_consuming(
+    settings: Any, kafka_brokers: str, topic: str, listen: Callable[..., Listener]
+) -> None:
+    """What a crash can repeat: by the time a record is handled, every record up to the last
+    multiple of COMMIT_EVERY before it is committed (not only what the 5 s background commit
+    happened to take)."""
+    create_topic(kafka_brokers, topic, 1)
+    every = kafka.COMMIT_EVERY
+    _produce(kafka_brokers, topic, *({"value": str(i).encode()} for i in range(3 * every + 1)))
+    committed_when_handled: dict[int, int] = {}
+
+    def look(event: BindingEvent) -> None:
+        offset = int(event.metadata["__offset"])
+        if offset % every == 0:
+            committed = _committed(kafka_brokers, f"{topic}-group", topic, 1)
+            committed_when_handled[offset] = committed.get(0, 0)
+
+    listen(KafkaInput("events", settings()), look).wait_for(3 * every + 1, timeout=60)
+    assert committed_when_handled == {offset: offset for offset in range(0, 3 * every + 1, every)}
+
+
 @pytest.fixture
 def dead(kafka_brokers: str, topic: str) -> str:
     """A one-partition dead-letter topic for `topic`."""
