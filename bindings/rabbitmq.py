@@ -5,7 +5,9 @@ Both directions declare the queue `queueName` on connect, as Dapr does. Output `
 publishes the payload to it through the default exchange, persistent, and returns once the
 broker has confirmed the message (publisher confirms). The input listener consumes it with
 manual acknowledgement: ack after the handler returned, `basic.nack(requeue=True)` when it
-raised, so the broker redelivers it (docs/delivery.md).
+raised, so the broker redelivers it (docs/delivery.md). The ack is sent before the next
+message is handled, so a runner killed outright repeats at most the one message whose handler
+had just returned; the rest of the prefetch (`prefetchCount`) goes back to the queue unhandled.
 
 A queue that already exists with other arguments (a quorum queue with `x-delivery-limit` and
 a dead-letter exchange, say) is used as it is instead of failing the declaration: that is how
