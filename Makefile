@@ -1,5 +1,5 @@
 # Developer and CI entry points. `make test` is what .ci/run (and CI) runs.
-.PHONY: venv tools servers lint test demo readme bench bench-readme
+.PHONY: venv tools servers lint test test-fast demo readme bench bench-readme
 
 VENV := .venv
 AZURITE := tools/node_modules/.bin/azurite
@@ -8,6 +8,9 @@ venv:
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -e '.[dev]'
+	@# Where PYTHONDONTWRITEBYTECODE is set (as on these machines), nothing writes portabind's own
+	@# bytecode, and every test process would compile the modules again (seconds per session).
+	$(VENV)/bin/python -m compileall -q -x '/templates/' src bindings adapters
 
 # Node-based emulators (Azurite), pinned by tools/package-lock.json; reinstalled only when
 # the lock file is newer than the installed binary.
@@ -30,6 +33,10 @@ test: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
 test: venv tools servers
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest -q
+
+# The fast tier: every test that needs no server, on every core.
+test-fast: venv
+	$(VENV)/bin/python -m pytest -q -m "not server" -n auto
 
 demo: venv
 	$(VENV)/bin/portabind run samples/orders --components samples/orders/components/aws --emulate \
