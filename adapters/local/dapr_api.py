@@ -25,14 +25,17 @@ further ones wait in the listen backlog.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
@@ -252,6 +255,12 @@ def _content_length(value: str, limit: int) -> int:
     return length
 
 
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    """The `Date` header, formatted once a second."""
+    return formatdate(second, usegmt=True)
+
+
 def _too_large(limit: int) -> ApiFailure:
     return malformed(
         f"the body exceeds the limit of {limit} bytes (raise it with "
@@ -335,17 +344,21 @@ class _Handler(BaseHTTPRequestHandler):
         metadata: Metadata | None = None,
         content_type: str = _JSON,
     ) -> None:
-        self.send_response(status)
-        for key, value in (metadata or {}).items():
-            self.send_header(f"metadata.{key}", value)
+        """The answer in one write, its head composed at once rather than header by header
+        (`send_response` and `send_header` cost as much as reading the request)."""
+        lines = [
+            f"{self.protocol_version} {status.value} {status.phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {_http_date(int(time.time()))}",
+        ]
+        lines += [f"metadata.{key}: {value}" for key, value in (metadata or {}).items()]
         if body is not None:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body or b"")))
+            lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body or b'')}")
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + body if body and self.command != "HEAD" else head)
 
     def _error(self, failure: ApiFailure) -> None:
         body = {"errorCode": failure.code, "message": failure.message}
