@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
-    from typing import Any
+    from typing import Any, ClassVar
 
 
 def _by_lower_key(items: Mapping[str, str] | None) -> dict[str, tuple[str, str]]:
@@ -82,20 +82,17 @@ def _json(data: bytes) -> Any:
 
 
 class _Value:
-    """What a frozen dataclass gives, from `__slots__`: equality and repr by field, no
-    assignment after `__init__`, pickling and copying by field. Not a dataclass: importing
-    `dataclasses` imports `inspect`, which would be most of what `import portabind` costs."""
+    """What a frozen dataclass gives: fields read-only (properties over private slots),
+    equality and repr by field, pickling and copying by field. Not a dataclass: importing
+    `dataclasses` imports `inspect`, most of what `import portabind` would cost; and plain
+    slots make an event faster to build, once per delivered record."""
 
-    __slots__: tuple[str, ...] = ()
+    __slots__ = ()
+    #: The public fields, in the constructor's order.
+    FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable: cannot assign {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+        return tuple(getattr(self, name) for name in self.FIELDS)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _Value) or type(other) is not type(self):
@@ -103,52 +100,64 @@ class _Value:
         return self._fields() == other._fields()
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
         return f"{type(self).__name__}({fields})"
 
     def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         return type(self), self._fields()
 
 
-def _metadata(items: Mapping[str, str] | None) -> Metadata:
-    return items if isinstance(items, Metadata) else Metadata(items)
-
-
 class BindingEvent(_Value):
     """One delivered message: `data` as the producer sent it, metadata as strings."""
 
-    __slots__ = ("name", "data", "metadata")  # noqa: RUF023  # the constructor's order
-    name: str
-    data: bytes
-    metadata: Metadata
+    __slots__ = ("_data", "_metadata", "_name")
+    FIELDS = ("name", "data", "metadata")
 
     def __init__(self, name: str, data: bytes, metadata: Mapping[str, str] | None = None) -> None:
-        assign = object.__setattr__
-        assign(self, "name", name)
-        assign(self, "data", data)
-        assign(self, "metadata", _metadata(metadata))
+        self._name = name
+        self._data = data
+        self._metadata = metadata if isinstance(metadata, Metadata) else Metadata(metadata)
+
+    @property
+    def name(self) -> str:
+        """The input component that delivered the event."""
+        return self._name
+
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+    @property
+    def metadata(self) -> Metadata:
+        return self._metadata
 
     def text(self) -> str:
-        return self.data.decode("utf-8")
+        return self._data.decode("utf-8")
 
     def json(self) -> Any:
-        return _json(self.data)
+        return _json(self._data)
 
 
 class BindingResponse(_Value):
     """The result of an output binding call, shaped like the Dapr SDK's `BindingResponse`.
     `data is None` means the binding returned nothing (Dapr's HTTP 204)."""
 
-    __slots__ = ("data", "metadata")  # the constructor's order
-    data: bytes | None
-    metadata: Metadata
+    __slots__ = ("_data", "_metadata")
+    FIELDS = ("data", "metadata")
 
     def __init__(
         self, data: bytes | None = None, metadata: Mapping[str, str] | None = None
     ) -> None:
-        assign = object.__setattr__
-        assign(self, "data", data)
-        assign(self, "metadata", _metadata(metadata))
+        self._data = data
+        self._metadata = metadata if isinstance(metadata, Metadata) else Metadata(metadata)
+
+    @property
+    def data(self) -> bytes | None:
+        return self._data
+
+    @property
+    def metadata(self) -> Metadata:
+        return self._metadata
 
     def text(self) -> str:
         return (self.data or b"").decode("utf-8")

@@ -54,7 +54,7 @@ def test_events_and_responses_are_immutable_values() -> None:
         "BindingEvent(name='orders', data=b'x', metadata=Metadata({'messageId': 'm-1'}))"
     )
     assert copy.deepcopy(received) == pickle.loads(pickle.dumps(received)) == received
-    with pytest.raises(AttributeError, match="immutable"):
+    with pytest.raises(AttributeError):
         received.data = b"y"
     response = BindingResponse(b"1", {"key": "k"})
     assert response == BindingResponse(b"1", Metadata({"KEY": "k"}))
