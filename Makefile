@@ -30,6 +30,7 @@ lint:
 	$(VENV)/bin/mypy
 
 test: export PORTABIND_AZURITE := $(CURDIR)/$(AZURITE)
+test: export HYPOTHESIS_PROFILE := full
 test: venv tools servers
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest -q

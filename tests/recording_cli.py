@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from pathlib import Path
     from subprocess import CompletedProcess
 
-PROGRAM = """#!{python}
+# Isolated and without the site module: the program needs only the standard library, and
+# deploys call it several times each.
+PROGRAM = """#!{python} -IS
 import json, os, sys
 
 state_dir = os.environ["RECORDING_CLI_DIR"]

@@ -233,8 +233,7 @@ secrets_content = st.one_of(
 )
 
 
-@settings(
-    max_examples=200,
+@settings(  # as many examples as the profile (tests/conftest.py) says
     deadline=timedelta(seconds=SECONDS_PER_RUN),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
