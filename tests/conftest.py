@@ -12,13 +12,11 @@ Every fixture declared with `tests.helpers.server_fixture` marks the tests that 
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import settings
 
 from tests.helpers import SERVER_FIXTURES, machine_service, require_server, server_fixture, tansu
 
@@ -181,12 +179,6 @@ def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with tansu(tmp_path_factory) as port:
         yield f"127.0.0.1:{port}"
 
-
-# Property tests try fewer examples while developing (the fast tier) than in the whole suite
-# `make test` runs, which sets HYPOTHESIS_PROFILE=full.
-settings.register_profile("dev", max_examples=50)
-settings.register_profile("full", max_examples=200)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")
 

@@ -12,6 +12,7 @@ and a secrets file of any JSON or none.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from datetime import timedelta
@@ -233,7 +234,14 @@ secrets_content = st.one_of(
 )
 
 
-@settings(  # as many examples as the profile (tests/conftest.py) says
+# Fewer examples while developing (the fast tier) than in the whole suite `make test` runs,
+# which sets HYPOTHESIS_PROFILE=full.
+settings.register_profile("dev", max_examples=50)
+settings.register_profile("full", max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@settings(  # as many examples as the profile says
     deadline=timedelta(seconds=SECONDS_PER_RUN),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
