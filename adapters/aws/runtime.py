@@ -252,7 +252,10 @@ class Function(BundledFunction):
     """A built app, loaded at cold start and reused by every invocation."""
 
     def sqs(self, component: str) -> Handler:
-        """The Lambda handler for SQS batches delivered to input binding `component`."""
+        """The Lambda handler for SQS batches delivered to input binding `component`. From a
+        FIFO queue, the first failure ends the batch: it and every message after it are
+        reported failed, unhandled, as AWS asks of FIFO functions, so that no message of a
+        group is handled before one that came first."""
         from portabind.bindings.aws.sqs import event_from_message
 
         app = self.app
@@ -260,11 +263,14 @@ class Function(BundledFunction):
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             records = _records(event, component, "SQS", "aws:sqs")
             failures = []
-            for record in records:
+            for index, record in enumerate(records):
                 try:
                     app.handle(event_from_message(component, record))
                 except Exception:
                     log.exception("message %s failed; SQS delivers it again", record["messageId"])
+                    if str(record.get("eventSourceARN", "")).endswith(".fifo"):
+                        failures += [{"itemIdentifier": r["messageId"]} for r in records[index:]]
+                        break
                     failures.append({"itemIdentifier": record["messageId"]})
             if len(failures) == len(records):
                 raise BatchFailed(

@@ -73,6 +73,20 @@ def test_sqs_reports_only_the_failed_message(entry: ModuleType) -> None:
     assert "tenant" not in failed.metadata  # attributes never leak between records
 
 
+def test_a_fifo_batch_stops_at_its_first_failure_and_reports_the_rest(entry: ModuleType) -> None:
+    event = lambda_event("sqs")
+    for record in event["Records"]:
+        record["eventSourceARN"] += ".fifo"
+    reply = entry.handle_orders(event, None)
+    assert reply == {
+        "batchItemFailures": [
+            {"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"},
+            {"itemIdentifier": "6d0e5b9a-0c34-4c5e-9a7a-0d1d3c4f3a11"},
+        ]
+    }
+    assert [e.data for e in seen(entry)] == [b'{"id": 1}', b"please fail"]  # not the third
+
+
 def test_kinesis_reports_the_first_failed_sequence_number_and_stops(entry: ModuleType) -> None:
     reply = entry.handle_clicks(lambda_event("kinesis"), None)
     assert reply == {
