@@ -76,7 +76,6 @@ def test_artifact_is_self_contained(orders: tuple[Path, list[Path]]) -> None:
         "pydantic>=2.6",
         "PyYAML>=6",
         "boto3>=1.34",
-        "aws-lambda-powertools>=3",
     ]
     bundled = {str(p.relative_to(out)) for p in (out / "portabind").rglob("*.py")}
     assert {
