@@ -7,19 +7,14 @@ listeners give; and the deploy plan creates the Event Grid subscriptions after p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
-from portabind.adapters.azure import build as azure_build
 from portabind.adapters.azure.deploy import plan
 from portabind.errors import UserError
 from portabind.tooling.deployment import DeployOptions
-from portabind.tooling.project import check_project, load_project
+from tests.adapters.azure.function_apps import build, recorded_events, run_driver, write_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,34 +86,15 @@ def project_dir(tmp_path: Path, app: str, **overrides: Any) -> Path:
         ),
     }
     documents.update(overrides)
-    root = tmp_path / "project"
-    (root / "components").mkdir(parents=True)
-    (root / "app.py").write_text(app)
-    (root / "components" / "all.yaml").write_text(yaml.safe_dump_all(list(documents.values())))
-    return root
-
-
-def build(root: Path, out: Path) -> None:
-    project = load_project(root, root / "components")
-    check_project(project, resolve_secrets=False)
-    azure_build.build(project, out)
+    return write_project(tmp_path, app, documents.values())
 
 
 # Runs in a fresh interpreter with OUT first on sys.path, as the Functions worker does.
 DRIVER = r"""
-import json, sys
-sys.path.insert(0, sys.argv[1])
 import datetime
 import azure.functions as func
 from azure.functions.blob import InputStream
-import function_app
 
-functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-result = {
-    name: {"doc": json.loads(f.get_function_json()), "retry": f.get_settings_dict("retry_policy")}
-    for name, f in functions.items()
-}
-call = lambda name, *args: functions[name].get_user_function()(*args)
 moment = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
 call("events", func.EventGridEvent(
     id="g-1", data={"id": 8}, topic="/t", subject="orders/8", event_type="Order.Created",
@@ -141,7 +117,6 @@ call("uploads", InputStream(
         "ContentType": "text/csv", "ETag": "0x8D1", "LastModified": "2026-01-02T03:04:05+00:00"
     },
     metadata={"origin": "scanner"}))
-print(json.dumps(result))
 """
 
 
@@ -152,20 +127,8 @@ def built(
     tmp_path = tmp_path_factory.mktemp("built")
     out = tmp_path / "out"
     build(project_dir(tmp_path, recording_app(HANDLERS)), out)
-    record_path = tmp_path / "events.jsonl"
-    completed = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(out)],
-        cwd=out,
-        env={**os.environ, "RECORD_PATH": str(record_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    events = [json.loads(line) for line in record_path.read_text().splitlines()]
-    return out, result, events
+    record = tmp_path / "events.jsonl"
+    return out, run_driver(out, DRIVER, record), recorded_events(record)
 
 
 def recorded(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -8,16 +8,13 @@ Event Hubs batch stops at its first failure."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
 from portabind.errors import UserError
-from tests.adapters.azure.test_triggers import SECRETS, build, component
+from tests.adapters.azure.function_apps import build, recorded_events, run_driver, write_project
+from tests.adapters.azure.test_triggers import SECRETS, component
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,39 +61,18 @@ def project_dir(tmp_path: Path, app: str, **overrides: Any) -> Path:
         ),
     }
     documents.update(overrides)
-    root = tmp_path / "project"
-    (root / "components").mkdir(parents=True)
-    (root / "app.py").write_text(app)
-    docs = [SECRETS, *documents.values()]
-    (root / "components" / "all.yaml").write_text(yaml.safe_dump_all(docs))
-    return root
+    return write_project(tmp_path, app, [SECRETS, *documents.values()])
 
 
 # Runs in a fresh interpreter with OUT first on sys.path, as the Functions worker does. The
 # trigger objects come from the library's own converters, given the data and trigger
 # metadata the host sends.
 DRIVER = r"""
-import json, os, pathlib, sys, types
-sys.path.insert(0, sys.argv[1])
+import os, pathlib, types
 from azure.functions import meta
 from azure.functions.eventhub import EventHubTriggerConverter
 from azure.functions.servicebus import ServiceBusMessageInConverter
-import function_app
 
-functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-result = {
-    name: {"doc": json.loads(f.get_function_json()), "retry": f.get_settings_dict("retry_policy")}
-    for name, f in functions.items()
-}
-call = lambda name, *args: functions[name].get_user_function()(*args)
-
-
-def outcome(name, *args):
-    try:
-        call(name, *args)
-    except Exception as error:
-        return type(error).__name__
-    return "returned"
 
 
 def service_bus(body, **fields):
@@ -137,23 +113,7 @@ attempts = [outcome("telemetry", events()), outcome("telemetry", events())]
 pathlib.Path(os.environ["RECORD_PATH"] + ".fixed").touch()  # the handler is fixed: retry
 attempts.append(outcome("telemetry", events()))
 result["telemetry"]["outcomes"] = attempts
-print(json.dumps(result))
 """
-
-
-def run_driver(out: Path, record: Path) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(out)],
-        cwd=out,
-        env={**os.environ, "RECORD_PATH": str(record)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +124,7 @@ def built(
     out = tmp_path / "out"
     build(project_dir(tmp_path, recording_app("import os\n" + HANDLERS)), out)
     record = tmp_path / "events.jsonl"
-    result = run_driver(out, record)
-    return out, result, [json.loads(line) for line in record.read_text().splitlines()]
+    return out, run_driver(out, DRIVER, record), recorded_events(record)
 
 
 def settings(out: Path) -> dict[str, str]:

@@ -6,19 +6,14 @@ called with the library's own request objects, hand the handler the normalized e
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
-from portabind.adapters.azure import build as azure_build
 from portabind.bindings.kafka import event_from_record
 from portabind.errors import UserError
-from portabind.tooling.project import check_project, load_project
+from tests.adapters.azure.function_apps import build, recorded_events, run_driver, write_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,27 +100,14 @@ def project_dir(tmp_path: Path, app: str, **overrides: Any) -> Path:
         ),
     }
     documents.update(overrides)
-    root = tmp_path / "project"
-    (root / "components").mkdir(parents=True)
-    (root / "app.py").write_text(app)
-    docs = [SECRETS, *documents.values()]
-    (root / "components" / "all.yaml").write_text(yaml.safe_dump_all(docs))
-    return root
-
-
-def build(root: Path, out: Path) -> None:
-    project = load_project(root, root / "components")
-    check_project(project, resolve_secrets=False)
-    azure_build.build(project, out)
+    return write_project(tmp_path, app, [SECRETS, *documents.values()])
 
 
 # Runs in a fresh interpreter with OUT first on sys.path, as the Functions worker does.
 DRIVER = r"""
-import base64, json, sys
-sys.path.insert(0, sys.argv[1])
+import base64
 import azure.functions as func
 from azure.functions.timer import TimerRequest
-import function_app
 
 
 class Context(func.Context):
@@ -135,12 +117,6 @@ class Context(func.Context):
     thread_local_storage = None
 
 
-functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-result = {
-    name: {"doc": json.loads(f.get_function_json()), "retry": f.get_settings_dict("retry_policy")}
-    for name, f in functions.items()
-}
-call = lambda name, *args: functions[name].get_user_function()(*args)
 call("tick", TimerRequest(past_due=True), Context())
 response = call(
     "api",
@@ -170,14 +146,6 @@ call(
 call("jobs", b"job-body")
 
 
-def outcome(name, *args):
-    try:
-        call(name, *args)
-    except Exception as error:
-        return type(error).__name__
-    return "returned"
-
-
 # A failure reaches the host: it answers 500, or retries the record by the retry policy.
 result["failures"] = {
     "api": outcome(
@@ -190,7 +158,6 @@ result["failures"] = {
         func.KafkaEvent(body=b"poison", offset=1, partition=0, topic="refunds", headers=[]),
     ),
 }
-print(json.dumps(result))
 """
 
 
@@ -202,20 +169,8 @@ def built(
     tmp_path = tmp_path_factory.mktemp("built")
     out = tmp_path / "out"
     build(project_dir(tmp_path, recording_app(HANDLERS)), out)
-    record_path = tmp_path / "events.jsonl"
-    completed = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(out)],
-        cwd=out,
-        env={**os.environ, "RECORD_PATH": str(record_path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    events = [json.loads(line) for line in record_path.read_text().splitlines()]
-    return out, result, events
+    record = tmp_path / "events.jsonl"
+    return out, run_driver(out, DRIVER, record), recorded_events(record)
 
 
 def trigger(result: dict[str, Any], name: str) -> dict[str, Any]:
