@@ -15,7 +15,7 @@ from portabind.adapters.azure import build as azure_build
 from portabind.tooling.project import check_project, load_project
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from pathlib import Path
 
 #: The start of every driver: OUT first on sys.path, as the Functions worker puts the app;
@@ -58,14 +58,15 @@ def build(root: Path, out: Path) -> None:
     azure_build.build(project, out)
 
 
-def run_driver(out: Path, driver: str, record: Path) -> dict[str, Any]:
-    """`driver` (after the common head) in a fresh interpreter, on the app built in `out`,
-    its handlers recording to `record`; the `result` it made."""
-    source = f"{_DRIVER_HEAD}\n{driver}\nprint(json.dumps(result))\n"
+def run_python(
+    out: Path, source: str, *arguments: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`source` in a fresh interpreter in `out` (its `sys.argv[1]`, then `arguments`), with
+    `environ` added to ours; the JSON object it printed last."""
     completed = subprocess.run(
-        [sys.executable, "-c", source, str(out)],
+        [sys.executable, "-c", source, str(out), *arguments],
         cwd=out,
-        env={**os.environ, "RECORD_PATH": str(record)},
+        env={**os.environ, **(environ or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -74,6 +75,13 @@ def run_driver(out: Path, driver: str, record: Path) -> dict[str, Any]:
     assert completed.returncode == 0, completed.stderr
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
+
+
+def run_driver(out: Path, driver: str, record: Path) -> dict[str, Any]:
+    """`driver` (after the common head) in a fresh interpreter, on the app built in `out`,
+    its handlers recording to `record`; the `result` it made."""
+    source = f"{_DRIVER_HEAD}\n{driver}\nprint(json.dumps(result))\n"
+    return run_python(out, source, environ={"RECORD_PATH": str(record)})
 
 
 def recorded_events(record: Path) -> list[dict[str, Any]]:

@@ -5,10 +5,7 @@ handler against Azurite from the self-contained output alone."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +15,7 @@ import yaml
 from portabind.adapters.azure import build as azure_build
 from portabind.errors import UserError
 from portabind.tooling.project import check_project, load_project
+from tests.adapters.azure.function_apps import run_python
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,18 +85,7 @@ def build_project(project_dir: Path, out: Path, profile: str = "azure") -> list[
 
 
 def drive(out: Path, *message: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(out), *message],
-        cwd=out,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
+    return run_python(out, DRIVER, *message, environ=env)
 
 
 def test_function_app_indexes_into_a_queue_trigger(tmp_path: Path) -> None:
