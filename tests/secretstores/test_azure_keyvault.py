@@ -13,6 +13,7 @@ from portabind.errors import SecretError
 from portabind.secrets import PlatformOnly, SecretResolver
 from portabind.secretstores import store_for
 from portabind.tooling.project import load_components
+from tests.secretstores.stores import store_and_references
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,40 +25,8 @@ if TYPE_CHECKING:
 def components(
     directory: Path, vault_name: str, *refs: tuple[str, str], **store: str
 ) -> ComponentSet:
-    documents: list[dict[str, object]] = [
-        {
-            "apiVersion": "dapr.io/v1alpha1",
-            "kind": "Component",
-            "metadata": {"name": "vault"},
-            "spec": {
-                "type": "secretstores.azure.keyvault",
-                "version": "v1",
-                "metadata": [
-                    {"name": "vaultName", "value": vault_name},
-                    *({"name": k, "value": v} for k, v in store.items()),
-                ],
-            },
-        }
-    ]
-    for component, secret in refs:
-        documents.append(
-            {
-                "apiVersion": "dapr.io/v1alpha1",
-                "kind": "Component",
-                "metadata": {"name": component},
-                "spec": {
-                    "type": "bindings.redis",
-                    "version": "v1",
-                    "metadata": [
-                        {"name": "redisHost", "value": "h:1"},
-                        {"name": "redisPassword", "secretKeyRef": {"name": secret}},
-                    ],
-                },
-                "auth": {"secretStore": "vault"},
-            }
-        )
-    (directory / "components.yaml").write_text(yaml.safe_dump_all(documents))
-    return load_components(directory)
+    metadata = {"vaultName": vault_name, **store}
+    return store_and_references(directory, "vault", "secretstores.azure.keyvault", metadata, *refs)
 
 
 def test_key_vault_resolves_through_the_sdk_challenge_and_managed_identity(

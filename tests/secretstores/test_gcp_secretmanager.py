@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import google_crc32c
 import grpc
 import pytest
-import yaml
 from google.api_core import exceptions
 from google.cloud import secretmanager_v1
 from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
@@ -19,7 +18,7 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
 from portabind.errors import SecretError
 from portabind.secrets import PlatformOnly, SecretResolver
 from portabind.secretstores.gcp.secretmanager import EMULATOR_ENV
-from portabind.tooling.project import load_components
+from tests.secretstores.stores import store_and_references
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -54,37 +53,7 @@ def create(client: Any, secret_id: str, *values: bytes) -> str:
 
 
 def components(directory: Path, *refs: tuple[str, str], **store: str) -> ComponentSet:
-    documents: list[dict[str, object]] = [
-        {
-            "apiVersion": "dapr.io/v1alpha1",
-            "kind": "Component",
-            "metadata": {"name": "gsm"},
-            "spec": {
-                "type": "secretstores.gcp.secretmanager",
-                "version": "v1",
-                "metadata": [{"name": k, "value": v} for k, v in store.items()],
-            },
-        }
-    ]
-    for component, secret in refs:
-        documents.append(
-            {
-                "apiVersion": "dapr.io/v1alpha1",
-                "kind": "Component",
-                "metadata": {"name": component},
-                "spec": {
-                    "type": "bindings.redis",
-                    "version": "v1",
-                    "metadata": [
-                        {"name": "redisHost", "value": "h:1"},
-                        {"name": "redisPassword", "secretKeyRef": {"name": secret}},
-                    ],
-                },
-                "auth": {"secretStore": "gsm"},
-            }
-        )
-    (directory / "components.yaml").write_text(yaml.safe_dump_all(documents))
-    return load_components(directory)
+    return store_and_references(directory, "gsm", "secretstores.gcp.secretmanager", store, *refs)
 
 
 def test_the_server_answers_the_client_s_versions_and_checksums(
