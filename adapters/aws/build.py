@@ -693,29 +693,57 @@ def _kafka_access(function: _Function, msk: bool) -> list[dict[str, Any]]:
     return access
 
 
-def _msk_iam_policy(cluster: str, topic: str, group: str | None) -> dict[str, Any]:
-    """What Lambda's poller needs on an MSK cluster with IAM access control (`authType:
-    awsiam`): connect, read the topic, and use its consumer group (the group Lambda names
-    after the event source mapping when `consumerGroup` is not set). The topic's and group's
-    ARNs are the cluster's `cluster/<name>/<uuid>` under `topic/` and `group/`."""
+def _msk_arn(cluster: str, kind: str, name: str) -> str:
+    """The ARN of a topic or consumer group of an MSK cluster: the cluster's
+    `cluster/<name>/<uuid>` under `topic/` or `group/`."""
     prefix, _, path = cluster.partition(":cluster/")
-    grants = (
-        (cluster, ("kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration")),
-        (
-            f"{prefix}:topic/{path}/{topic}",
-            ("kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"),
-        ),
-        (
-            f"{prefix}:group/{path}/{group or '*'}",
-            ("kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"),
-        ),
-    )
+    return f"{prefix}:{kind}/{path}/{name}"
+
+
+def _allow(*grants: tuple[str, tuple[str, ...]]) -> dict[str, Any]:
+    """An inline policy allowing each (resource, actions)."""
     return {
         "Statement": [
             {"Effect": "Allow", "Action": list(actions), "Resource": resource}
             for resource, actions in grants
         ]
     }
+
+
+def _msk_iam_policy(cluster: str, topic: str, group: str | None) -> dict[str, Any]:
+    """What Lambda's poller needs on an MSK cluster with IAM access control (`authType:
+    awsiam`): connect, read the topic, and use its consumer group (the group Lambda names
+    after the event source mapping when `consumerGroup` is not set)."""
+    return _allow(
+        (cluster, ("kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration")),
+        (
+            _msk_arn(cluster, "topic", topic),
+            ("kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"),
+        ),
+        (
+            _msk_arn(cluster, "group", group or "*"),
+            ("kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"),
+        ),
+    )
+
+
+def _msk_write_policy(component: Component) -> dict[str, Any]:
+    """What a Kafka output with IAM access control needs on its MSK cluster: connect and
+    write to `publishTopic` (to any topic of the cluster when requests name the topic)."""
+    cluster = _required(
+        TARGET.parse_annotations(component)[KafkaTrigger].msk_cluster_arn,
+        component,
+        "mskClusterArn",
+        "the MSK cluster's ARN to let the function write to it (authType awsiam)",
+    )
+    topic = _literal(component, "publishTopic", required=False) or "*"
+    return _allow(
+        (cluster, ("kafka-cluster:Connect",)),
+        (
+            _msk_arn(cluster, "topic", topic),
+            ("kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"),
+        ),
+    )
 
 
 def _kafka_event(function: _Function) -> dict[str, Any]:
@@ -851,6 +879,10 @@ def _policies(project: Project) -> list[dict[str, Any]]:
         elif kind == "bindings.aws.s3":
             bucket = _name(component, "bucket")
             granted = [{template: {"BucketName": bucket}} for template in _s3_templates(component)]
+        elif kind == "bindings.kafka":
+            if (_literal(component, "authType", required=False) or "").lower() != "awsiam":
+                continue  # the brokers check the credentials the component carries
+            granted = [_msk_write_policy(component)]
         elif kind in POLICIES:
             template, parameter, field_name = POLICIES[kind]
             value = _name(component, field_name)

@@ -485,7 +485,7 @@ def test_msk_with_iam_auth_grants_the_function_the_cluster_topic_and_group(
 ) -> None:
     """authType awsiam: no SourceAccessConfigurations (Lambda signs in with its role), and
     the role may connect, read the topic and use the consumer group."""
-    metadata = {**KAFKA, "authType": "awsiam", "region": "us-east-1"}
+    metadata = {**KAFKA, "authType": "awsiam", "region": "us-east-1", "publishTopic": "receipts"}
     if group:
         metadata["consumerGroup"] = group
     root = project(
@@ -505,7 +505,10 @@ def test_msk_with_iam_auth_grants_the_function_the_cluster_topic_and_group(
         for statement in policy["PolicyDocument"]["Statement"]
     ]
     scope = "arn:aws:kafka:us-east-1:123456789012:{}/events/abcd1234-ab12-cd34-ef56-abcdef123456-1"
-    granted = {statement["Resource"]: sorted(statement["Action"]) for statement in statements}
+    actions: dict[str, set[str]] = {}
+    for statement in statements:
+        actions.setdefault(statement["Resource"], set()).update(statement["Action"])
+    granted = {resource: sorted(allowed) for resource, allowed in actions.items()}
     assert granted[MSK_CLUSTER] == [
         "kafka-cluster:Connect",
         "kafka-cluster:DescribeClusterDynamicConfiguration",
@@ -517,4 +520,9 @@ def test_msk_with_iam_auth_grants_the_function_the_cluster_topic_and_group(
     assert granted[scope.format("group") + f"/{group_arn}"] == [
         "kafka-cluster:AlterGroup",
         "kafka-cluster:DescribeGroup",
+    ]
+    # the component is an output too: the function may write to its publishTopic
+    assert granted[scope.format("topic") + "/receipts"] == [
+        "kafka-cluster:DescribeTopic",
+        "kafka-cluster:WriteData",
     ]
