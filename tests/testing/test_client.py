@@ -275,6 +275,12 @@ def test_http_batches_keep_the_method_and_path_for_every_request(client_aws: Any
     assert [json.loads(reply["body"])["path"] for reply in result.response] == ["/notes"] * 2
 
 
+def test_an_http_send_goes_to_the_trigger_s_own_path_by_default(client_aws: Any) -> None:
+    result = client_aws.send("api", {"n": 1})
+    assert result.ok
+    assert json.loads(result.response["body"])["path"] == "/notes"
+
+
 REAL_APP = """
 from portabind import App, Output
 

@@ -206,10 +206,15 @@ def _aws_kafka(send: Send) -> SendResult:
 
 
 def _http_request(send: Send) -> tuple[str, str, str, dict[str, str]]:
-    """An HTTP send's `method` (default POST), path and query (`path`, default /, may carry
-    `?query`) from the metadata; the rest are request headers."""
-    method = send.take("method") or "POST"
-    path, _, query = (send.take("path") or "/").partition("?")
+    """An HTTP send's `method` and path and query (`path`, may carry `?query`) from the
+    metadata, by default a request the trigger answers (its path; POST, or its first method
+    when it takes no POST); the rest are request headers."""
+    from portabind.bindings.http import component_trigger
+
+    trigger = component_trigger(send.component)
+    answered = trigger.methods or ("POST",)
+    method = send.take("method") or ("POST" if "POST" in answered else answered[0])
+    path, _, query = (send.take("path") or trigger.path).partition("?")
     return method, path, query, send.metadata
 
 
