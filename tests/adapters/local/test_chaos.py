@@ -10,10 +10,10 @@ handler), `kafka.COMMIT_EVERY` records for Kafka (offsets committed every that m
 duplicates per kill are printed (pytest -s).
 
 Kills land at seeded moments, each after a seeded number of further messages were handled
-and once the messages of the previous kill came back and were handled: so no message is in
-flight at two kills, and on SQS a redrive policy of two receives must then leave the
-dead-letter queue empty (a runner that deleted per batch would also repeat up to nine
-handled messages per kill).
+and once the messages the previous kill left in flight came back and were handled: so no
+message is in flight at two kills, and on SQS a redrive policy of two receives must then
+leave the dead-letter queue empty (a runner that deleted per batch would also repeat up to
+ten handled messages per kill).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
 SEED = 20261202
 KILLS = 4
-#: Messages put on the queue before the first run: more than the kills' seeded progress
-#: (at most KILLS * MOST_BETWEEN_KILLS) so the last kill still lands under load.
+#: Messages put on the queue before the first run: more than the kills take (at most
+#: KILLS * (MOST_BETWEEN_KILLS + 2 * IN_FLIGHT + 1)), so the last kill still lands under load.
 MESSAGES = 300
 FEWEST_BETWEEN_KILLS, MOST_BETWEEN_KILLS = 15, 40
 #: The most messages a listener holds unacknowledged: an SQS receive, RabbitMQ's prefetch
@@ -54,9 +54,10 @@ WAIT_SECONDS = 90.0
 #: SQS: receives before a message moves to the dead-letter queue. Two: one crash redelivery
 #: of a message is allowed, a second one moves it.
 MAX_RECEIVE_COUNT = 2
-#: SQS: how long a received message stays hidden; above what a batch of 10 takes to handle
-#: on a loaded machine, so only a kill brings a message back.
-VISIBILITY_TIMEOUT = 5
+#: SQS: how long a received message stays hidden, so how long a kill's messages take to come
+#: back. One listener at a time receives only once it is done with its batch, so a batch
+#: that takes longer than this brings no message back twice.
+VISIBILITY_TIMEOUT = 2
 APP = """\
 import os
 import time
@@ -69,7 +70,7 @@ record = os.open(os.environ["CHAOS_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 @app.binding("orders")
 def on_order(event: BindingEvent) -> None:
-    time.sleep(0.002)  # some work, so that kills land inside batches
+    time.sleep(0.03)  # some work: kills land inside batches, the queue outlasts the kills
     os.write(record, b"%d\\n" % event.json()["id"])
 """
 
@@ -82,6 +83,8 @@ class Broker:
     metadata: dict[str, str]
     #: Handled messages a kill may hand to the handler again.
     duplicates_per_kill: int
+    #: How long after a kill what it left in flight is delivered again.
+    redelivery_seconds: float = 0.0
 
 
 class Runner:
@@ -181,24 +184,33 @@ def kill_repeatedly(tmp_path: Path, broker: Broker, drained: Callable[[], bool])
     runner = Runner(tmp_path, record)
     rng = random.Random(SEED)
     boundaries: list[int] = []  # records in the file when each kill landed
+    killed_at = 0.0  # time.monotonic() of the last kill
     runner.start()
     try:
-        for _ in range(KILLS):
+        for kill in range(KILLS):
             progress = len(set(handled(record))) + rng.randint(
                 FEWEST_BETWEEN_KILLS, MOST_BETWEEN_KILLS
             )
-            # The messages in flight at the last kill were at most a batch past the highest id
-            # handled by then (the queues hand them out in order): wait for them too.
-            before = handled(record)[: boundaries[-1]] if boundaries else []
-            last = min(max(before, default=-1) + IN_FLIGHT, MESSAGES - 1) if before else -1
-            caught_up = range(last + 1)
+            settled = 0
+            if kill:
+                # What the last kill left in flight (at most IN_FLIGHT messages, handled or
+                # not) is delivered again once the redelivery delay has passed, before newer
+                # messages. The listener then holds at most one batch received earlier: once
+                # that batch, those messages and one more are handled, they are all handled
+                # again and acknowledged, and the next kill cannot catch one a second time.
+                redelivered_at = killed_at + broker.redelivery_seconds
+                runner.wait_for(
+                    lambda at=redelivered_at: time.monotonic() >= at, "past the redelivery delay"
+                )
+                settled = len(handled(record)) + 2 * IN_FLIGHT + 1
 
-            def ready(progress: int = progress, caught_up: range = caught_up) -> bool:
-                seen = set(handled(record))
-                return len(seen) >= progress and seen.issuperset(caught_up)
+            def ready(progress: int = progress, settled: int = settled) -> bool:
+                lines = handled(record)
+                return len(lines) >= settled and len(set(lines)) >= progress
 
             runner.wait_for(ready, "far enough for the next kill")
             runner.kill()
+            killed_at = time.monotonic()
             boundaries.append(len(handled(record)))
             runner.start()
         runner.wait_for(
@@ -248,6 +260,7 @@ def test_sqs_listener_killed_under_load_loses_nothing_and_dead_letters_nothing(
         "bindings.aws.sqs",
         {"region": "us-east-1", "queueName": queue, "endpoint": moto_server.endpoint},
         duplicates_per_kill=1,
+        redelivery_seconds=VISIBILITY_TIMEOUT,
     )
     kill_repeatedly(tmp_path, broker, lambda: sqs_queue_counts(sqs, queue) == (0, 0))
     assert sqs_queue_counts(sqs, f"{queue}-dlq") == (0, 0), "a crash dead-lettered a message"
