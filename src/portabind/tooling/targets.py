@@ -28,12 +28,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from portabind import registry
-from portabind.annotations import (
-    ExtensionTrigger,
-    field_name,
-    parse_annotations,
-    unknown_annotations,
-)
 from portabind.errors import ComponentError, UserError, ValidationFailed
 from portabind.tooling.deployment import Deployer
 
@@ -157,6 +151,8 @@ class Target:
     def parse_annotations(self, component: Component) -> ParsedAnnotations:
         """The component's annotations as this target reads them. Keys only other targets
         read are left alone here; `check_annotations` checks the whole namespace."""
+        from portabind.annotations import parse_annotations
+
         return parse_annotations(component, self.annotation_models(component), partial=True)
 
     def entry_options(self, trigger: Trigger[Any], component: Component) -> dict[str, EntryOption]:
@@ -230,6 +226,15 @@ def check_annotations(component: Component, build_target: str | None = None) -> 
     target declare: a value of the wrong kind, or a key nobody declares (with the nearest
     declared one), raises. A key is known when the binding or any target reads it; for a
     build, those only other targets read are warnings."""
+    # Here, not at the top: the annotation models build pydantic models, which the CLI's
+    # other commands (and its start) do without.
+    from portabind.annotations import (
+        ExtensionTrigger,
+        field_name,
+        parse_annotations,
+        unknown_annotations,
+    )
+
     readers: dict[str, set[str]] = {}
     names: dict[str, str] = {}
     problems: dict[tuple[str | None, str], ComponentError] = {}
