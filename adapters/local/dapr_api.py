@@ -46,6 +46,8 @@ from portabind.errors import BindingError, UserError
 from portabind.events import Metadata
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from portabind.events import BindingResponse
     from portabind.runtime import Runtime
 
@@ -63,6 +65,22 @@ IDLE_TIMEOUT = 30.0
 #: Connections served at once; each holds one thread while open.
 MAX_CONNECTIONS = 64
 _JSON = "application/json"
+#: A response metadata entry becomes a header as Go's net/http writes one: a value's CR and
+#: LF turned to spaces (a value can neither end the head nor add a header), its text as
+#: UTF-8; an entry whose key is not a header token is left out.
+_NEWLINES_TO_SPACES = str.maketrans("\r\n", "  ")
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def metadata_headers(metadata: Mapping[str, str]) -> list[str]:
+    """The `metadata.<key>` header lines of response metadata."""
+    return [
+        f"metadata.{key}: {value.translate(_NEWLINES_TO_SPACES)}"
+        for key, value in metadata.items()
+        if _HEADER_TOKEN.fullmatch(key)
+    ]
+
+
 #: The standard library's limits on a request head: the length of a line, the number of headers.
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
@@ -351,13 +369,13 @@ class _Handler(BaseHTTPRequestHandler):
             f"Server: {self.version_string()}",
             f"Date: {_http_date(int(time.time()))}",
         ]
-        lines += [f"metadata.{key}: {value}" for key, value in (metadata or {}).items()]
+        lines += metadata_headers(metadata or {})
         if body is not None:
             lines.append(f"Content-Type: {content_type}")
         lines.append(f"Content-Length: {len(body or b'')}")
         if self.close_connection:
             lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         self.wfile.write(head + body if body and self.command != "HEAD" else head)
 
     def _error(self, failure: ApiFailure) -> None:

@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from portabind.adapters.local.dapr_api import MAX_CONNECTIONS, ApiConfig, DaprApi
+from portabind.adapters.local.dapr_api import (
+    MAX_CONNECTIONS,
+    ApiConfig,
+    DaprApi,
+    metadata_headers,
+)
 from portabind.adapters.local.emulators import free_port
+from portabind.events import Metadata
 from portabind.registry import binding_for
 from portabind.runtime import Runtime
 from portabind.tooling.project import load_components
@@ -113,6 +119,22 @@ def test_response_data_and_metadata_headers(api: Api) -> None:
     fetched = api.bind("files", {"operation": "get", "metadata": {"key": "a/b.txt"}})
     assert fetched.status_code == 200
     assert fetched.content == b"hello"  # S3 strips the quotes again, as Dapr's does
+
+
+def test_response_metadata_in_any_script_reaches_the_headers_as_utf8(api: Api) -> None:
+    key = "notes/✓ ünïcode.txt"  # S3 answers `create` with the key it was given
+    created = api.bind("files", {"operation": "create", "data": "x", "metadata": {"key": key}})
+    assert created.status_code == 200, created.text
+    assert (b"metadata.key", key.encode()) in created.headers.raw
+
+
+def test_response_metadata_can_neither_end_the_head_nor_add_a_header() -> None:
+    # as Go's net/http writes header values; a key that is no header name is left out
+    metadata = {"key": "a\r\nX-Injected: yes", "bad key:": "v", "statusCode": "200"}
+    assert metadata_headers(Metadata(metadata)) == [
+        "metadata.key: a  X-Injected: yes",
+        "metadata.statusCode: 200",
+    ]
 
 
 def test_malformed_body_is_400(api: Api) -> None:
