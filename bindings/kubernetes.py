@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from portabind.binding import Binding, InputBinding
 from portabind.bindings._attempts import Attempts
 from portabind.errors import ComponentError
-from portabind.events import BindingEvent, Metadata
+from portabind.events import BindingEvent, Metadata, compact_json
 from portabind.metadata import BindingMetadata, Duration, setting
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def event_for(
 ) -> BindingEvent:
     """One change as Dapr shapes it: `kind` is add, update or delete."""
     body = {"event": kind, "oldVal": old or {}, "newVal": new or {}}
-    return BindingEvent(name, json.dumps(body, separators=(",", ":")).encode(), Metadata())
+    return BindingEvent(name, compact_json(body), Metadata())
 
 
 def api_client(name: str, metadata: KubernetesMetadata) -> Any:

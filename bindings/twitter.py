@@ -16,7 +16,6 @@ Each input event is one post as JSON with metadata `query`.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from pydantic import model_validator
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._attempts import Attempts
 from portabind.errors import BindingError, ComponentError
-from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
+from portabind.events import BindingEvent, BindingResponse, Metadata, compact_json, rfc3339
 from portabind.metadata import BindingMetadata, Duration, Secret, setting
 
 if TYPE_CHECKING:
@@ -85,9 +84,7 @@ class TwitterMetadata(BindingMetadata):
 
 def event_from_tweet(name: str, tweet: dict[str, Any], query: str) -> BindingEvent:
     """One post as an input event: the post's JSON, metadata `query` as in Dapr."""
-    return BindingEvent(
-        name, json.dumps(tweet, separators=(",", ":")).encode(), Metadata({"query": query})
-    )
+    return BindingEvent(name, compact_json(tweet), Metadata({"query": query}))
 
 
 class _Api:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings.aws import _aws, _shards
 from portabind.errors import BindingError, ComponentError
-from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339
+from portabind.events import BindingEvent, BindingResponse, Metadata, compact_json, rfc3339
 from portabind.metadata import setting
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> BindingEvent:
     if change.get("ApproximateCreationDateTime") is not None:
         created = float(change["ApproximateCreationDateTime"])
         metadata["approximateCreationDateTime"] = rfc3339(created)
-    data = json.dumps(record, separators=(",", ":")).encode("utf-8")
+    data = compact_json(record)
     return BindingEvent(name, data, Metadata(metadata))
 
 

@@ -33,7 +33,14 @@ from portabind.annotations import Annotations, CommaList, text_matching
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.aws import _aws, _relay
 from portabind.errors import BindingError, NotFound
-from portabind.events import BindingEvent, BindingResponse, Metadata, metadata_value, unquote
+from portabind.events import (
+    BindingEvent,
+    BindingResponse,
+    Metadata,
+    compact_json,
+    metadata_value,
+    unquote,
+)
 from portabind.metadata import Truthy, is_truthy, parse_duration, setting
 
 if TYPE_CHECKING:
@@ -126,7 +133,7 @@ def event_from_record(name: str, record: Mapping[str, Any]) -> BindingEvent:
     for field in ("size", "eTag", "versionId"):
         if found.get(field) is not None:
             metadata[field] = metadata_value(found[field])
-    data = json.dumps(record, separators=(",", ":")).encode("utf-8")
+    data = compact_json(record)
     return BindingEvent(name, data, Metadata(metadata))
 
 

@@ -39,7 +39,13 @@ from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.azure import COSMOS_KEY
 from portabind.bindings.azure._storage import EntraMetadata, azure_errors
 from portabind.errors import BindingError
-from portabind.events import BindingEvent, BindingResponse, Metadata, metadata_value
+from portabind.events import (
+    BindingEvent,
+    BindingResponse,
+    Metadata,
+    compact_json,
+    metadata_value,
+)
 from portabind.metadata import Duration, Secret, setting
 
 if TYPE_CHECKING:
@@ -134,7 +140,7 @@ def document_event(name: str, document: Mapping[str, Any]) -> BindingEvent:
         for key in ("id", *SYSTEM_PROPERTIES)
         if key in document and key not in ("_self", "_attachments")
     }
-    data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    data = compact_json(payload)
     return BindingEvent(name, data, Metadata(fields))
 
 

@@ -49,7 +49,14 @@ from portabind.bindings.http import (
     serve_locally,
 )
 from portabind.errors import BindingError, UserError
-from portabind.events import BindingEvent, BindingResponse, Metadata, metadata_value, rfc3339
+from portabind.events import (
+    BindingEvent,
+    BindingResponse,
+    Metadata,
+    compact_json,
+    metadata_value,
+    rfc3339,
+)
 from portabind.metadata import Secret, setting
 
 if TYPE_CHECKING:
@@ -138,7 +145,7 @@ def _payload(value: Any) -> bytes:
         return b""
     if isinstance(value, str):
         return value.encode("utf-8")
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return compact_json(value)
 
 
 def is_cloud_event(event: Mapping[str, Any]) -> bool:

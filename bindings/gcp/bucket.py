@@ -50,6 +50,7 @@ from portabind.events import (
     BindingEvent,
     BindingResponse,
     Metadata,
+    compact_json,
     metadata_value,
     rfc3339,
     unquote,
@@ -423,7 +424,7 @@ def object_event(name: str, event_type: str, resource: Mapping[str, Any]) -> Bin
         "key": str(resource.get("name", "")),
         "eventType": event_type,
     }
-    data = json.dumps(dict(resource), separators=(",", ":")).encode("utf-8")
+    data = compact_json(dict(resource))
     return BindingEvent(name, data, Metadata(fields))
 
 

@@ -167,9 +167,22 @@ class BindingResponse(_Value):
 
     @classmethod
     def of_json(cls, value: Any, metadata: Mapping[str, str] | None = None) -> BindingResponse:
+        return cls(compact_json(value), Metadata(metadata))
+
+
+#: `compact_json`'s encoder, once made (not at import: `import portabind` loads no json).
+_COMPACT_JSON: list[Callable[[Any], str]] = []
+
+
+def compact_json(value: Any) -> bytes:
+    """`value` as compact JSON in UTF-8 (no spaces after separators, as Go's encoder writes
+    it), with one encoder made on first use: `json.dumps` given options makes one per call."""
+    encode = _COMPACT_JSON
+    if not encode:
         import json
 
-        return cls(json.dumps(value, separators=(",", ":")).encode(), Metadata(metadata))
+        encode.append(json.JSONEncoder(separators=(",", ":")).encode)
+    return encode[0](value).encode("utf-8")
 
 
 def to_bytes(data: Any) -> bytes:
@@ -182,9 +195,7 @@ def to_bytes(data: Any) -> bytes:
         return data.encode("utf-8")
     if hasattr(data, "model_dump_json"):  # a pydantic model
         return str(data.model_dump_json()).encode("utf-8")
-    import json
-
-    return json.dumps(data, separators=(",", ":")).encode("utf-8")
+    return compact_json(data)
 
 
 def unquote(data: bytes) -> bytes:
