@@ -13,12 +13,20 @@ Every fixture declared with `tests.helpers.server_fixture` marks the tests that 
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.helpers import SERVER_FIXTURES, machine_service, require_server, server_fixture, tansu
+
+# pytest keeps the assertion-rewritten test modules only where bytecode may be written. Where
+# PYTHONDONTWRITEBYTECODE is set (on the development and CI machines), every session, and
+# every xdist worker, would rewrite and compile every test module again: about 5 s of CPU
+# each. The test process writes bytecode (into __pycache__, which git ignores) whatever the
+# environment says; the processes the tests start keep the environment's setting.
+sys.dont_write_bytecode = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
