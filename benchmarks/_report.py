@@ -1,6 +1,6 @@
 """The suite's contract, shared by every benchmark script (see benchmarks/README.md).
 
-A script adds the suite's flags with `add_arguments`, measures its candidates side by side
+A script makes its command line with `argument_parser` (the suite's flags), measures its candidates side by side
 with `interleave`, turns medians into `Row`s (`at_most`, `at_least` when there is a goal,
 `Row` itself when there is none) and ends with `emit`, which prints the rows as one JSON
 line when the suite asked for `--json`.
@@ -8,13 +8,13 @@ line when the suite asked for `--json`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable, Iterable
 
 
@@ -40,7 +40,10 @@ def at_least(benchmark: str, figure: str, ratio: float, limit: float, value: str
     return Row(benchmark, figure, value, ratio, f"≥ {limit:g}\u00d7", ratio >= limit)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def argument_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: described by the first paragraph of its docstring, with
+    the suite's `--json` and `--quick`; the script adds its own run counts."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument(
         "--json",
         action="store_true",
@@ -51,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fewer runs (still several, interleaved): what `make bench` uses",
     )
+    return parser
 
 
 def runs(given: int | None, options: argparse.Namespace, *, full: int, quick: int) -> int:

@@ -14,13 +14,12 @@ on a busy machine the wall time grows with what else runs, the CPU time does not
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import sys
 
-from _report import Row, add_arguments, emit, runs
+from _report import Row, argument_parser, emit, runs
 
 PROBE = """
 import json, sys, time
@@ -58,9 +57,8 @@ def measure(runs: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--runs", type=int, help="default 20, quick 8")
-    add_arguments(parser)
     options = parser.parse_args()
     count = runs(options.runs, options, full=20, quick=8)
     found = measure(count)

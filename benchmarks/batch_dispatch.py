@@ -15,7 +15,6 @@ over rounds of the time per batch.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import json
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _report import add_arguments, at_most, emit, interleave, medians, runs
+from _report import argument_parser, at_most, emit, interleave, medians, runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -144,10 +143,9 @@ def time_batches(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 31, quick 11)")
     parser.add_argument("--batches", type=int, default=200, help="batches per round (default 200)")
-    add_arguments(parser)
     options = parser.parse_args()
     rounds = runs(options.rounds, options, full=31, quick=11)
     event = sqs_event(RECORDS)

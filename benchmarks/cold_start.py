@@ -22,7 +22,6 @@ the whole process's wall time.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import logging
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 from _local import aws_client
-from _report import Row, add_arguments, at_most, emit, interleave, medians, runs
+from _report import Row, argument_parser, at_most, emit, interleave, medians, runs
 
 from portabind.adapters.aws import build as aws_build
 from portabind.adapters.azure import build as azure_build
@@ -438,9 +437,8 @@ class Child:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--runs", type=int, help="runs per handler (default 15, quick 5)")
-    add_arguments(parser)
     options = parser.parse_args()
     rounds = runs(options.runs, options, full=15, quick=5)
     with servers() as (moto, azurite, gcs), tempfile.TemporaryDirectory() as temporary:

@@ -17,7 +17,6 @@ figures printed last are medians over the runs.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import statistics
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import redis
-from _report import Row, add_arguments, emit, runs
+from _report import Row, argument_parser, emit, runs
 from dapr.proto.runtime.v1.binding_pb2 import InvokeBindingRequest
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
 
@@ -86,10 +85,9 @@ def one_run(calls: int, modes: dict[str, Callable[[], bytes]]) -> dict[str, dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--calls", type=int, help="calls per mode and run (5000, quick 2000)")
     parser.add_argument("--runs", type=int, help="default 5, quick 3")
-    add_arguments(parser)
     args = parser.parse_args()
     args.calls = runs(args.calls, args, full=5000, quick=2000)
     args.runs = runs(args.runs, args, full=5, quick=3)

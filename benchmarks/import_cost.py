@@ -13,7 +13,6 @@ its first event.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
@@ -21,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from _report import Row, add_arguments, emit, interleave, medians, runs
+from _report import Row, argument_parser, emit, interleave, medians, runs
 
 #: The most milliseconds `import portabind` may add to a process.
 GOAL_MS = 25.0
@@ -72,9 +71,8 @@ def heavy_modules_added() -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--runs", type=int, help="runs of each (default 31, quick 21)")
-    add_arguments(parser)
     options = parser.parse_args()
     count = runs(options.runs, options, full=31, quick=21)
     with tempfile.TemporaryDirectory() as bytecode:

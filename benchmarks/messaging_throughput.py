@@ -20,7 +20,6 @@ and with `maxActiveMessages: 10`, as SQS receives 10 at a time.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import logging
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 from _local import aws_client, write_component
-from _report import Row, add_arguments, emit, runs
+from _report import Row, argument_parser, emit, runs
 
 from portabind.adapters.local.emulators import free_port
 from portabind.adapters.local.emulators.amqp import AmqpBroker
@@ -122,9 +121,8 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--messages", type=int, help="default 500, quick 150")
-    add_arguments(parser)
     options = parser.parse_args()
     messages = runs(options.messages, options, full=500, quick=150)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request

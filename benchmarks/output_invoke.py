@@ -17,7 +17,6 @@ per call over the rounds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import tempfile
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import redis
 from _local import aws_client, write_component
-from _report import Row, add_arguments, at_most, emit, interleave, medians, runs
+from _report import Row, argument_parser, at_most, emit, interleave, medians, runs
 
 from portabind import App
 from portabind.adapters.local.emulators.aws import MotoEmulator
@@ -56,10 +55,9 @@ def per_call(call: Callable[[int], object], calls: int) -> Callable[[], float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--rounds", type=int, help="rounds per side (default 30, quick 10)")
     parser.add_argument("--calls", type=int, default=50, help="calls per block (default 50)")
-    add_arguments(parser)
     options = parser.parse_args()
     rounds = runs(options.rounds, options, full=30, quick=10)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log

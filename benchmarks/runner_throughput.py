@@ -18,7 +18,6 @@ not counted. Rounds alternate between the two; the figure is the ratio of the me
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from _local import aws_client, write_component
-from _report import add_arguments, at_least, emit, interleave, medians, runs
+from _report import argument_parser, at_least, emit, interleave, medians, runs
 
 from portabind.adapters.local.emulators import free_port
 from portabind.adapters.local.emulators.aws import MotoEmulator
@@ -163,10 +162,9 @@ class Round:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--messages", type=int, help="per round (default 300, quick 150)")
     parser.add_argument("--rounds", type=int, help="rounds per side (default 5, quick 3)")
-    add_arguments(parser)
     options = parser.parse_args()
     messages = runs(options.messages, options, full=300, quick=150)
     rounds = runs(options.rounds, options, full=5, quick=3)

@@ -12,7 +12,6 @@ the ratio of their medians is not the machine's drift.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -21,7 +20,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from _report import Row, add_arguments, emit, interleave, medians, runs
+from _report import Row, argument_parser, emit, interleave, medians, runs
 
 from portabind.adapters.local.emulators.aws import MotoEmulator
 from portabind.bindings._polling import Acknowledge
@@ -69,10 +68,9 @@ def drain(moto: MotoEmulator, acknowledge: Acknowledge, messages: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--runs", type=int, default=None, help="runs of each mode")
     parser.add_argument("--messages", type=int, default=100, help="messages per run")
-    add_arguments(parser)
     options = parser.parse_args()
     rounds = runs(options.runs, options, full=5, quick=3)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request

@@ -10,14 +10,13 @@ process; Azurite is the one `find_azurite` finds (`PORTABIND_AZURITE`, PATH or t
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from _report import Row, add_arguments, emit, runs
+from _report import Row, argument_parser, emit, runs
 
 from portabind.adapters.local.emulators.aws import MotoEmulator
 from portabind.adapters.local.emulators.azure import AzuriteEmulator
@@ -85,10 +84,9 @@ def stop_seconds(listener: InputBinding[Any], settle: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--runs", type=int, help="default 5, quick 3")
     parser.add_argument("--settle", type=float, default=1.0)
-    add_arguments(parser)
     options = parser.parse_args()
     count = runs(options.runs, options, full=5, quick=3)
     rows: list[Row] = []
