@@ -1015,14 +1015,15 @@ def _entry(project: Project) -> str:
     functions = []
     for name in project.app.handlers:
         component = project.components.get(name)
-        trigger = _trigger_of(component, TARGET.parse_annotations(component))
+        annotations = TARGET.parse_annotations(component)
+        trigger = _trigger_of(component, annotations)
         functions.append(
             entry.EntryFunction(
                 name=_handler_name(name),
                 component=name,
                 entry=trigger.entry,
                 parameters=("event", "context"),
-                options=TARGET.entry_options(trigger, component),
+                options=trigger.options(component, annotations),
             )
         )
     return entry.module(
