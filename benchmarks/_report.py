@@ -1,9 +1,9 @@
 """The suite's contract, shared by every benchmark script (see benchmarks/README.md).
 
-A script makes its command line with `argument_parser` (the suite's flags), measures its candidates side by side
-with `interleave`, turns medians into `Row`s (`at_most`, `at_least` when there is a goal,
-`Row` itself when there is none) and ends with `emit`, which prints the rows as one JSON
-line when the suite asked for `--json`.
+A script makes its command line with `argument_parser` (the suite's flags), measures its
+candidates side by side with `interleave`, turns medians into `Row`s (`at_most`, `at_least`
+when there is a goal, `Row` itself when there is none) and ends with `emit`, which prints the
+rows as one JSON line when the suite asked for `--json`.
 """
 
 from __future__ import annotations
