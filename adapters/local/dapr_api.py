@@ -62,6 +62,9 @@ DEFAULT_HTTP_PORT = 3500
 DEFAULT_GRPC_PORT = 50001
 #: Seconds a connection may stay silent (mid-request or idle between requests).
 IDLE_TIMEOUT = 30.0
+#: How long a closing connection reads and drops what its client still sends (Go's
+#: net/http waits as long), so the client reads the answer before the connection resets.
+LINGER_SECONDS = 0.5
 #: Connections served at once; each holds one thread while open.
 MAX_CONNECTIONS = 64
 _JSON = "application/json"
@@ -472,6 +475,22 @@ class _Server(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._stopping = threading.Event()
         super().__init__((HOST, port), _Handler)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close a connection as Go's net/http does one whose request body went unread
+        (refused, too large): the answer is out and the write side shut, then what the
+        client still sends is read and dropped for up to `LINGER_SECONDS`, so the close
+        does not reset the connection under a client still writing its body, before it
+        has read the answer."""
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while time.monotonic() < deadline and request.recv(65536):
+                pass
+        except OSError:  # the client went first, or stayed silent: nothing left to wait for
+            pass
+        self.close_request(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         while not self._slots.acquire(timeout=0.2):
