@@ -23,11 +23,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
-
 from portabind.binding import Binding, InputBinding
 from portabind.events import BindingEvent, Metadata, rfc3339
-from portabind.metadata import BindingMetadata, parse_duration, setting
+from portabind.metadata import BindingMetadata, field_validator, parse_duration, setting
 
 if TYPE_CHECKING:
     import threading

@@ -30,8 +30,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, model_validator
-
 from portabind.annotations import (
     Choice,
     CommaList,
@@ -44,7 +42,17 @@ from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings import _tls
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata, to_bytes
-from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, is_truthy, setting
+from portabind.metadata import (
+    AfterValidator,
+    BeforeValidator,
+    BindingMetadata,
+    Duration,
+    Secret,
+    Truthy,
+    is_truthy,
+    model_validator,
+    setting,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -53,15 +53,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote_plus
 
-from pydantic import field_validator, model_validator
-
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._oidc import PrivateKeyJwt, TokenError, TokenSource
 from portabind.bindings._schema_registry import Registry, SchemaError
 from portabind.bindings.aws import AwsCredentials
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata
-from portabind.metadata import Duration, Secret, Truthy, setting
+from portabind.metadata import Duration, Secret, Truthy, field_validator, model_validator, setting
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

@@ -23,13 +23,11 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import field_validator
-
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings import _tls
 from portabind.errors import BindingError
 from portabind.events import BindingEvent, BindingResponse, Metadata
-from portabind.metadata import BindingMetadata, Secret, Truthy, setting
+from portabind.metadata import BindingMetadata, Secret, Truthy, field_validator, setting
 
 if TYPE_CHECKING:
     from collections.abc import Callable

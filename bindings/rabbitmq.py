@@ -24,13 +24,19 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from pydantic import field_validator
-
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings import _tls
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata
-from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, request_ttl, setting
+from portabind.metadata import (
+    BindingMetadata,
+    Duration,
+    Secret,
+    Truthy,
+    field_validator,
+    request_ttl,
+    setting,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

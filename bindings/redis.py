@@ -28,15 +28,21 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import field_validator, model_validator
-
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings import _tls
 from portabind.bindings._oidc import PrivateKeyJwt, TokenError, TokenSource
 from portabind.bindings.azure import EntraMetadata
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingResponse, Metadata
-from portabind.metadata import Duration, Secret, Truthy, request_ttl, setting
+from portabind.metadata import (
+    Duration,
+    Secret,
+    Truthy,
+    field_validator,
+    model_validator,
+    request_ttl,
+    setting,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

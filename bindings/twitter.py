@@ -20,13 +20,11 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from pydantic import model_validator
-
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._attempts import Attempts
 from portabind.errors import BindingError, ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, compact_json, rfc3339
-from portabind.metadata import BindingMetadata, Duration, Secret, setting
+from portabind.metadata import BindingMetadata, Duration, Secret, model_validator, setting
 
 if TYPE_CHECKING:
     import threading

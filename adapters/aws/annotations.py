@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
-
 from portabind.annotations import (
     Annotations,
     CommaList,
@@ -31,7 +29,7 @@ from portabind.bindings.aws.kinesis import StreamAnnotations
 from portabind.bindings.aws.s3 import S3Annotations, S3Output
 from portabind.bindings.aws.sqs import SqsAnnotations
 from portabind.bindings.http import HttpAnnotations
-from portabind.metadata import setting
+from portabind.metadata import AfterValidator, Bounds, setting
 
 #: Lambda's bounds for an event source mapping's `BatchSize` (a FIFO queue takes at most 10)
 #: and `MaximumBatchingWindowInSeconds`.
@@ -96,7 +94,7 @@ class S3Policy(Annotations):
     """`operations`: the S3 operations the app calls, which narrow the output's IAM policy."""
 
     operations: (
-        Annotated[CommaList[Annotated[str, AfterValidator(_s3_operation)]], Field(min_length=1)]
+        Annotated[CommaList[Annotated[str, AfterValidator(_s3_operation)]], Bounds(min_length=1)]
         | None
     ) = setting("operations", None, description="comma-separated S3 operations the app calls")
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import Field
-
 from portabind.annotations import Annotations, text_matching, whole_number
 from portabind.bindings.azure.eventhubs import EventHubsAnnotations
 from portabind.bindings.http import HttpAnnotations
-from portabind.metadata import Duration, setting
+from portabind.metadata import Bounds, Duration, setting
 
 #: host.json's bounds: at most 32 messages per batch, a polling interval of at least 100 ms.
 MAX_QUEUE_BATCH = 32
@@ -54,10 +52,10 @@ class QueueHost(Annotations):
     new_batch_threshold: Annotated[int, whole_number(0)] | None = setting(
         "newBatchThreshold", None, description="fetch the next batch below this many in flight"
     )
-    visibility_timeout: Annotated[Duration, Field(ge=timedelta(0))] | None = setting(
+    visibility_timeout: Annotated[Duration, Bounds(ge=timedelta(0))] | None = setting(
         "visibilityTimeout", None, description="delay before a failed message is retried"
     )
-    max_polling_interval: Annotated[Duration, Field(ge=MIN_POLLING_INTERVAL)] | None = setting(
+    max_polling_interval: Annotated[Duration, Bounds(ge=MIN_POLLING_INTERVAL)] | None = setting(
         "maxPollingInterval", None, description="longest wait between polls of an empty queue"
     )
 

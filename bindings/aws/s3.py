@@ -27,8 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
-
 from portabind.annotations import Annotations, CommaList, text_matching
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.aws import _aws, _relay
@@ -41,7 +39,7 @@ from portabind.events import (
     metadata_value,
     unquote,
 )
-from portabind.metadata import Truthy, is_truthy, parse_duration, setting
+from portabind.metadata import Bounds, Truthy, is_truthy, parse_duration, setting
 
 if TYPE_CHECKING:
     import threading
@@ -401,7 +399,7 @@ class S3Annotations(Annotations):
     """The notification an S3 trigger subscribes to; the local listener and the AWS build
     (for a bucket the stack creates) both read it."""
 
-    events: Annotated[CommaList[S3EventType], Field(min_length=1)] = setting(
+    events: Annotated[CommaList[S3EventType], Bounds(min_length=1)] = setting(
         "events", NOTIFY_EVENTS, description="comma-separated S3 event types"
     )
     prefix: str | None = setting("prefix", None, description="object key prefix filter")

@@ -16,13 +16,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator
-
 from portabind.annotations import text_matching
 from portabind.bindings.azure import development_connection_string
 from portabind.components import REFERENCE
 from portabind.events import rfc3339
-from portabind.metadata import Secret
+from portabind.metadata import AfterValidator, Secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

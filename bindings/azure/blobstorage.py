@@ -32,8 +32,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
-
 from portabind.annotations import Choice, ExtensionTrigger
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._watch import Watch
@@ -53,7 +51,16 @@ from portabind.events import (
     rfc3339,
     unquote,
 )
-from portabind.metadata import Duration, Secret, Truthy, parse_duration, setting
+from portabind.metadata import (
+    AfterValidator,
+    Bounds,
+    Duration,
+    Secret,
+    Truthy,
+    model_validator,
+    parse_duration,
+    setting,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -532,7 +539,7 @@ class BlobTrigger(ExtensionTrigger):
     source: BlobSource = setting(
         "source", BlobSource.EVENT_GRID, description="EventGrid or LogsAndContainerScan (Azure)"
     )
-    poll_interval: Annotated[Duration, Field(gt=timedelta(0))] = setting(
+    poll_interval: Annotated[Duration, Bounds(gt=timedelta(0))] = setting(
         "pollInterval", timedelta(seconds=1), description="the local listener's wait between looks"
     )
 

@@ -32,8 +32,6 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
-
 from portabind.annotations import ExtensionTrigger, Flag, text_matching
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.azure import COSMOS_KEY
@@ -46,7 +44,7 @@ from portabind.events import (
     compact_json,
     metadata_value,
 )
-from portabind.metadata import Duration, Secret, setting
+from portabind.metadata import Bounds, Duration, Secret, setting
 
 if TYPE_CHECKING:
     import threading
@@ -88,7 +86,7 @@ class CosmosAnnotations(ExtensionTrigger):
     start_from_beginning: Flag = setting(
         "startFromBeginning", False, description="deliver the documents that exist already"
     )
-    feed_poll_delay: Annotated[Duration, Field(gt=timedelta(0))] = setting(
+    feed_poll_delay: Annotated[Duration, Bounds(gt=timedelta(0))] = setting(
         "feedPollDelay", DEFAULT_POLL, description="wait between looks at the container"
     )
 

@@ -36,8 +36,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator
-
 from portabind.annotations import text_matching, whole_number
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.azure._storage import EntraMetadata, azure_errors
@@ -57,7 +55,7 @@ from portabind.events import (
     metadata_value,
     rfc3339,
 )
-from portabind.metadata import Secret, setting
+from portabind.metadata import AfterValidator, Secret, setting
 
 if TYPE_CHECKING:
     import threading

@@ -47,8 +47,6 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-
 from portabind.annotations import Annotations
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.azure import ACCOUNT_KEY, ACCOUNT_NAME, development_connection_string
@@ -64,7 +62,7 @@ from portabind.bindings.azure._messaging import (
 from portabind.bindings.azure._storage import EntraMetadata, azure_errors
 from portabind.errors import ComponentError
 from portabind.events import BindingEvent, BindingResponse, Metadata, metadata_value, rfc3339
-from portabind.metadata import Duration, Secret, Truthy, setting
+from portabind.metadata import Bounds, Duration, Secret, Truthy, model_validator, setting
 from portabind.resiliency import Retry
 
 if TYPE_CHECKING:
@@ -137,10 +135,10 @@ class EventHubsMetadata(EntraMetadata):
     enable_entity_management: Truthy = setting("enableEntityManagement", False)
     resource_group_name: str | None = setting("resourceGroupName", None)
     subscription_id: str | None = setting("subscriptionID", None)
-    partition_count: Annotated[int, Field(ge=1, le=1024)] = setting(
+    partition_count: Annotated[int, Bounds(ge=1, le=1024)] = setting(
         "partitionCount", 1, description="of the hub portabind run --emulate creates"
     )
-    message_retention_in_days: Annotated[int, Field(ge=1)] = setting("messageRetentionInDays", 1)
+    message_retention_in_days: Annotated[int, Bounds(ge=1)] = setting("messageRetentionInDays", 1)
     enable_in_order_message_delivery: Truthy = setting("enableInOrderMessageDelivery", False)
     get_all_message_properties: Truthy = setting(
         "getAllMessageProperties", False, description="application properties as metadata"
@@ -151,8 +149,8 @@ class EventHubsMetadata(EntraMetadata):
         "backOffInitialInterval", timedelta(milliseconds=500)
     )
     back_off_max_interval: Duration = setting("backOffMaxInterval", timedelta(seconds=60))
-    back_off_multiplier: Annotated[float, Field(ge=1)] = setting("backOffMultiplier", 1.5)
-    back_off_randomization_factor: Annotated[float, Field(ge=0, le=1)] = setting(
+    back_off_multiplier: Annotated[float, Bounds(ge=1)] = setting("backOffMultiplier", 1.5)
+    back_off_randomization_factor: Annotated[float, Bounds(ge=0, le=1)] = setting(
         "backOffRandomizationFactor", 0.5
     )
     back_off_max_elapsed_time: Duration = setting("backOffMaxElapsedTime", timedelta(minutes=15))

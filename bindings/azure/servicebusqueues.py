@@ -48,8 +48,6 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, model_validator
-
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings.azure._messaging import (
     EMULATOR,
@@ -62,7 +60,7 @@ from portabind.bindings.azure._messaging import (
 from portabind.bindings.azure._storage import EntraMetadata, azure_errors
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata, metadata_value
-from portabind.metadata import Duration, Truthy, request_ttl, setting
+from portabind.metadata import Bounds, Duration, Truthy, model_validator, request_ttl, setting
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -74,7 +72,7 @@ log = logging.getLogger(__name__)
 #: How long one receive waits for a first message: also the most a stop waits.
 RECEIVE_WAIT_SECONDS = 0.5
 
-Seconds = Annotated[int, Field(ge=0)]
+Seconds = Annotated[int, Bounds(ge=0)]
 
 
 class ServiceBusQueuesMetadata(EntraMetadata):
@@ -102,7 +100,7 @@ class ServiceBusQueuesMetadata(EntraMetadata):
         "namespaceName", None, description="the namespace's host, to sign in with Entra ID"
     )
     queue_name: QueueName = setting("queueName")
-    timeout_in_sec: Annotated[int, Field(ge=1)] = setting(
+    timeout_in_sec: Annotated[int, Bounds(ge=1)] = setting(
         "timeoutInSec", 60, description="network calls"
     )
     handler_timeout_in_sec: Seconds = setting(
@@ -111,7 +109,7 @@ class ServiceBusQueuesMetadata(EntraMetadata):
     lock_renewal_in_sec: Seconds = setting(
         "lockRenewalInSec", 20, description="renew a handled message's lock this often; 0: never"
     )
-    max_active_messages: Annotated[int, Field(ge=1)] = setting("maxActiveMessages", 1)
+    max_active_messages: Annotated[int, Bounds(ge=1)] = setting("maxActiveMessages", 1)
     max_concurrent_handlers: Seconds = setting(
         "maxConcurrentHandlers", 1, description="0: as many as maxActiveMessages"
     )
@@ -121,13 +119,13 @@ class ServiceBusQueuesMetadata(EntraMetadata):
     disable_entity_management: Truthy = setting(
         "disableEntityManagement", False, description="no effect: portabind creates no queue"
     )
-    lock_duration_in_sec: Annotated[int, Field(ge=1)] | None = setting(
+    lock_duration_in_sec: Annotated[int, Bounds(ge=1)] | None = setting(
         "lockDurationInSec", None, description="for a queue created here"
     )
-    max_delivery_count: Annotated[int, Field(ge=1)] | None = setting(
+    max_delivery_count: Annotated[int, Bounds(ge=1)] | None = setting(
         "maxDeliveryCount", None, description="for a queue created here"
     )
-    auto_delete_on_idle_in_sec: Annotated[int, Field(ge=300)] | None = setting(
+    auto_delete_on_idle_in_sec: Annotated[int, Bounds(ge=300)] | None = setting(
         "autoDeleteOnIdleInSec", None, description="for a queue created here"
     )
     default_message_ttl: Duration | None = setting(

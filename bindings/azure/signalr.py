@@ -22,14 +22,12 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pydantic import field_validator, model_validator
-
 from portabind.binding import Binding, OutputBinding
 from portabind.bindings.azure._storage import EntraMetadata
 from portabind.components import REFERENCE
 from portabind.errors import BindingError
 from portabind.events import BindingResponse, Metadata
-from portabind.metadata import Secret, setting
+from portabind.metadata import Secret, field_validator, model_validator, setting
 
 if TYPE_CHECKING:
     import httpx

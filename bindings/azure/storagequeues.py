@@ -22,8 +22,6 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, field_validator
-
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._polling import QueueSource
 from portabind.bindings.azure._storage import (
@@ -36,7 +34,15 @@ from portabind.bindings.azure._storage import (
 )
 from portabind.errors import BindingError, UserError
 from portabind.events import BindingEvent, BindingResponse, Metadata, rfc3339, unquote
-from portabind.metadata import Duration, Truthy, parse_duration, request_ttl, setting
+from portabind.metadata import (
+    BeforeValidator,
+    Duration,
+    Truthy,
+    field_validator,
+    parse_duration,
+    request_ttl,
+    setting,
+)
 
 if TYPE_CHECKING:
     import threading

@@ -33,8 +33,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
-from pydantic import Field
-
 from portabind.annotations import Choice, CommaList, ExtensionTrigger
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings._watch import Watch
@@ -55,7 +53,7 @@ from portabind.events import (
     rfc3339,
     unquote,
 )
-from portabind.metadata import Duration, Truthy, is_truthy, parse_duration, setting
+from portabind.metadata import Bounds, Duration, Truthy, is_truthy, parse_duration, setting
 
 if TYPE_CHECKING:
     import threading
@@ -405,12 +403,12 @@ class BucketTrigger(ExtensionTrigger):
     """The Cloud Storage trigger (`trigger`): its `events` (GCP deploys one function per
     event type) and the local listener's `pollInterval`."""
 
-    events: Annotated[CommaList[ObjectEvent], Field(min_length=1)] = setting(
+    events: Annotated[CommaList[ObjectEvent], Bounds(min_length=1)] = setting(
         "events",
         (ObjectEvent.FINALIZED,),
         description="comma-separated: finalized, deleted, archived, metadataUpdated",
     )
-    poll_interval: Annotated[Duration, Field(gt=timedelta(0))] = setting(
+    poll_interval: Annotated[Duration, Bounds(gt=timedelta(0))] = setting(
         "pollInterval", timedelta(seconds=1), description="the local listener's wait between looks"
     )
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_validator
-
 from portabind.binding import Binding, OutputBinding
 from portabind.errors import BindingError
 from portabind.events import BindingResponse, unquote
-from portabind.metadata import BindingMetadata, Secret, setting
+from portabind.metadata import BindingMetadata, Secret, field_validator, setting
 
 if TYPE_CHECKING:
     from portabind.events import Metadata

@@ -20,11 +20,16 @@ import re
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, ValidationError
-
 from portabind.components import ANNOTATION_PREFIX
 from portabind.errors import UserError, ValidationFailed
-from portabind.metadata import TRUTHY, SettingsModel, parse_duration, setting
+from portabind.metadata import (
+    TRUTHY,
+    AfterValidator,
+    BeforeValidator,
+    SettingsModel,
+    parse_duration,
+    setting,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -252,6 +257,8 @@ def parse_annotations(
     if not partial:
         names = {key: model.dapr_names()[key] for key, model in owners.items()}
         problems += unknown_annotations(component, names)
+    from pydantic import ValidationError
+
     instances: dict[type[Annotations], Annotations] = {}
     for model, given in values.items():
         try:

@@ -16,8 +16,6 @@ import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -180,6 +178,8 @@ def parse_metadata(
     ]
     secrets = _referenced_values(component, values)
     if not problems:
+        from pydantic import ValidationError
+
         names = model.dapr_names()
         upgraded = model.upgrade(values)
         known = {k: v for k, v in upgraded.items() if k.lower() in names}

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
-from pydantic import SecretStr
 
 from portabind.annotations import (
     Annotations,
@@ -26,7 +25,7 @@ from portabind.binding import Binding
 from portabind.bindings.http import HttpAnnotations, HttpInput
 from portabind.components import Component, ComponentSet
 from portabind.errors import ComponentError, ValidationFailed
-from portabind.metadata import BindingMetadata, Duration, setting
+from portabind.metadata import BindingMetadata, Duration, Secret, setting
 from portabind.runtime import Runtime
 
 
@@ -52,7 +51,7 @@ class Stream(Annotations):
     position: Position | None = setting("startingPosition", None)
     subnets: CommaList[str] = setting("subnets", ())
     poll: Duration = setting("pollInterval", timedelta(seconds=1))
-    token: SecretStr | None = setting("token", None, secret=True)
+    token: Secret | None = setting("token", None, secret=True)
 
 
 MODELS = (Batching, Retries, Stream)

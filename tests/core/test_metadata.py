@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from pydantic import SecretStr
 
 from portabind.components import Component, Value, parse_metadata
 from portabind.errors import ComponentError
-from portabind.metadata import BindingMetadata, Duration, Truthy, parse_duration, setting
+from portabind.metadata import BindingMetadata, Duration, Secret, Truthy, parse_duration, setting
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -21,7 +20,7 @@ class Example(BindingMetadata):
     queue_name: str = setting("queueName", aliases=("queue",))
     visibility: Duration = setting("visibilityTimeout", timedelta(seconds=30))
     decode: Truthy = setting("decodeBase64", False)
-    key: SecretStr | None = setting("accountKey", None, secret=True)
+    key: Secret | None = setting("accountKey", None, secret=True)
 
 
 def component(**values: str) -> Component:
