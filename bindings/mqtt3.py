@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from portabind.binding import Binding, InputBinding, OutputBinding
 from portabind.bindings import _tls
+from portabind.components import REFERENCE
 from portabind.errors import BindingError
 from portabind.events import BindingEvent, BindingResponse, Metadata
 from portabind.metadata import BindingMetadata, Secret, Truthy, field_validator, setting
@@ -75,8 +76,9 @@ class Mqtt3Metadata(BindingMetadata):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: Secret) -> Secret:
+        # A reference is checked where it resolves (`validate` resolves it, a build cannot).
         scheme = urlsplit(value.get_secret_value()).scheme.lower()
-        if scheme not in _SCHEMES:
+        if scheme not in _SCHEMES and value.get_secret_value() != REFERENCE:
             raise ValueError(
                 f"url scheme {scheme!r} is not supported: use tcp://, mqtt://, ssl://, "
                 "mqtts://, tcps:// or tls://"

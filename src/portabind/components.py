@@ -66,6 +66,23 @@ class Value:
 
 
 @dataclass(frozen=True)
+class Validated:
+    """A component's metadata as a build validated it: `fields`, the validated values as
+    JSON-able data (`SettingsModel.plain_fields`), and the fields the function resolves and
+    checks itself (references, secrets): attribute → (the key giving it, its kind,
+    `SettingsModel.plain_kind`)."""
+
+    fields: dict[str, Any]
+    resolve: dict[str, tuple[str, str]]
+
+    def model(self, model: type[M], texts: Mapping[str, str]) -> M:
+        """The metadata model from these values and `texts`, the resolved values by key."""
+        return model.from_validated(
+            self.fields, {name: (kind, texts[key]) for name, (key, kind) in self.resolve.items()}
+        )
+
+
+@dataclass(frozen=True)
 class Component:
     """A loaded component: where it came from and what it says."""
 
@@ -77,6 +94,10 @@ class Component:
     annotations: dict[str, str] = field(default_factory=dict)
     secret_store: str | None = None
     scopes: tuple[str, ...] = ()
+    #: The metadata as its build validated it (`portabind.snapshot`), for a built function to
+    #: read without validating again; None when loaded from YAML. Derived from the rest, so
+    #: not compared.
+    validated: Validated | None = field(default=None, compare=False)
 
     @property
     def direction(self) -> frozenset[str]:
@@ -223,10 +244,17 @@ def _unrevealing(message: str, detail: ErrorDetails, secrets: Set[str]) -> str:
     """`message`, unless it would show one of `secrets`: validators quote the value they
     refuse, and a resolved secret must never reach a terminal or a CI log."""
     refused = detail.get("input")
-    shown = [secret for secret in secrets if secret and secret in message]
-    if (isinstance(refused, str) and refused in secrets) or shown:
-        return "the value its reference resolves to is not valid here (not shown: it is secret)"
-    return message
+    if isinstance(refused, str) and refused in secrets:
+        return _HIDDEN
+    return unrevealed(message, secrets)
+
+
+_HIDDEN = "the value its reference resolves to is not valid here (not shown: it is secret)"
+
+
+def unrevealed(message: str, secrets: Iterable[str]) -> str:
+    """`message`, unless one of `secrets` is in it."""
+    return _HIDDEN if any(secret and secret in message for secret in secrets) else message
 
 
 #: What a secret reference's value is while checking a component without resolving it: a

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from portabind import registry
 from portabind.binding import OutputBinding
-from portabind.components import parse_metadata
+from portabind.components import parse_metadata, unrevealed
 from portabind.errors import BindingError, ComponentError, UserError
 from portabind.resiliency import OUTBOUND, Engine, PolicyFailure, policies
 from portabind.secrets import SecretResolver
@@ -74,6 +74,15 @@ class Runtime:
 
     def metadata(self, name: str) -> BindingMetadata:
         component, binding = self.binding(name)
+        if component.validated is not None and self._overrides is None:
+            # A built function: what the build validated, and what it resolves checked here.
+            resolve = component.validated.resolve
+            texts = self._resolver.values(component, {key for key, _ in resolve.values()})
+            try:
+                validated: BindingMetadata = component.validated.model(binding.metadata, texts)
+            except ValueError as error:
+                raise component.error(unrevealed(str(error), texts.values())) from None
+            return validated
         replaced = dict(self._overrides(component, binding)) if self._overrides else {}
         names = binding.metadata.dapr_names()
         replaced_fields = {names.get(key.lower(), key) for key in replaced}

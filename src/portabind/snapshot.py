@@ -2,7 +2,12 @@
 
 A function's cold start reads it with `json` and plain dataclasses instead of parsing YAML
 and validating it again with pydantic (the build validated it already). It holds what the
-YAML says, references included as references: a secret's value is never in it.
+YAML says, references included as references: a secret's value is never in it. Beside
+each component's values it holds their validated form (`validated`): the metadata model's
+fields as validation left them, but those the function resolves itself (references and
+secrets), which it checks when it reads them (`SettingsModel.from_validated`). A component
+whose fields cannot be written so has none, and the function validates it as the tooling
+does.
 
 The snapshot names each YAML file it was made from with its SHA-256; when a file in the
 directory no longer matches (edited after the build), the YAML is read instead.
@@ -14,7 +19,14 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from portabind.components import Component, ComponentSet, Resiliency, SecretKeyRef, Value
+from portabind.components import (
+    Component,
+    ComponentSet,
+    Resiliency,
+    SecretKeyRef,
+    Validated,
+    Value,
+)
 from portabind.errors import UserError
 
 if TYPE_CHECKING:
@@ -58,6 +70,7 @@ def dumps(components: ComponentSet) -> str:
                 "annotations": c.annotations,
                 "secretStore": c.secret_store,
                 "scopes": list(c.scopes),
+                "validated": _encoded(validated(c)),
             }
             for c in components.components.values()
         ],
@@ -67,6 +80,55 @@ def dumps(components: ComponentSet) -> str:
         ],
     }
     return json.dumps(document, indent=1) + "\n"
+
+
+def validated(component: Component) -> Validated | None:
+    """The component's metadata validated (with references as placeholders); None when it
+    does not validate or a field cannot be read back without validation."""
+    from portabind import registry
+    from portabind.components import parse_metadata, placeholder_values
+    from portabind.metadata import Secret
+    from portabind.secretstores import store_for
+
+    kind = component.type.partition(".")[0]
+    if kind not in ("bindings", "secretstores"):
+        return None
+    values = placeholder_values(component)
+    try:
+        model = (
+            registry.binding_for(component).metadata
+            if kind == "bindings"
+            else store_for(component).metadata
+        )
+        parsed = parse_metadata(component, model, values)
+    except UserError:  # not checked by the build (no handler uses it): checked when used
+        return None
+    upgraded = model.upgrade(values)
+    attributes = model.attribute_names()
+    resolve: dict[str, tuple[str, str]] = {}
+    for canonical, keys in model.field_keys().items():
+        given = component.first_of(keys)
+        attribute = attributes[canonical]
+        if given is None:
+            continue
+        key, value = given
+        if not (value.is_reference or isinstance(getattr(parsed, attribute), Secret)):
+            continue
+        field_kind = model.plain_kind(attribute)
+        if field_kind is None or upgraded.get(key) != values[key]:
+            return None
+        resolve[attribute] = (key, field_kind)
+    fields = parsed.plain_fields(frozenset(resolve))
+    if fields is None:
+        return None
+    return Validated(fields, resolve)
+
+
+def _encoded(validated: Validated | None) -> dict[str, Any] | None:
+    if validated is None:
+        return None
+    resolve = {name: list(pair) for name, pair in validated.resolve.items()}
+    return {"fields": validated.fields, "resolve": resolve}
 
 
 def write(components: ComponentSet, directory: Path) -> Path:
@@ -94,7 +156,15 @@ def _component(directory: Path, raw: dict[str, Any]) -> Component:
         annotations=raw["annotations"],
         secret_store=raw["secretStore"],
         scopes=tuple(raw["scopes"]),
+        validated=_read_validated(raw.get("validated")),
     )
+
+
+def _read_validated(raw: dict[str, Any] | None) -> Validated | None:
+    if raw is None:
+        return None
+    resolve = {name: (key, kind) for name, (key, kind) in raw["resolve"].items()}
+    return Validated(raw["fields"], resolve)
 
 
 def load(directory: Path) -> ComponentSet | None:

@@ -12,6 +12,7 @@ from paho.mqtt.client import CallbackAPIVersion, Client
 
 from portabind.app import App
 from portabind.bindings.mqtt3 import Mqtt3Input, Mqtt3Metadata, Mqtt3Output, binding
+from portabind.components import REFERENCE
 from portabind.errors import BindingError
 from portabind.events import BindingEvent, Metadata  # App reads handler hints at run time
 from portabind.runtime import Runtime
@@ -223,6 +224,13 @@ def test_metadata_follows_dapr_names() -> None:
     with pytest.raises(ValueError, match="scheme"):
         model.model_validate({"url": "http://h", "topic": "t", "consumerID": "c"})
     assert binding.directions == frozenset({"input", "output"})
+
+
+def test_a_url_given_by_reference_is_checked_where_it_resolves() -> None:
+    """A build cannot resolve a secretKeyRef or envRef: it checks the url only once the
+    reference is resolved (`validate`, the function), and builds meanwhile."""
+    parsed = binding.metadata.model_validate({"url": REFERENCE, "topic": "t", "consumerID": "c"})
+    assert parsed.url.get_secret_value() == REFERENCE
 
 
 def test_an_app_reads_a_bindings_mqtt_component_and_writes_to_redis(

@@ -5,16 +5,21 @@ not know and steps aside when the YAML was edited after the build."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from portabind import snapshot
-from portabind.errors import UserError
-from portabind.tooling.project import load_components
+from portabind import registry, snapshot
+from portabind.bundled import BundledFunction
+from portabind.components import parse_metadata, placeholder_values
+from portabind.errors import ComponentError, UserError
+from portabind.secretstores import store_for
+from portabind.tooling import bundle
+from portabind.tooling.project import load_components, load_project
 
-if TYPE_CHECKING:
-    from pathlib import Path
+ROOT = Path(__file__).resolve().parents[2]
 
 BINDINGS = """\
 apiVersion: dapr.io/v1alpha1
@@ -103,3 +108,89 @@ def test_yaml_edited_after_the_build_wins(directory: Path) -> None:
 
 def test_no_snapshot_means_none(directory: Path) -> None:
     assert snapshot.load(directory) is None
+
+
+COMPONENT_DIRECTORIES = sorted(
+    {path.parent for path in ROOT.glob("*/*/components/*/*.yaml")}
+    | {path.parent for path in ROOT.glob("samples/*/components/*/*.yaml")}
+)
+
+
+@pytest.mark.parametrize(
+    "components", COMPONENT_DIRECTORIES, ids=lambda path: str(path.relative_to(ROOT))
+)
+def test_a_function_reads_the_metadata_validation_would_give(components: Path) -> None:
+    """Every template's and sample's components, read back from what the build validated,
+    equal their validation (references as the same placeholders)."""
+    loaded = load_components(components)
+    for component in loaded.components.values():
+        validated = snapshot.validated(component)
+        if validated is None:
+            continue
+        model = (
+            registry.binding_for(component).metadata
+            if component.type.startswith("bindings.")
+            else store_for(component).metadata
+        )
+        values = placeholder_values(component)
+        assert validated.model(model, values) == parse_metadata(component, model, values)
+
+
+OUTPUT = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: sensors}
+spec:
+  type: bindings.mqtt3
+  version: v1
+  metadata:
+  - {name: url, envRef: SENSORS_URL}
+  - {name: topic, value: sensors}
+  - {name: consumerID, value: sensors-app}
+  - {name: retain, value: "true"}
+  - {name: backOffMaxRetries, value: "2"}
+"""
+
+APP = """\
+from portabind import App
+
+app = App()
+"""
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "components").mkdir(parents=True)
+    (project / "components" / "sensors.yaml").write_text(OUTPUT)
+    (project / "app.py").write_text(APP)
+    out = tmp_path / "out"
+    bundle.bundle(load_project(project), out, "aws")
+    return out
+
+
+def test_a_built_function_reads_its_metadata_without_pydantic(built: Path) -> None:
+    probe = f"""
+import sys
+sys.path.insert(0, {str(built)!r})
+from portabind.bundled import BundledFunction
+function = BundledFunction.load({str(built)!r}, environ={{"SENSORS_URL": "tcp://broker:1883"}})
+read = function.runtime.metadata("sensors")
+url = read.url.get_secret_value()
+print(url, read.retain, read.back_off_max_retries, "pydantic" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=built
+    )
+    assert done.stdout.split() == ["tcp://broker:1883", "True", "2", "False"]
+
+
+def test_a_resolved_value_is_checked_when_the_function_reads_it(built: Path) -> None:
+    """The build could not check what a reference resolves to: the function does, with the
+    field's own checks, and names the component without showing the value."""
+    function = BundledFunction.load(built, environ={"SENSORS_URL": "ftp://user:pw@broker"})
+    with pytest.raises(ComponentError) as raised:
+        function.runtime.metadata("sensors")
+    assert raised.value.component == "sensors"
+    assert "url scheme 'ftp' is not supported" in str(raised.value)
+    assert "user:pw" not in str(raised.value)
