@@ -27,14 +27,12 @@ import logging
 import os
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from portabind.annotations import Choice, ExtensionTrigger
 from portabind.binding import Binding, InputBinding, OutputBinding
-from portabind.bindings._watch import Watch
 from portabind.bindings.azure._storage import (
     ACCOUNT_NAME_ALIASES,
     StorageMetadata,
@@ -122,14 +120,17 @@ def container_client(metadata: BlobStorageMetadata) -> ContainerClient:
     return service.get_container_client(metadata.container_name)
 
 
-def create_container(metadata: BlobStorageMetadata) -> None:
+def create_container(
+    metadata: BlobStorageMetadata, container: ContainerClient | None = None
+) -> None:
     """Create the container if missing, with `publicAccessLevel` (Dapr does this at Init
-    unless `disableEntityManagement`)."""
+    unless `disableEntityManagement`), through `container` when the caller has a client
+    already (its connection is then reused by the calls that follow)."""
     from azure.core.exceptions import ResourceExistsError
 
     access = None if metadata.public_access_level == "none" else metadata.public_access_level
     with contextlib.suppress(ResourceExistsError):
-        container_client(metadata).create_container(public_access=access)
+        (container or container_client(metadata)).create_container(public_access=access)
 
 
 def sanitize_metadata(metadata: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -232,10 +233,10 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
 
     def __init__(self, name: str, metadata: BlobStorageMetadata) -> None:
         super().__init__(name, metadata)
+        self._container = container_client(metadata)
         if not metadata.disable_entity_management:
             with azure_errors(name, "init"):
-                create_container(metadata)
-        self._container = container_client(metadata)
+                create_container(metadata, self._container)
 
     # -- helpers ---------------------------------------------------------------------------
     def _fail(self, operation: str, message: str) -> BindingError:
@@ -299,6 +300,9 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
     def _each(
         self, work: Callable[[Any], dict[str, Any]], items: Sequence[Any], limit: int
     ) -> Sequence[dict[str, Any]]:
+        # Here, not at the top: only the bulk operations use threads.
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(limit, max(len(items), 1))) as pool:
             return list(pool.map(work, items))
 
@@ -583,6 +587,8 @@ class BlobStorageInput(InputBinding[BlobStorageMetadata]):
 
     def listen(self, deliver: Callable[[BindingEvent], Any], stop: threading.Event) -> None:
         from azure.core.exceptions import AzureError
+
+        from portabind.bindings._watch import Watch
 
         container = container_client(self.metadata)
         trigger = self.annotations

@@ -35,7 +35,6 @@ from urllib.parse import quote
 
 from portabind.annotations import Choice, CommaList, ExtensionTrigger
 from portabind.binding import Binding, InputBinding, OutputBinding
-from portabind.bindings._watch import Watch
 from portabind.bindings.gcp._gcp import (
     STORAGE_EMULATOR_ENV,
     GcpMetadata,
@@ -440,6 +439,8 @@ class BucketInput(InputBinding[BucketMetadata]):
     def listen(self, deliver: Callable[[BindingEvent], Any], stop: threading.Event) -> None:
         from google.api_core.exceptions import GoogleAPIError
         from google.cloud import storage
+
+        from portabind.bindings._watch import Watch
 
         client = storage.Client(
             project=self.metadata.project_id,
