@@ -12,7 +12,6 @@ a built function loads its components from the JSON snapshot the build wrote
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -157,6 +156,8 @@ class ComponentSet:
         try:
             return self.components[name]
         except KeyError:
+            import difflib  # only for a message: not on every start-up
+
             close = difflib.get_close_matches(name, self.components, n=1)
             hint = f"did you mean {close[0]!r}?" if close else None
             known = ", ".join(sorted(self.components)) or "none"
@@ -212,6 +213,8 @@ def parse_metadata(
                 field_name = location(detail["loc"]) or None
                 if detail["type"] == "missing":
                     # An ignored key close to the missing one is most likely its misspelling.
+                    import difflib  # only for a message: not on every start-up
+
                     close = difflib.get_close_matches(str(field_name).lower(), unknown, n=1)
                     problems.append(
                         component.error(

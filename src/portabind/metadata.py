@@ -19,7 +19,6 @@ binding module defines its model without importing pydantic.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -404,6 +403,8 @@ class SettingsModel:
         values = {key: value for key, value in values.items() if str(key).lower() not in ignored}
         for key in values:
             if str(key).lower() not in names:
+                import difflib  # only for a message: not on every start-up
+
                 close = difflib.get_close_matches(str(key).lower(), names, n=1)
                 hint = f"; did you mean {names[close[0]]!r}?" if close else ""
                 valid = ", ".join(sorted(set(names.values())))

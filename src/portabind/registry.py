@@ -7,9 +7,7 @@ binding the app does not use.
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import pkgutil
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +39,8 @@ def module_name(type_string: str) -> str:
 def available_types() -> list[str]:
     """Every binding type shipped, found by walking the package (without importing SDKs:
     module discovery only reads the file tree)."""
+    import pkgutil  # here: a function's start-up never lists the types
+
     package = importlib.import_module(_PACKAGE)
     found = []
     for info in pkgutil.walk_packages(package.__path__, _PACKAGE + "."):
@@ -80,6 +80,8 @@ def binding_for(component: Component) -> Binding[Any]:
 
 
 def _unknown(component: Component) -> ComponentError:
+    import difflib  # only for a message: not on every start-up
+
     close = difflib.get_close_matches(component.type, available_types(), n=1)
     return ComponentError(
         f"unknown binding type {shorten(component.type)!r}",
