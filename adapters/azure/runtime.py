@@ -47,16 +47,27 @@ class Function(BundledFunction):
         if name not in self._triggers:
             component, binding = self.runtime.binding(name)
             model = binding.metadata
-            names, secret = model.dapr_names(), model.secret_names()
-            plain = {
-                key
-                for key in component.binding_values()
-                if names.get(key.lower(), key) not in secret
-            }
             values = placeholder_values(component)
             resolver = SecretResolver(self.runtime.components, self.environ)
-            values.update(resolver.values(component, plain))
-            self._triggers[name] = parse_metadata(component, model, values)
+            validated = component.validated
+            if validated is not None:
+                # As the build validated it (no validation at cold start): the references
+                # of plain fields resolved, secrets standing in as placeholders.
+                plain = {key for key, kind in validated.resolve.values() if kind != "secret"}
+                values.update(resolver.values(component, plain))
+                try:
+                    self._triggers[name] = validated.model(model, values)
+                except ValueError as error:
+                    raise component.error(str(error)) from None
+            else:
+                names, secret = model.dapr_names(), model.secret_names()
+                plain = {
+                    key
+                    for key in component.binding_values()
+                    if names.get(key.lower(), key) not in secret
+                }
+                values.update(resolver.values(component, plain))
+                self._triggers[name] = parse_metadata(component, model, values)
         return self._triggers[name]
 
     def queue(self, name: str) -> Callable[[Any], Any]:
