@@ -38,7 +38,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from portabind.errors import ComponentError, PortabindError, ValidationFailed, shorten
+from portabind.binding import OutputBinding
+from portabind.errors import (
+    BindingError,
+    ComponentError,
+    PortabindError,
+    ValidationFailed,
+    shorten,
+)
 from portabind.metadata import parse_duration
 
 if TYPE_CHECKING:
@@ -46,6 +53,7 @@ if TYPE_CHECKING:
 
     from portabind.components import Resiliency
     from portabind.errors import UserError
+    from portabind.events import BindingResponse, Metadata
 
 T = TypeVar("T")
 INBOUND = "inbound"
@@ -696,6 +704,35 @@ class Engine:
                     raise
                 if (stop or threading.Event()).wait(delay):
                     raise
+
+
+class ResilientOutput(OutputBinding[Any]):
+    """An output client whose calls run under the component's outbound policies."""
+
+    def __init__(self, inner: OutputBinding[Any], engine: Engine) -> None:
+        super().__init__(inner.name, inner.metadata)
+        # `operations` is a class attribute of binding classes: answer for the wrapped one.
+        setattr(self, "operations", inner.operations)  # noqa: B010
+        self._inner = inner
+        self._engine = engine
+
+    def invoke(self, operation: str, data: bytes, metadata: Metadata) -> BindingResponse:
+        try:
+            return self._engine.run(
+                self.name, OUTBOUND, lambda: self._inner.invoke(operation, data, metadata)
+            )
+        except PolicyFailure as failure:
+            raise BindingError(self.name, operation, failure.reason) from failure
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def resilient(client: OutputBinding[Any], engine: Engine) -> OutputBinding[Any]:
+    """`client`, its calls run under its component's outbound policies when it has any."""
+    if engine.policies.policy(client.name, OUTBOUND):
+        return ResilientOutput(client, engine)
+    return client
 
 
 class _Permanent(Exception):

@@ -10,41 +10,17 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
-from portabind.binding import OutputBinding
 from portabind.components import parse_metadata, unrevealed
-from portabind.errors import BindingError, ComponentError, UserError
-from portabind.resiliency import OUTBOUND, Engine, PolicyFailure, policies
+from portabind.errors import ComponentError, UserError
 from portabind.secrets import SecretResolver
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from portabind.binding import Binding, InputBinding
+    from portabind.binding import Binding, InputBinding, OutputBinding
     from portabind.components import Component, ComponentSet
-    from portabind.events import BindingResponse, Metadata
     from portabind.metadata import BindingMetadata
-
-
-class _Resilient(OutputBinding[Any]):
-    """An output client whose calls run under the component's outbound policies."""
-
-    def __init__(self, inner: OutputBinding[Any], engine: Engine) -> None:
-        super().__init__(inner.name, inner.metadata)
-        # `operations` is a class attribute of binding classes: answer for the wrapped one.
-        setattr(self, "operations", inner.operations)  # noqa: B010
-        self._inner = inner
-        self._engine = engine
-
-    def invoke(self, operation: str, data: bytes, metadata: Metadata) -> BindingResponse:
-        try:
-            return self._engine.run(
-                self.name, OUTBOUND, lambda: self._inner.invoke(operation, data, metadata)
-            )
-        except PolicyFailure as failure:
-            raise BindingError(self.name, operation, failure.reason) from failure
-
-    def close(self) -> None:
-        self._inner.close()
+    from portabind.resiliency import Engine
 
 
 class Runtime:
@@ -62,11 +38,22 @@ class Runtime:
         self.components = components
         self._resolver = SecretResolver(components, environ)
         self._overrides = overrides
-        #: The Resiliency documents' policies: outbound around each output call here, inbound
-        #: where a target delivers events itself (`portabind run`).
-        self.resiliency = Engine(policies(components.resiliency))
+        self._resiliency: Engine | None = None
+        if components.resiliency:
+            self._resiliency = self.resiliency  # bad documents fail here, not at first use
         self._outputs: dict[str, OutputBinding[Any]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def resiliency(self) -> Engine:
+        """The Resiliency documents' policies: outbound around each output call here, inbound
+        where a target delivers events itself (`portabind run`). Made on first use when there
+        are no documents, so a function without any does not load the policy engine."""
+        if self._resiliency is None:
+            from portabind.resiliency import Engine, policies
+
+            self._resiliency = Engine(policies(self.components.resiliency))
+        return self._resiliency
 
     def binding(self, name: str) -> tuple[Component, Binding[Any]]:
         component = self.components.get(name)
@@ -113,8 +100,10 @@ class Runtime:
                 _, binding = self.output_binding(name)
                 assert binding.output is not None  # output_binding refuses the others
                 client = binding.output(name, self.metadata(name))
-                if self.resiliency.policies.policy(name, OUTBOUND):
-                    client = _Resilient(client, self.resiliency)
+                if self.components.resiliency:
+                    from portabind.resiliency import resilient
+
+                    client = resilient(client, self.resiliency)
                 self._outputs[name] = client
             return client
 
