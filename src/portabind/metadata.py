@@ -292,6 +292,17 @@ class SettingsModel:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = {name: value for name, value in vars(cls).items() if isinstance(value, Setting)}
+        annotated = {
+            name
+            for name, annotation in vars(cls).get("__annotations__", {}).items()
+            if "ClassVar" not in str(annotation)
+        }
+        twin = "declared" in vars(cls)  # a pydantic twin (`_build_twin`) declares nothing
+        if annotated != set(own) and not twin:  # validation and a function read the same
+            raise TypeError(
+                f"{cls.__qualname__}: every field is annotated and declared with setting() "
+                f"({', '.join(sorted(annotated ^ set(own)))} is not)"
+            )
         for name in own:
             delattr(cls, name)  # an instance always holds every field itself
         inherited: dict[str, Setting] = {}

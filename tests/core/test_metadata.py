@@ -133,3 +133,17 @@ def test_secret_fields_are_known_and_hidden_in_repr() -> None:
     assert Example.secret_names() == {"accountKey"}
     assert "s3cr3t" not in repr(parsed)
     assert parsed.secret("key") == "s3cr3t"
+
+
+def test_a_field_is_declared_with_setting() -> None:
+    """A binding author's slip (a field without `setting()`, or a `setting()` without a type)
+    is refused where the model is written, not found by a function at run time."""
+    with pytest.raises(TypeError, match="queue_name"):
+
+        class Undeclared(BindingMetadata):
+            queue_name: str = "orders"
+
+    with pytest.raises(TypeError, match="retries"):
+
+        class Untyped(BindingMetadata):
+            retries = setting("retries", 3)
