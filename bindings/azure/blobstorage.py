@@ -121,7 +121,7 @@ def container_client(metadata: BlobStorageMetadata) -> ContainerClient:
 
 
 def create_container(
-    metadata: BlobStorageMetadata, container: ContainerClient | None = None
+    metadata: BlobStorageMetadata, *, container: ContainerClient | None = None
 ) -> None:
     """Create the container if missing, with `publicAccessLevel` (Dapr does this at Init
     unless `disableEntityManagement`), through `container` when the caller has a client
@@ -236,7 +236,7 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
         self._container = container_client(metadata)
         if not metadata.disable_entity_management:
             with azure_errors(name, "init"):
-                create_container(metadata, self._container)
+                create_container(metadata, container=self._container)
 
     # -- helpers ---------------------------------------------------------------------------
     def _fail(self, operation: str, message: str) -> BindingError:

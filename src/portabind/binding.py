@@ -94,16 +94,22 @@ class Binding(Generic[M]):
     #: name (e.g. {"moto": "http://127.0.0.1:5000"}); these values replace the component's.
     emulate: Callable[[Mapping[str, str]], dict[str, str]] | None = None
     #: Creates the queue, bucket or topic the metadata names, if missing (emulator only).
-    #: It may take a second argument, the component's annotations parsed into the model
+    #: It may take a second positional argument, the component's annotations parsed into the model
     #: `annotations` names, for settings Dapr's metadata has no field for (an SQS
     #: dead-letter queue).
     provision: Callable[[M], None] | Callable[[M, Any], None] | None = None
 
     def provision_resource(self, metadata: M, annotations: Annotations | None) -> None:
-        """Call `provision` (if any), with the annotations when it takes a second argument."""
+        """Call `provision` (if any), with the annotations when it takes a second positional
+        argument."""
         if self.provision is None:
             return
-        if len(inspect.signature(self.provision).parameters) > 1:
+        positional = [
+            parameter
+            for parameter in inspect.signature(self.provision).parameters.values()
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(positional) > 1:
             cast("Callable[[M, Annotations | None], None]", self.provision)(metadata, annotations)
         else:
             cast("Callable[[M], None]", self.provision)(metadata)
