@@ -14,6 +14,7 @@ local listener and by the Cloud Functions adapter (which receives the message in
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import logging
 import re
@@ -42,6 +43,8 @@ _LOG = logging.getLogger(__name__)
 
 #: How long `create` waits for the server to acknowledge a publish.
 PUBLISH_TIMEOUT = 60.0
+#: How long a stopping listener waits for the message being handled and its ack.
+SHUTDOWN_SECONDS = 30.0
 
 
 class PubSubMetadata(GcpMetadata):
@@ -213,14 +216,22 @@ class PubSubInput(InputBinding[PubSubMetadata]):
             credentials=credentials(self.metadata, PUBSUB_EMULATOR_ENV)
         )
         with subscriber:
-            streaming = subscriber.subscribe(path, receive)
+            # On stop, a message being handled finishes and its ack goes out before the
+            # channel closes (else the ack fails on the closed channel, and the message
+            # comes back though it was handled).
+            streaming = subscriber.subscribe(path, receive, await_callbacks_on_shutdown=True)
             try:
                 while not stop.wait(0.1):
                     if streaming.done():
                         streaming.result()  # the stream ended: raise why
                         return
             finally:
-                streaming.cancel()
+                if not streaming.done():
+                    streaming.cancel()
+                    # Returns once the stream, its callbacks and their acks are done; a
+                    # handler that never returns cannot hold the stop for ever.
+                    with contextlib.suppress(concurrent.futures.TimeoutError):
+                        streaming.result(timeout=SHUTDOWN_SECONDS)
 
 
 def provision(metadata: PubSubMetadata) -> None:
