@@ -16,7 +16,6 @@ import re
 from typing import TYPE_CHECKING
 
 from portabind.errors import SecretError
-from portabind.secretstores import StoreContext, store_for
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Set
@@ -71,6 +70,10 @@ class SecretResolver:
         return resolved
 
     def _secret(self, component: Component, key: str, ref: SecretKeyRef) -> str:
+        # Here, not at the top: a built function reads its secrets from the environment the
+        # platform fills (above), so its cold start never loads the stores.
+        from portabind.secretstores import StoreContext, store_for
+
         store_name = component.secret_store
         if not store_name:
             raise PlatformOnly(
