@@ -8,6 +8,7 @@ portabind needs editing to add one.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BindingMetadata)
 
 
+@functools.cache  # called on every output call, with the few operations bindings have
 def _method_name(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 

@@ -94,6 +94,11 @@ class Runtime:
         return component, binding
 
     def output(self, name: str) -> OutputBinding[Any]:
+        # Read without the lock once made: a dict read is atomic, and taking the lock on every
+        # output call would make threads calling outputs wait for each other.
+        client = self._outputs.get(name)
+        if client is not None:
+            return client
         with self._lock:
             client = self._outputs.get(name)
             if client is None:
