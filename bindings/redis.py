@@ -165,6 +165,11 @@ def _addresses(metadata: RedisMetadata) -> list[tuple[str, int]]:
     return addresses
 
 
+def _milliseconds(ttl: timedelta) -> int:
+    """A TTL as whole milliseconds, what PX and PEXPIRE take."""
+    return int(ttl.total_seconds() * 1000)
+
+
 def _seconds(value: timedelta | None) -> float | None:
     """A timeout for redis-py: a negative duration (Dapr's -1) means none."""
     return None if value is None or value < timedelta(0) else value.total_seconds()
@@ -336,62 +341,64 @@ class RedisOutput(OutputBinding[RedisMetadata]):
     operations = ("create", "get", "delete", "increment")
 
     def __init__(self, name: str, metadata: RedisMetadata) -> None:
-        super().__init__(name, metadata)
-        self._client = connect(metadata)
-
-    def _call(self, operation: str, metadata: Metadata, run: Callable[[str], Any]) -> Any:
-        """Run one command on the request's `key`, turning Redis failures into BindingError."""
         import redis
 
+        super().__init__(name, metadata)
+        self._client = connect(metadata)
+        #: What a failed command raises: the server's errors, and a token refused to a new
+        #: connection (useOIDC, useEntraID).
+        self._errors = (redis.RedisError, TokenError)
+
+    def _key(self, operation: str, metadata: Metadata) -> str:
+        """The request's `key`, which every operation needs."""
         key = metadata.get("key")
         if not key:
             raise BindingError(
                 self.name, operation, "redis binding: missing key in request metadata"
             )
+        return key
+
+    def _run(self, operation: str, *command: Any) -> Any:
+        """One Redis command, as Dapr sends it, its failures turned into BindingError. The
+        command goes to `execute_command` itself: redis-py's typed helpers (`set`, `incr`)
+        only build the same command, but check their options on every call first, which
+        costs as much as the rest of portabind's output call."""
         try:
-            return run(key)
-        except (redis.RedisError, TokenError) as error:
+            return self._client.execute_command(*command)
+        except self._errors as error:
             raise BindingError(self.name, operation, str(error)) from error
 
-    def _expire(self, key: str, ttl: timedelta | None) -> None:
+    def _expire(self, operation: str, key: str, ttl: timedelta | None) -> None:
         """Dapr's EXPIRE after the write; a TTL of 0 (a negative duration) expires at once."""
         if ttl is not None:
-            self._client.pexpire(key, int(ttl.total_seconds() * 1000))
+            self._run(operation, "PEXPIRE", key, _milliseconds(ttl))
 
     def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
         ttl = request_ttl(metadata)
-
-        def run(key: str) -> None:
-            if ttl:  # one SET with PX, so the key never exists without its expiry
-                self._client.set(key, data, px=int(ttl.total_seconds() * 1000))
-            else:
-                self._client.set(key, data)
-                self._expire(key, ttl)
-
-        self._call("create", metadata, run)
+        key = self._key("create", metadata)
+        if ttl:  # one SET with PX, so the key never exists without its expiry
+            self._run("create", "SET", key, data, "PX", _milliseconds(ttl))
+        else:
+            self._run("create", "SET", key, data)
+            self._expire("create", key, ttl)
         return BindingResponse()
 
     def get(self, data: bytes, metadata: Metadata) -> BindingResponse:
         # Dapr deletes only on exactly "true", not on the other truthy spellings.
-        take = metadata.get("delete") == "true"
-        value = self._call(
-            "get", metadata, lambda key: self._client.getdel(key) if take else self._client.get(key)
-        )
+        command = "GETDEL" if metadata.get("delete") == "true" else "GET"
+        value = self._run("get", command, self._key("get", metadata))
         # A missing key is an empty response, not an error and not "no response" (Dapr: 200).
         return BindingResponse(bytes(value) if value is not None else b"")
 
     def delete(self, data: bytes, metadata: Metadata) -> BindingResponse:
-        self._call("delete", metadata, self._client.delete)
+        self._run("delete", "DEL", self._key("delete", metadata))
         return BindingResponse()
 
     def increment(self, data: bytes, metadata: Metadata) -> BindingResponse:
         ttl = request_ttl(metadata)
-
-        def run(key: str) -> None:
-            self._client.incr(key)
-            self._expire(key, ttl)
-
-        self._call("increment", metadata, run)
+        key = self._key("increment", metadata)
+        self._run("increment", "INCR", key)
+        self._expire("increment", key, ttl)
         return BindingResponse()
 
     def close(self) -> None:
