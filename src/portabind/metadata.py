@@ -358,8 +358,12 @@ class SettingsModel:
         changes = dict(update or {})
         return self._of({**self._values(), **changes}, self.model_fields_set | set(changes))
 
-    def model_dump(self) -> dict[str, Any]:
-        return self._values()
+    def model_dump(self, *, by_alias: bool = False) -> dict[str, Any]:
+        """The fields' values by attribute name, or with `by_alias` by Dapr name."""
+        values = self._values()
+        if by_alias:
+            return {self.settings[name].name: value for name, value in values.items()}
+        return values
 
     @property
     def model_fields_set(self) -> frozenset[str]:
