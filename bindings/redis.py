@@ -33,7 +33,7 @@ from portabind.bindings import _tls
 from portabind.bindings._oidc import PrivateKeyJwt, TokenError, TokenSource
 from portabind.bindings.azure import EntraMetadata
 from portabind.errors import BindingError, UserError
-from portabind.events import BindingResponse, Metadata
+from portabind.events import NO_CONTENT, BindingResponse, Metadata
 from portabind.metadata import (
     Duration,
     Secret,
@@ -381,7 +381,7 @@ class RedisOutput(OutputBinding[RedisMetadata]):
         else:
             self._run("create", "SET", key, data)
             self._expire("create", key, ttl)
-        return BindingResponse()
+        return NO_CONTENT
 
     def get(self, data: bytes, metadata: Metadata) -> BindingResponse:
         # Dapr deletes only on exactly "true", not on the other truthy spellings.
@@ -392,14 +392,14 @@ class RedisOutput(OutputBinding[RedisMetadata]):
 
     def delete(self, data: bytes, metadata: Metadata) -> BindingResponse:
         self._run("delete", "DEL", self._key("delete", metadata))
-        return BindingResponse()
+        return NO_CONTENT
 
     def increment(self, data: bytes, metadata: Metadata) -> BindingResponse:
         ttl = request_ttl(metadata)
         key = self._key("increment", metadata)
         self._run("increment", "INCR", key)
         self._expire("increment", key, ttl)
-        return BindingResponse()
+        return NO_CONTENT
 
     def close(self) -> None:
         self._client.close()
