@@ -15,8 +15,9 @@ Delivery is at least once:
   message of the batch in flight. Every message of that batch, handled or not, is received
   again once the visibility timeout passes, and on SQS that receive counts toward the
   redrive policy's `maxReceiveCount`: so only EACH keeps crashes from moving messages that
-  had succeeded into the dead-letter queue. Every listener here uses EACH
-  (benchmarks/sqs_ack.py measures what it costs).
+  had succeeded into the dead-letter queue. The storage queue listener uses EACH; the SQS
+  ones use EACH on a queue with a redrive policy and BATCH on one without, where nothing
+  can be dead-lettered (benchmarks/sqs_ack.py measures the difference).
 - A message whose handler failed, or that cannot be read as events, is never acknowledged:
   it is released to come back after a back-off that doubles with its receive count (1 s,
   2 s, 4 s, … at most a minute). Should the release fail, the service's visibility timeout

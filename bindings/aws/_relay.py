@@ -9,9 +9,11 @@ is a no-op. The queue, its policy and the subscription or notification outlive t
 purpose; against real AWS (no `--emulate`) delete them by hand when the listener is retired
 (queues are named `portabind-<sns|s3>-<component>-<hash>`).
 
-The queue is polled as `bindings._polling` describes: a message is deleted right after every
-event in it was delivered; after a handler failure it comes back after a back-off that grows
-with its receive count, so a failure never loses a message.
+The queue is polled as `bindings._polling` describes: a message is deleted once every event
+in it was delivered (handled messages are deleted as `bindings.aws.sqs` says: each at once on
+a queue with a redrive policy, else those of a receive together); after a handler failure it
+comes back after a back-off that grows with its receive count, so a failure never loses a
+message.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class _RelayQueue(SqsQueue):
 
     def _locate(self) -> tuple[str, str]:
         url: str = self.sqs.create_queue(QueueName=self.queue_name)["QueueUrl"]
-        arn = self._queue_arn(url)
+        arn = self._read_queue(url)
         self._attach(self.sqs, url, arn)
         return url, arn
 

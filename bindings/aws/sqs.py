@@ -1,9 +1,10 @@
 """`bindings.aws.sqs`: Amazon SQS, input and output.
 
 Output `create` sends the payload as the message body. The input listener long-polls the
-queue (`SqsQueue`, polled as `bindings._polling` describes) and deletes each message right
-after its handler returned; a failed message stays in the queue and comes back after a
-back-off that grows with its receive count.
+queue (`SqsQueue`, polled as `bindings._polling` describes) and deletes handled messages: each
+one right after its handler returned when the queue has a redrive policy, else those of a
+receive together; a failed message stays in the queue and comes back after a back-off that
+grows with its receive count.
 
 `event_from_message` is the one mapping from an SQS message to a `BindingEvent`; the local
 listener and the Lambda runtime both use it, so a message looks the same on either path.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,6 +45,9 @@ _ATTRIBUTES = ("ApproximateReceiveCount", "MessageGroupId", "MessageDeduplicatio
 DEFAULT_MAX_RECEIVE_COUNT = 5
 #: SQS's upper bound for a queue's visibility timeout (12 hours).
 MAX_VISIBILITY_TIMEOUT = 12 * 3600
+#: How long the listener goes by the redrive policy it read before reading it again (a policy
+#: set on the queue while it runs takes effect within this time).
+REDRIVE_CHECK_SECONDS = 60.0
 
 
 class SqsMetadata(_aws.AwsServiceMetadata):
@@ -138,15 +143,19 @@ class SqsOutput(OutputBinding[SqsMetadata]):
 
 class SqsQueue(QueueSource[dict[str, Any]]):
     """The queue `queue_name` polled through client `sqs`; it is looked up on the first
-    receive (and again after that failed). A subclass may find or create it otherwise
+    receive (and again after that failed), its redrive policy read again every
+    `REDRIVE_CHECK_SECONDS`. A subclass may find or create it otherwise
     (`_locate`) and read its messages as other events (`events`)."""
 
-    #: EACH, though against moto a delete per message drains a queue at roughly half the
-    #: rate of one delete per batch (benchmarks/sqs_ack.py): a runner killed mid-batch would
-    #: otherwise leave the batch's handled messages undeleted, to be handled again, and each
-    #: such redelivery counts toward the redrive policy's maxReceiveCount, so crashes can
-    #: move a message that had succeeded into the dead-letter queue. With EACH a kill
-    #: repeats at most the one message whose handler had returned when it came.
+    #: Set from the queue's redrive policy (`_read_queue`). With one, EACH: a runner killed
+    #: mid-batch would otherwise leave the batch's handled messages undeleted, and each
+    #: redelivery counts toward the policy's maxReceiveCount, so crashes could move messages
+    #: that had succeeded into the dead-letter queue; with EACH a kill repeats at most the
+    #: one message whose handler had returned. Without one no message can be dead-lettered,
+    #: so BATCH: one DeleteMessageBatch per receive, where a request per message costs
+    #: about a quarter more CPU per message than the hand-written loop of
+    #: benchmarks/runner_throughput.py spends; a kill then repeats at most the handled
+    #: messages of the receive in flight. EACH until the policy was read.
     acknowledge = Acknowledge.EACH
 
     def __init__(self, name: str, sqs: Any, queue_name: str) -> None:
@@ -157,20 +166,30 @@ class SqsQueue(QueueSource[dict[str, Any]]):
         self.queue_name = queue_name
         self._url: str | None = None
         self._arn: str | None = None
+        #: time.monotonic() when `_read_queue` last read the redrive policy.
+        self._read_at = 0.0
 
     def _locate(self) -> tuple[str, str]:
-        """The queue's URL and ARN."""
+        """The queue's URL and ARN (`_read_queue`)."""
         url = _queue_url(self.sqs, self.queue_name)
-        return url, self._queue_arn(url)
+        return url, self._read_queue(url)
 
-    def _queue_arn(self, url: str) -> str:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        arn: str = attributes["Attributes"]["QueueArn"]
+    def _read_queue(self, url: str) -> str:
+        """The queue's ARN; its redrive policy, read in the same request, sets `acknowledge`."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"]
+        )["Attributes"]
+        redrive = bool(attributes.get("RedrivePolicy"))
+        self.acknowledge = Acknowledge.EACH if redrive else Acknowledge.BATCH
+        self._read_at = time.monotonic()
+        arn: str = attributes["QueueArn"]
         return arn
 
     def receive(self) -> list[dict[str, Any]]:
         if self._url is None:
             self._url, self._arn = self._locate()
+        elif time.monotonic() - self._read_at >= REDRIVE_CHECK_SECONDS:
+            self._arn = self._read_queue(self._url)
         received = self.sqs.receive_message(
             QueueUrl=self._url,
             MaxNumberOfMessages=RECEIVE_BATCH,

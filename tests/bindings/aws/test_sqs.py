@@ -167,24 +167,62 @@ def test_listener_delivers_with_metadata_and_deletes_after_success(
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_each_message_is_deleted_before_the_next_is_handled(queue: sqs.SqsMetadata) -> None:
-    """What a crash mid-batch can repeat: only the message being handled is still there."""
-    client, url = raw_client(queue)
-    client.send_message_batch(
-        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(3)]
+def messages_in(client: Any, url: str) -> int:
+    """The queue's messages, visible or in flight."""
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    counts = attributes["Attributes"]
+    return int(counts["ApproximateNumberOfMessages"]) + int(
+        counts["ApproximateNumberOfMessagesNotVisible"]
     )
+
+
+def send_three(client: Any, url: str, first: int) -> None:
+    entries = [{"Id": str(i), "MessageBody": str(i)} for i in range(first, first + 3)]
+    client.send_message_batch(QueueUrl=url, Entries=entries)
+
+
+def test_without_a_redrive_policy_the_handled_messages_of_a_receive_are_deleted_together(
+    queue: sqs.SqsMetadata,
+) -> None:
+    """No message can be dead-lettered, so a crash mid-batch costs only repeats: one
+    delete per receive, not one per message."""
+    client, url = raw_client(queue)
+    send_three(client, url, 0)
+    left_in_queue: list[int] = []
+    listen(
+        queue,
+        lambda event: left_in_queue.append(messages_in(client, url)),
+        lambda: len(left_in_queue) == 3 and messages_in(client, url) == 0,
+    )
+    assert left_in_queue == [3, 3, 3]
+    assert messages_in(client, url) == 0
+
+
+def test_with_a_redrive_policy_each_message_is_deleted_before_the_next_is_handled(
+    queue: sqs.SqsMetadata, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a crash mid-batch can repeat then: only the message being handled is still
+    there, so a crash cannot push handled messages toward the dead-letter queue. A policy
+    set while the listener runs applies from the next receive on (the policy is read again
+    before every receive here, every minute by default)."""
+    monkeypatch.setattr(sqs, "REDRIVE_CHECK_SECONDS", 0.0)
+    client, url = raw_client(queue)
+    send_three(client, url, 0)
     left_in_queue: list[int] = []
 
     def handle(event: BindingEvent) -> None:
-        attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
-        counts = attributes["Attributes"]
-        left_in_queue.append(
-            int(counts["ApproximateNumberOfMessages"])
-            + int(counts["ApproximateNumberOfMessagesNotVisible"])
-        )
+        left_in_queue.append(messages_in(client, url))
+        if len(left_in_queue) == 3:  # the last of the first receive: before the next one
+            dead_letter = client.create_queue(QueueName=f"{queue.queue_name}-dlq")["QueueUrl"]
+            arn = client.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
+            policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": 2}
+            client.set_queue_attributes(
+                QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(policy)}
+            )
+            send_three(client, url, 3)
 
-    listen(queue, handle, lambda: len(left_in_queue) == 3)
-    assert left_in_queue == [3, 2, 1]
+    listen(queue, handle, lambda: len(left_in_queue) == 6)
+    assert left_in_queue == [3, 3, 3, 3, 2, 1]
 
 
 def test_failed_message_is_left_for_redelivery(queue: sqs.SqsMetadata) -> None:
