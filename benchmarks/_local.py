@@ -1,8 +1,10 @@
 """What the benchmarks share to set up local servers and projects: AWS clients for a moto
-server and component files written from a dict of metadata fields."""
+server, SQS queues with or without a redrive policy, and component files written from a dict
+of metadata fields."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,6 +34,19 @@ def aws_client(service: str, endpoint: str) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+def sqs_queue(sqs: Any, name: str, *, redrive: bool) -> str:
+    """Create queue `name` through client `sqs` and return its URL; with `redrive`, with a
+    redrive policy to `<name>-dlq` (the SQS listener then deletes each message at once)."""
+    attributes: dict[str, str] = {}
+    if redrive:
+        dead_letter = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
+        policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": 5}
+        attributes["RedrivePolicy"] = json.dumps(policy)
+    url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return url
 
 
 def write_component(directory: Path, name: str, type_: str, fields: dict[str, str]) -> None:

@@ -10,10 +10,15 @@ drains it one way:
 - hand-written: a loop that receives up to 10 messages (long polling), puts each order's
   object with boto3 and deletes the batch, as a worker written without portabind would.
 
+The queue has no redrive policy, so the listener deletes the handled messages of each receive
+together, as the loop does; with `--redrive` it has one (to a dead-letter queue), and the
+listener deletes each message right after its handler (bindings/aws/sqs.py says why).
+
 The rate is taken from the first handled message to the last, so the runner's start-up is
 not counted. Rounds alternate between the two; the figure is the ratio of the median rates.
 
-    .venv/bin/python benchmarks/runner_throughput.py [--messages N] [--rounds N] [--quick] [--json]
+    .venv/bin/python benchmarks/runner_throughput.py [--messages N] [--rounds N] [--redrive]
+        [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from _local import aws_client, write_component
+from _local import aws_client, sqs_queue, write_component
 from _report import argument_parser, at_least, emit, interleave, medians, runs
 
 from portabind.adapters.local.emulators import free_port
@@ -86,9 +91,9 @@ def rate(handled: list[float]) -> float:
 class Round:
     """Fills the queue, then drains it one way; each call returns messages per second."""
 
-    def __init__(self, endpoint: str, project: Project, messages: int) -> None:
+    def __init__(self, endpoint: str, project: Project, messages: int, *, redrive: bool) -> None:
         self.sqs, self.s3 = aws_client("sqs", endpoint), aws_client("s3", endpoint)
-        self.queue_url = self.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        self.queue_url = sqs_queue(self.sqs, QUEUE, redrive=redrive)
         self.s3.create_bucket(Bucket=BUCKET)
         self.project = project
         self.messages = messages
@@ -165,26 +170,35 @@ def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--messages", type=int, help="per round (default 300, quick 150)")
     parser.add_argument("--rounds", type=int, help="rounds per side (default 5, quick 3)")
+    parser.add_argument(
+        "--redrive", action="store_true", help="a queue with a redrive policy (deletes each)"
+    )
     options = parser.parse_args()
     messages = runs(options.messages, options, full=300, quick=150)
     rounds = runs(options.rounds, options, full=5, quick=3)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     with MotoEmulator() as moto, tempfile.TemporaryDirectory() as temporary:
         project = load_project(write_project(Path(temporary), moto.endpoint))
-        bench = Round(moto.endpoint, project, messages)
+        bench = Round(moto.endpoint, project, messages, redrive=options.redrive)
         found = medians(
             interleave(
                 rounds, {"portabind": bench.through_portabind, "hand-written": bench.handwritten}
             )
         )
     mine, theirs = found["portabind"], found["hand-written"]
-    print(f"{rounds} rounds of {messages} messages each, interleaved; median messages/s")
+    queue = "with" if options.redrive else "without"
+    print(
+        f"{rounds} rounds of {messages} messages each, interleaved, a queue {queue} a redrive "
+        "policy; median messages/s"
+    )
     print(
         f"portabind run {mine:8.1f}   hand-written boto3 loop {theirs:8.1f}   "
         f"ratio {mine / theirs:.3f}"
     )
     value = f"{mine:.0f} vs {theirs:.0f} messages/s"
     figure = "portabind run / hand-written boto3 loop (moto SQS → S3)"
+    if options.redrive:
+        figure += ", queue with a redrive policy"
     emit([at_least("runner throughput", figure, mine / theirs, 0.9, value)], options)
 
 

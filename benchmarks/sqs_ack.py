@@ -1,11 +1,12 @@
-"""Messages per second through the SQS listener: each handled message deleted at once
-(`Acknowledge.EACH`, one DeleteMessageBatch of one entry per message) against the handled
-messages of a receive deleted together (`Acknowledge.BATCH`, one request per batch of 10).
+"""Messages per second through the SQS listener on a queue with a redrive policy, where it
+deletes each handled message at once (`Acknowledge.EACH`, one DeleteMessageBatch of one entry
+per message), against a queue without one, where it deletes the handled messages of a
+receive together (`Acknowledge.BATCH`, one request per batch of 10).
 
 Each run fills a fresh queue on a moto server (in this process) with `--messages`
 messages, then times the listener (`SqsQueue.poll`, a handler that does nothing) from its
-start until it has handled the last one and acknowledged it. The two modes run in turn, so
-the ratio of their medians is not the machine's drift.
+start until it has handled the last one and acknowledged it. The two kinds of queue run in
+turn, so the ratio of their medians is not the machine's drift.
 
     .venv/bin/python benchmarks/sqs_ack.py [--runs N] [--messages N] [--quick] [--json]
 """
@@ -20,6 +21,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from _local import sqs_queue
 from _report import Row, argument_parser, emit, interleave, medians, runs
 
 from portabind.adapters.local.emulators.aws import MotoEmulator
@@ -38,10 +40,12 @@ def _client(moto: MotoEmulator) -> Any:
 
 
 def drain(moto: MotoEmulator, acknowledge: Acknowledge, messages: int) -> float:
-    """Messages per second of one listener draining a queue of `messages` messages."""
+    """Messages per second of one listener draining a queue of `messages` messages, one
+    with a redrive policy under EACH (the listener picks the acknowledgement by it)."""
     client = _client(moto)
     name = f"bench-ack-{uuid.uuid4().hex[:8]}"
-    url = client.create_queue(QueueName=name)["QueueUrl"]
+    redrive = acknowledge is Acknowledge.EACH
+    url = sqs_queue(client, name, redrive=redrive)
     for first in range(0, messages, 10):
         entries = [
             {"Id": str(index), "MessageBody": json.dumps({"id": index})}
@@ -49,7 +53,6 @@ def drain(moto: MotoEmulator, acknowledge: Acknowledge, messages: int) -> float:
         ]
         client.send_message_batch(QueueUrl=url, Entries=entries)
     queue = sqs.SqsQueue("orders", _client(moto), name)
-    queue.acknowledge = acknowledge
     stop = threading.Event()
     handled = 0
 
@@ -62,7 +65,10 @@ def drain(moto: MotoEmulator, acknowledge: Acknowledge, messages: int) -> float:
     started = time.perf_counter()
     queue.poll(deliver, stop)
     elapsed = time.perf_counter() - started
+    assert queue.acknowledge is acknowledge
     client.delete_queue(QueueUrl=url)
+    if redrive:
+        client.delete_queue(QueueUrl=client.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"])
     client.close()
     return messages / elapsed
 
@@ -91,10 +97,13 @@ def main() -> None:
     for mode, values in samples.items():
         each_run = ", ".join(f"{value:.0f}" for value in values)
         print(f"{mode:>5}: {rates[mode]:6.0f} messages/s (runs: {each_run})")
-    print(f"each / batch: {each / batch:.2f}x  ({rounds} runs of {options.messages} messages)")
+    print(
+        f"each (redrive policy) / batch (none): {each / batch:.2f}x  "
+        f"({rounds} runs of {options.messages} messages)"
+    )
     row = Row(
         "SQS acknowledgement",
-        "delete each message / delete per batch, messages/s",
+        "redrive policy: delete each message / none: delete per batch, messages/s",
         f"{each:.0f} vs {batch:.0f} messages/s",
         ratio=round(each / batch, 3),
     )
