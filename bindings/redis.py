@@ -25,6 +25,7 @@ accepted so Dapr components load unchanged, and has no effect (`no_effect`; `val
 from __future__ import annotations
 
 import os
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -288,6 +289,44 @@ def _connection_options(metadata: RedisMetadata) -> dict[str, Any]:
     return options
 
 
+class _FreeConnections:
+    """The free connections of a `redis.BlockingConnectionPool` (its `queue_class`), what the
+    pool needs of `queue.LifoQueue`: last in, first out (a connection is opened only when none
+    is free), a thread waiting up to the pool's timeout when all are taken. LifoQueue notifies
+    its conditions on every get and put, waiting threads or not, which cost a Redis output call
+    about 4% next to redis-py's own `set`; this notifies only when a thread waits."""
+
+    def __init__(self, maxsize: int) -> None:
+        #: The pool reads it: the free connections, None for one not opened yet.
+        self.queue: list[Any] = []
+        self._maxsize = maxsize
+        self._changed = threading.Condition(threading.Lock())
+        self._waiting = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        with self._changed:
+            if not self.queue:
+                self._waiting += 1
+                try:
+                    if not block or not self._changed.wait_for(lambda: self.queue, timeout):
+                        from queue import Empty
+
+                        raise Empty
+                finally:
+                    self._waiting -= 1
+            return self.queue.pop()
+
+    def put_nowait(self, item: Any) -> None:
+        with self._changed:
+            if len(self.queue) >= self._maxsize:
+                from queue import Full
+
+                raise Full
+            self.queue.append(item)
+            if self._waiting:
+                self._changed.notify()
+
+
 def connect(metadata: RedisMetadata) -> Any:
     """A redis-py client for the component: node, cluster or Sentinel primary."""
     import redis
@@ -327,6 +366,7 @@ def connect(metadata: RedisMetadata) -> Any:
     host, port = addresses[0]
     pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
         connection_class=redis.SSLConnection if metadata.enable_tls else redis.Connection,
+        queue_class=_FreeConnections,
         max_connections=pool_size,
         timeout=wait if wait is not None else (read + 1 if read is not None else None),
         host=host,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,29 @@ def test_an_unreachable_server_is_a_binding_error(make: Any, key: str) -> None:
     cache = make(redisHost="127.0.0.1:1", redisMaxRetries="-1", dialTimeout="1s")
     with pytest.raises(BindingError, match="create"):
         cache.invoke("create", b"v", Metadata({"key": key}))
+
+
+def test_a_call_waits_for_a_free_connection_up_to_the_pool_timeout(
+    make: Any, key: str, raw: Any
+) -> None:
+    # go-redis' pool: with all poolSize connections taken, a call waits for one to come free
+    # (threads calling the output), and fails once poolTimeout has passed.
+    cache = make(poolSize="1", poolTimeout="500ms")
+    pool = cache._client.connection_pool
+    taken = pool.get_connection()
+    started = time.monotonic()
+    with pytest.raises(BindingError, match="No connection available"):
+        cache.invoke("create", b"late", Metadata({"key": key}))
+    assert time.monotonic() - started >= 0.5
+    waiter = threading.Thread(
+        target=cache.invoke, args=("create", b"waited", Metadata({"key": key}))
+    )
+    waiter.start()
+    time.sleep(0.1)
+    assert waiter.is_alive()  # still waiting for the one connection
+    pool.release(taken)
+    waiter.join(timeout=5)
+    assert raw.get(key) == b"waited"
 
 
 def test_metadata_follows_dapr_names_and_rejects_what_cannot_work() -> None:
