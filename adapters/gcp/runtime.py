@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from portabind.annotations import binding_annotations
-from portabind.bindings.gcp.pubsub import message_event
 from portabind.bundled import BundledFunction
 from portabind.events import BindingEvent, Metadata
 
@@ -34,6 +32,8 @@ class Function(BundledFunction):
 
     def pubsub_event(self, component: str, cloud_event: Any) -> BindingEvent:
         """The `BindingEvent` of a Pub/Sub `messagePublished` CloudEvent."""
+        from portabind.bindings.gcp.pubsub import message_event
+
         event_type = cloud_event["type"]
         if event_type != PUBSUB_EVENT_TYPE:
             raise ValueError(
@@ -76,6 +76,7 @@ class Function(BundledFunction):
         """Answers one Flask request to the HTTP trigger `component`: the handler's result,
         or 404/405 for a path or method the trigger does not route (Cloud Functions hands
         every path of the function's URL to it)."""
+        from portabind.annotations import binding_annotations
         from portabind.bindings.http import HttpAnnotations, trigger_settings
 
         found, binding = self.runtime.binding(component)
