@@ -5,9 +5,10 @@ Tansu), restarted each time, then left to drain.
 The handler appends each id it handled to a file (one `write` per line, so the line is there
 even when the process dies right after). From that record: every message is handled at least
 once, and a kill repeats at most what the listener had handled but not yet acknowledged —
-one message for SQS (deleted right after its handler) and RabbitMQ (acked right after its
-handler), `kafka.COMMIT_EVERY` records for Kafka (offsets committed every that many). The
-duplicates per kill are printed (pytest -s).
+one message for SQS with a redrive policy (deleted right after its handler) and RabbitMQ
+(acked right after its handler), the handled messages of a receive (at most 10) for SQS
+without one (deleted together), `kafka.COMMIT_EVERY` records for Kafka (offsets committed
+every that many). The duplicates per kill are printed (pytest -s).
 
 Kills land at seeded moments, each after a seeded number of further messages were handled
 and once the messages the previous kill left in flight came back and were handled: so no
@@ -26,7 +27,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -231,37 +232,52 @@ def kill_repeatedly(tmp_path: Path, broker: Broker, drained: Callable[[], bool])
     assert len(ids) - MESSAGES == sum(per_kill)
 
 
-def test_sqs_listener_killed_under_load_loses_nothing_and_dead_letters_nothing(
-    tmp_path: Path, moto_server: MotoEmulator, unique_name: Callable[..., str]
-) -> None:
-    sqs = moto_client(moto_server, "sqs")
-    queue = unique_name("chaos")
-    dead_letter = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    policy = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-    url = sqs.create_queue(
-        QueueName=queue,
-        Attributes={
-            "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
-            "RedrivePolicy": json.dumps(policy),
-        },
-    )["QueueUrl"]
+def sqs_broker(sqs: Any, moto_server: MotoEmulator, queue: str, *, redrive: bool) -> Broker:
+    """Queue `queue` filled with MESSAGES messages; with `redrive`, with a redrive policy to
+    `<queue>-dlq` after MAX_RECEIVE_COUNT receives. The listener deletes each message at once
+    on a queue with a redrive policy, the handled messages of a receive together on one
+    without."""
+    attributes = {"VisibilityTimeout": str(VISIBILITY_TIMEOUT)}
+    if redrive:
+        dead_letter = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
+        policy = {
+            "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": MAX_RECEIVE_COUNT,
+        }
+        attributes["RedrivePolicy"] = json.dumps(policy)
+    url = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
     for first in range(0, MESSAGES, 10):
         entries = [
             {"Id": str(order), "MessageBody": json.dumps({"id": order})}
             for order in range(first, first + 10)
         ]
         assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
-    broker = Broker(
+    return Broker(
         "bindings.aws.sqs",
         {"region": "us-east-1", "queueName": queue, "endpoint": moto_server.endpoint},
-        duplicates_per_kill=1,
+        duplicates_per_kill=1 if redrive else IN_FLIGHT,
         redelivery_seconds=VISIBILITY_TIMEOUT,
     )
+
+
+def test_sqs_listener_killed_under_load_loses_nothing_and_dead_letters_nothing(
+    tmp_path: Path, moto_server: MotoEmulator, unique_name: Callable[..., str]
+) -> None:
+    sqs = moto_client(moto_server, "sqs")
+    queue = unique_name("chaos")
+    broker = sqs_broker(sqs, moto_server, queue, redrive=True)
     kill_repeatedly(tmp_path, broker, lambda: sqs_queue_counts(sqs, queue) == (0, 0))
     assert sqs_queue_counts(sqs, f"{queue}-dlq") == (0, 0), "a crash dead-lettered a message"
+
+
+def test_sqs_listener_without_a_redrive_policy_killed_under_load_repeats_at_most_a_receive(
+    tmp_path: Path, moto_server: MotoEmulator, unique_name: Callable[..., str]
+) -> None:
+    sqs = moto_client(moto_server, "sqs")
+    queue = unique_name("chaos")
+    broker = sqs_broker(sqs, moto_server, queue, redrive=False)
+    kill_repeatedly(tmp_path, broker, lambda: sqs_queue_counts(sqs, queue) == (0, 0))
 
 
 def rabbitmq_ready_messages(url: str, queue: str) -> int:
