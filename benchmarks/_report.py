@@ -65,11 +65,15 @@ def runs(given: int | None, options: argparse.Namespace, *, full: int, quick: in
 
 
 def interleave(rounds: int, candidates: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Measure every candidate once per round, in turn, so drift on the machine hits all alike."""
+    """Measure every candidate once per round, in turn, so drift on the machine hits all alike;
+    every other round in reverse order, so that no candidate always runs right after the same
+    other one (a block run after another pays for what that one left: its threads still
+    finishing, caches holding its code)."""
     samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, measure in candidates.items():
-            samples[name].append(measure())
+    order = list(candidates)
+    for round_ in range(rounds):
+        for name in order if round_ % 2 == 0 else reversed(order):
+            samples[name].append(candidates[name]())
     return samples
 
 
