@@ -15,7 +15,6 @@ the targets', checked where every model is known (validation, the builds).
 
 from __future__ import annotations
 
-import difflib
 import re
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
@@ -278,6 +277,8 @@ def unknown_annotations(component: Component, names: Mapping[str, str]) -> list[
     for key in component.annotations:
         if key.lower() in names:
             continue
+        import difflib  # only for a message: not on every start-up
+
         close = difflib.get_close_matches(key.lower(), names, n=1)
         problems.append(
             component.error(
