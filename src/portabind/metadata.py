@@ -96,9 +96,15 @@ def request_ttl(metadata: Mapping[str, str]) -> timedelta | None:
     """Dapr's `metadata.TryGetTTL` for request metadata `ttl` or `ttlInSeconds` (any case):
     a Go duration, a negative one counting as 0, or whole seconds, which must be > 0.
     None when neither key is given."""
-    lowered = {key.lower(): value for key, value in metadata.items()}
+    ttl = ttl_in_seconds = None  # read on every output call: no lower-cased copy
+    for key, value in metadata.items():
+        lowered = key.lower()
+        if lowered == "ttl":
+            ttl = value
+        elif lowered == "ttlinseconds":
+            ttl_in_seconds = value
     # `ttl` first: Dapr looks the keys up in this order (`metadata.TryGetTTL`).
-    text = (lowered.get("ttl") or lowered.get("ttlinseconds") or "").strip()
+    text = (ttl or ttl_in_seconds or "").strip()
     if not text:
         return None
     # Go's ParseDuration accepts a bare "0" only; any other plain integer is seconds.
