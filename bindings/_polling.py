@@ -8,8 +8,10 @@ Delivery is at least once:
 
 - A message is acknowledged (deleted) only after the handler returned for each of its
   events: right after it (`Acknowledge.EACH`), or together with the batch's other handled
-  messages once the batch is done (`Acknowledge.BATCH`: one request per batch). A handler
-  that ends the thread still leaves the messages handled before it acknowledged.
+  messages once the batch is done (`Acknowledge.BATCH`: one request per batch, or sooner
+  when handled messages have waited `BATCH_ACK_SECONDS`, so a batch of slow handlers does
+  not hold them until the visibility timeout brings them back). A handler that ends the
+  thread still leaves the messages handled before it acknowledged.
 - A process killed outright (`kill -9`, a crash) acknowledges nothing more: under EACH the
   one message whose handler had returned is handled again, under BATCH every handled
   message of the batch in flight. Every message of that batch, handled or not, is received
@@ -38,6 +40,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from concurrent import futures
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -55,6 +58,9 @@ RETRY_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 60
 #: How often a listener waiting for a receive looks at `stop`: the most a stop waits.
 STOP_CHECK_SECONDS = 0.05
+#: Under `Acknowledge.BATCH`, the longest a handled message waits for the batch's end
+#: before it is acknowledged with those handled so far.
+BATCH_ACK_SECONDS = 1.0
 
 Message = TypeVar("Message")
 
@@ -186,6 +192,7 @@ class QueueSource(ABC, Generic[Message]):
         stop: threading.Event,
     ) -> None:
         handled: list[Message] = []  # handled, not yet acknowledged
+        waiting_since = 0.0  # when the first of `handled` was handled
         try:
             for index, message in enumerate(batch):
                 if stop.is_set():  # another consumer may take the rest at once
@@ -193,8 +200,11 @@ class QueueSource(ABC, Generic[Message]):
                     break
                 if not self._deliver(message, deliver):
                     continue
+                now = time.monotonic()
+                if not handled:
+                    waiting_since = now
                 handled.append(message)
-                if self.acknowledge is Acknowledge.EACH:
+                if self.acknowledge is Acknowledge.EACH or now - waiting_since >= BATCH_ACK_SECONDS:
                     self._ack(handled)
                     handled = []
         finally:  # also when a handler ends the thread: what it handled is done

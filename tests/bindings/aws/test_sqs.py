@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from portabind.annotations import binding_annotations
+from portabind.bindings import _polling
 from portabind.bindings.aws import _aws, sqs
 from portabind.components import Component
 from portabind.errors import BindingError, ComponentError
@@ -196,6 +197,25 @@ def test_without_a_redrive_policy_the_handled_messages_of_a_receive_are_deleted_
     )
     assert left_in_queue == [3, 3, 3]
     assert messages_in(client, url) == 0
+
+
+def test_without_a_redrive_policy_slow_handlers_do_not_hold_handled_messages(
+    queue: sqs.SqsMetadata, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handled message waits for the rest of its receive at most BATCH_ACK_SECONDS: a
+    batch of slow handlers deletes as it goes, before the visibility timeout could bring
+    the first ones back to be handled again."""
+    monkeypatch.setattr(_polling, "BATCH_ACK_SECONDS", 0.2)
+    client, url = raw_client(queue)
+    send_three(client, url, 0)
+    left_in_queue: list[int] = []
+
+    def slow(event: BindingEvent) -> None:
+        left_in_queue.append(messages_in(client, url))
+        time.sleep(0.3)
+
+    listen(queue, slow, lambda: len(left_in_queue) == 3 and messages_in(client, url) == 0)
+    assert left_in_queue == [3, 3, 1]  # the first two deleted once the second was handled
 
 
 def test_with_a_redrive_policy_each_message_is_deleted_before_the_next_is_handled(
