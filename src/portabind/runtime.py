@@ -15,7 +15,7 @@ from portabind.errors import ComponentError, UserError
 from portabind.secrets import SecretResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from portabind.binding import Binding, InputBinding, OutputBinding
     from portabind.components import Component, ComponentSet
@@ -42,6 +42,7 @@ class Runtime:
         if components.resiliency:
             self._resiliency = self.resiliency  # bad documents fail here, not at first use
         self._outputs: dict[str, OutputBinding[Any]] = {}
+        self._names: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -136,7 +137,14 @@ class Runtime:
 
     def names(self, direction: str) -> list[str]:
         """Component names usable in a direction (by type support and `direction`)."""
-        found = []
+        # Worked out once per direction: the Dapr API asks on every request, and the
+        # components never change under a runtime.
+        found = self._names.get(direction)
+        if found is None:
+            found = self._names[direction] = tuple(self._usable(direction))
+        return list(found)
+
+    def _usable(self, direction: str) -> Iterator[str]:
         for component in self.components.bindings():
             try:
                 binding = registry.binding_for(component)
@@ -144,8 +152,7 @@ class Runtime:
                 continue
             wanted = component.direction or binding.directions
             if direction in binding.directions and direction in wanted:
-                found.append(component.name)
-        return found
+                yield component.name
 
     def close(self) -> None:
         with self._lock:
