@@ -55,10 +55,7 @@ class Function(BundledFunction):
                 # of plain fields resolved, secrets standing in as placeholders.
                 plain = {key for key, kind in validated.resolve.values() if kind != "secret"}
                 values.update(resolver.values(component, plain))
-                try:
-                    self._triggers[name] = validated.model(model, values)
-                except ValueError as error:
-                    raise component.error(str(error)) from None
+                self._triggers[name] = component.validated_metadata(model, values)
             else:
                 names, secret = model.dapr_names(), model.secret_names()
                 plain = {

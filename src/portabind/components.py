@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
 if TYPE_CHECKING:
+    import builtins  # `type` is a field of Component
     from collections.abc import Iterable, Mapping, Sequence, Set
     from pathlib import Path
 
@@ -74,12 +75,6 @@ class Validated:
     fields: dict[str, Any]
     resolve: dict[str, tuple[str, str]]
 
-    def model(self, model: type[M], texts: Mapping[str, str]) -> M:
-        """The metadata model from these values and `texts`, the resolved values by key."""
-        return model.from_validated(
-            self.fields, {name: (kind, texts[key]) for name, (key, kind) in self.resolve.items()}
-        )
-
 
 @dataclass(frozen=True)
 class Component:
@@ -121,6 +116,18 @@ class Component:
         return ComponentError(
             message, file=self.source, component=self.name, field=field, hint=hint
         )
+
+    def validated_metadata(self, model: builtins.type[M], texts: Mapping[str, str]) -> M:
+        """The metadata as the build validated it (`validated`), with `texts`, the values
+        resolved here by key, for the fields it resolves itself, their checks run: a failed
+        one names the component, never a resolved value."""
+        assert self.validated is not None, "loaded from YAML: validate it (parse_metadata)"
+        resolve = self.validated.resolve
+        resolved = {name: (kind, texts[key]) for name, (key, kind) in resolve.items()}
+        try:
+            return model.from_validated(self.validated.fields, resolved)
+        except ValueError as error:
+            raise self.error(unrevealed(str(error), texts.values())) from None
 
     def binding_values(self) -> dict[str, Value]:
         """The metadata the binding decodes (the runtime's own keys removed)."""

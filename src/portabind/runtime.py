@@ -10,7 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from portabind import registry
-from portabind.components import parse_metadata, unrevealed
+from portabind.components import parse_metadata
 from portabind.errors import ComponentError, UserError
 from portabind.secrets import SecretResolver
 
@@ -66,10 +66,7 @@ class Runtime:
             # A built function: what the build validated, and what it resolves checked here.
             resolve = component.validated.resolve
             texts = self._resolver.values(component, {key for key, _ in resolve.values()})
-            try:
-                validated: BindingMetadata = component.validated.model(binding.metadata, texts)
-            except ValueError as error:
-                raise component.error(unrevealed(str(error), texts.values())) from None
+            validated: BindingMetadata = component.validated_metadata(binding.metadata, texts)
             return validated
         replaced = dict(self._overrides(component, binding)) if self._overrides else {}
         names = binding.metadata.dapr_names()

@@ -53,7 +53,7 @@ class SecretStore(Generic[M]):
         """The store component's metadata (literal values: stores take no references)."""
         values = {key: value.literal or "" for key, value in component.values.items()}
         if component.validated is not None:  # a built function: its build validated them
-            return component.validated.model(self.metadata, values)
+            return component.validated_metadata(self.metadata, values)
         return parse_metadata(component, self.metadata, values)
 
 
