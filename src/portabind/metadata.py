@@ -20,6 +20,7 @@ binding module defines its model without importing pydantic.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -192,8 +193,6 @@ class Secret:
 
     @classmethod
     def _coerce(cls, value: Any) -> Secret:
-        if isinstance(value, Secret):
-            return value
         get = getattr(value, "get_secret_value", None)  # pydantic's SecretStr
         return cls(get() if callable(get) else value)
 
@@ -323,9 +322,7 @@ class SettingsModel:
 
     def __init__(self, **values: Any) -> None:
         """Validate `values` (keys as Dapr writes them), as `model_validate` does."""
-        validated = self._twin().model_validate(values)
-        self.__dict__.update(validated.__dict__)
-        self.__dict__["_fields_set"] = frozenset(validated.model_fields_set)
+        self.__dict__.update(self.model_validate(values).__dict__)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable: use model_copy(update=...)")
@@ -396,11 +393,6 @@ class SettingsModel:
         }
 
     @classmethod
-    def attribute_names(cls) -> dict[str, str]:
-        """Canonical name → the attribute holding the field."""
-        return {s.name: attribute for attribute, s in cls.settings.items()}
-
-    @classmethod
     def ignored_keys(cls) -> frozenset[str]:
         """Keys (lower-cased) accepted and dropped: declared, but no field reads them."""
         return frozenset()
@@ -463,7 +455,7 @@ class SettingsModel:
             fields_set.add(name)
         for name, declared in cls.settings.items():
             values.setdefault(name, declared.default)
-        instance = cls._of(values, frozenset(fields_set))
+        instance = cls._of(values, fields_set)
         if resolved:
             for validator in cls._validators:
                 if not validator.fields and validator.mode == "after":
@@ -545,8 +537,6 @@ def _decoded(value: Any) -> Any:
         return timedelta(seconds=value["seconds"])
     if "tuple" in value:
         return tuple(_decoded(item) for item in value["tuple"])
-    import sys
-
     module, _, qualname = value["enum"].partition(":")
     kind: Any = sys.modules[module]
     for part in qualname.split("."):

@@ -104,11 +104,10 @@ def validated(component: Component) -> Validated | None:
     except UserError:  # not checked by the build (no handler uses it): checked when used
         return None
     upgraded = model.upgrade(values)
-    attributes = model.attribute_names()
+    keys_of = model.field_keys()
     resolve: dict[str, tuple[str, str]] = {}
-    for canonical, keys in model.field_keys().items():
-        given = component.first_of(keys)
-        attribute = attributes[canonical]
+    for attribute, declared in model.settings.items():
+        given = component.first_of(keys_of[declared.name])
         if given is None:
             continue
         key, value = given
