@@ -182,20 +182,32 @@ def send_three(client: Any, url: str, first: int) -> None:
     client.send_message_batch(QueueUrl=url, Entries=entries)
 
 
+def queue_sizes_seen(
+    queue: sqs.SqsMetadata, handled: int, after: Callable[[list[int]], None] | None = None
+) -> list[int]:
+    """Send three messages and listen until `handled` messages were handled and the queue is
+    empty: how many messages were in the queue (visible or in flight) as each handler
+    started. `after(seen)` ends each handler."""
+    client, url = raw_client(queue)
+    send_three(client, url, 0)
+    seen: list[int] = []
+
+    def handle(event: BindingEvent) -> None:
+        seen.append(messages_in(client, url))
+        if after is not None:
+            after(seen)
+
+    listen(queue, handle, lambda: len(seen) == handled and messages_in(client, url) == 0)
+    return seen
+
+
 def test_without_a_redrive_policy_the_handled_messages_of_a_receive_are_deleted_together(
     queue: sqs.SqsMetadata,
 ) -> None:
     """No message can be dead-lettered, so a crash mid-batch costs only repeats: one
     delete per receive, not one per message."""
+    assert queue_sizes_seen(queue, 3) == [3, 3, 3]
     client, url = raw_client(queue)
-    send_three(client, url, 0)
-    left_in_queue: list[int] = []
-    listen(
-        queue,
-        lambda event: left_in_queue.append(messages_in(client, url)),
-        lambda: len(left_in_queue) == 3 and messages_in(client, url) == 0,
-    )
-    assert left_in_queue == [3, 3, 3]
     assert messages_in(client, url) == 0
 
 
@@ -206,16 +218,8 @@ def test_without_a_redrive_policy_slow_handlers_do_not_hold_handled_messages(
     batch of slow handlers deletes as it goes, before the visibility timeout could bring
     the first ones back to be handled again."""
     monkeypatch.setattr(_polling, "BATCH_ACK_SECONDS", 0.2)
-    client, url = raw_client(queue)
-    send_three(client, url, 0)
-    left_in_queue: list[int] = []
-
-    def slow(event: BindingEvent) -> None:
-        left_in_queue.append(messages_in(client, url))
-        time.sleep(0.3)
-
-    listen(queue, slow, lambda: len(left_in_queue) == 3 and messages_in(client, url) == 0)
-    assert left_in_queue == [3, 3, 1]  # the first two deleted once the second was handled
+    seen = queue_sizes_seen(queue, 3, lambda seen: time.sleep(0.3))
+    assert seen == [3, 3, 1]  # the first two deleted once the second was handled
 
 
 def test_with_a_redrive_policy_each_message_is_deleted_before_the_next_is_handled(
@@ -227,12 +231,9 @@ def test_with_a_redrive_policy_each_message_is_deleted_before_the_next_is_handle
     before every receive here, every minute by default)."""
     monkeypatch.setattr(sqs, "REDRIVE_CHECK_SECONDS", 0.0)
     client, url = raw_client(queue)
-    send_three(client, url, 0)
-    left_in_queue: list[int] = []
 
-    def handle(event: BindingEvent) -> None:
-        left_in_queue.append(messages_in(client, url))
-        if len(left_in_queue) == 3:  # the last of the first receive: before the next one
+    def set_a_policy_after_the_first_receive(seen: list[int]) -> None:
+        if len(seen) == 3:  # the last of the first receive: before the next one
             dead_letter = client.create_queue(QueueName=f"{queue.queue_name}-dlq")["QueueUrl"]
             arn = client.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
             policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": 2}
@@ -241,8 +242,8 @@ def test_with_a_redrive_policy_each_message_is_deleted_before_the_next_is_handle
             )
             send_three(client, url, 3)
 
-    listen(queue, handle, lambda: len(left_in_queue) == 6)
-    assert left_in_queue == [3, 3, 3, 3, 2, 1]
+    seen = queue_sizes_seen(queue, 6, set_a_policy_after_the_first_receive)
+    assert seen == [3, 3, 3, 3, 2, 1]
 
 
 def test_failed_message_is_left_for_redelivery(queue: sqs.SqsMetadata) -> None:
