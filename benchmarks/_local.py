@@ -4,7 +4,6 @@ of metadata fields."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,16 +35,19 @@ def aws_client(service: str, endpoint: str) -> Any:
     )
 
 
-def sqs_queue(sqs: Any, name: str, *, redrive: bool) -> str:
-    """Create queue `name` through client `sqs` and return its URL; with `redrive`, with a
-    redrive policy to `<name>-dlq` (the SQS listener then deletes each message at once)."""
-    attributes: dict[str, str] = {}
-    if redrive:
-        dead_letter = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
-        policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": 5}
-        attributes["RedrivePolicy"] = json.dumps(policy)
-    url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+def sqs_queue(endpoint: str, name: str, *, redrive: bool) -> str:
+    """The URL of queue `name` on the moto server at `endpoint`, made as `portabind run
+    --emulate` makes one (`bindings.aws.sqs.provision`); with `redrive`, with a redrive
+    policy to `<name>-dlq` after 5 receives (the SQS listener then deletes each message at
+    once)."""
+    from portabind.bindings.aws import _aws, sqs
+
+    fields = {"queueName": name, **_aws.emulate({"moto": endpoint})}
+    redrives = {"maxReceiveCount": "5"} if redrive else {}
+    sqs.provision(
+        sqs.SqsMetadata.model_validate(fields), sqs.SqsAnnotations.model_validate(redrives)
+    )
+    url: str = aws_client("sqs", endpoint).get_queue_url(QueueName=name)["QueueUrl"]
     return url
 
 

@@ -93,7 +93,7 @@ class Round:
 
     def __init__(self, endpoint: str, project: Project, messages: int, *, redrive: bool) -> None:
         self.sqs, self.s3 = aws_client("sqs", endpoint), aws_client("s3", endpoint)
-        self.queue_url = sqs_queue(self.sqs, QUEUE, redrive=redrive)
+        self.queue_url = sqs_queue(endpoint, QUEUE, redrive=redrive)
         self.s3.create_bucket(Bucket=BUCKET)
         self.project = project
         self.messages = messages

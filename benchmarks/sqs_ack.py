@@ -45,7 +45,7 @@ def drain(moto: MotoEmulator, acknowledge: Acknowledge, messages: int) -> float:
     client = _client(moto)
     name = f"bench-ack-{uuid.uuid4().hex[:8]}"
     redrive = acknowledge is Acknowledge.EACH
-    url = sqs_queue(client, name, redrive=redrive)
+    url = sqs_queue(moto.endpoint, name, redrive=redrive)
     for first in range(0, messages, 10):
         entries = [
             {"Id": str(index), "MessageBody": json.dumps({"id": index})}

@@ -33,6 +33,8 @@ import pytest
 
 from portabind.adapters.local.emulators import free_port
 from portabind.bindings import kafka
+from portabind.bindings.aws import _aws
+from portabind.bindings.aws import sqs as aws_sqs
 from tests.helpers import PORTABIND, moto_client, sqs_queue_counts
 
 if TYPE_CHECKING:
@@ -233,20 +235,19 @@ def kill_repeatedly(tmp_path: Path, broker: Broker, drained: Callable[[], bool])
 
 
 def sqs_broker(sqs: Any, moto_server: MotoEmulator, queue: str, *, redrive: bool) -> Broker:
-    """Queue `queue` filled with MESSAGES messages; with `redrive`, with a redrive policy to
+    """Queue `queue` filled with MESSAGES messages, made as `portabind run --emulate` makes
+    one (`bindings.aws.sqs.provision`); with `redrive`, with a redrive policy to
     `<queue>-dlq` after MAX_RECEIVE_COUNT receives. The listener deletes each message at once
     on a queue with a redrive policy, the handled messages of a receive together on one
     without."""
-    attributes = {"VisibilityTimeout": str(VISIBILITY_TIMEOUT)}
+    settings = {"visibilityTimeout": str(VISIBILITY_TIMEOUT)}
     if redrive:
-        dead_letter = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
-        policy = {
-            "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
-            "maxReceiveCount": MAX_RECEIVE_COUNT,
-        }
-        attributes["RedrivePolicy"] = json.dumps(policy)
-    url = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
+        settings["maxReceiveCount"] = str(MAX_RECEIVE_COUNT)
+    fields = {"queueName": queue, **_aws.emulate({"moto": moto_server.endpoint})}
+    aws_sqs.provision(
+        aws_sqs.SqsMetadata.model_validate(fields), aws_sqs.SqsAnnotations.model_validate(settings)
+    )
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     for first in range(0, MESSAGES, 10):
         entries = [
             {"Id": str(order), "MessageBody": json.dumps({"id": order})}

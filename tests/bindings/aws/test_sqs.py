@@ -234,11 +234,13 @@ def test_with_a_redrive_policy_each_message_is_deleted_before_the_next_is_handle
 
     def set_a_policy_after_the_first_receive(seen: list[int]) -> None:
         if len(seen) == 3:  # the last of the first receive: before the next one
-            dead_letter = client.create_queue(QueueName=f"{queue.queue_name}-dlq")["QueueUrl"]
-            arn = client.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])
-            policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": 2}
-            client.set_queue_attributes(
-                QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(policy)}
+            redrive = sqs.SqsAnnotations.model_validate({"maxReceiveCount": "2"})
+            sqs.provision(queue, redrive)  # as `portabind run --emulate` sets a policy
+            assert (
+                "RedrivePolicy"
+                in client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])[
+                    "Attributes"
+                ]
             )
             send_three(client, url, 3)
 
