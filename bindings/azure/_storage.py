@@ -20,10 +20,11 @@ from portabind.metadata import BindingMetadata, Secret, setting
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from azure.core.exceptions import AzureError
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 Service = Literal["queue", "blob"]
 C = TypeVar("C")
+R = TypeVar("R")
 
 ACCOUNT_NAME_ALIASES = ("storageAccount", "storageAccountName")
 ENDPOINT_ALIASES = ("storageEndpoint", "storageAccountEndpoint", "queueEndpointUrl")
@@ -158,6 +159,33 @@ def service_client(
 def _detail(error: AzureError) -> str:
     # The SDK's message carries the whole HTTP exchange; the first line says what went wrong.
     return (str(getattr(error, "message", None) or error).strip().splitlines() or ["error"])[0]
+
+
+def is_missing(error: ResourceNotFoundError, resource: str) -> bool:
+    """Whether `error` says the container or queue itself is missing (`resource`: Azure's
+    error code, ContainerNotFound or QueueNotFound), not an item in it."""
+    # The storage SDKs set `error_code` on the errors they raise (a `StorageErrorCode`, which
+    # is a str); azure-core's own errors have none.
+    return bool(getattr(error, "error_code", None) == resource)
+
+
+def create_if_missing(resource: str, create: Callable[[], None] | None, call: Callable[[], R]) -> R:
+    """`call`, and when it fails because `resource` (ContainerNotFound, QueueNotFound) is
+    missing, `create` it (None: entity management is off) and `call` once more.
+
+    Dapr creates the container or queue at Init. A sidecar starts once; a function starts on
+    every cold start, and would pay that round trip each time for a resource that is almost
+    always there. So it is created when a write first finds it missing: the same resource,
+    made with the same settings, before anything is written to it."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return call()
+    except ResourceNotFoundError as error:
+        if create is None or not is_missing(error, resource):
+            raise
+    create()
+    return call()
 
 
 @contextmanager

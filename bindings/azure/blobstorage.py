@@ -1,7 +1,11 @@
 """`bindings.azure.blobstorage`: Azure Blob Storage, output only (Dapr's: components-contrib
 `bindings/azure/blobstorage/blobstorage.go`).
 
-Operations: create, get, delete, list, presign, bulkGet, bulkCreate, bulkDelete. Portability
+Operations: create, get, delete, list, presign, bulkGet, bulkCreate, bulkDelete. The container
+is created, with `publicAccessLevel`, when a write first finds it missing rather than at start
+(`create_if_missing`: a function's cold start makes no call for a container that exists);
+until then it lists as empty and its blobs are not found, as Dapr's freshly made one.
+`disableEntityManagement` turns that off, as in Dapr. Portability
 extension: request metadata `key` names the blob when `blobName` is absent, so an app written
 against S3 or GCS (`key`) runs unchanged.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -37,7 +42,9 @@ from portabind.bindings.azure._storage import (
     ACCOUNT_NAME_ALIASES,
     StorageMetadata,
     azure_errors,
+    create_if_missing,
     emulator,
+    is_missing,
     service_client,
 )
 from portabind.errors import BindingError
@@ -62,13 +69,15 @@ from portabind.metadata import (
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from azure.storage.blob import BlobClient, ContainerClient
 
 log = logging.getLogger(__name__)
 
 BLOB_NOT_FOUND = "blob not found"
+#: Azure's error code for a container that does not exist.
+CONTAINER_MISSING = "ContainerNotFound"
 MISSING_BLOB_NAME = "blobName is a required attribute"
 DEFAULT_MAX_RESULTS = 5000
 DEFAULT_CONCURRENCY = 10
@@ -124,8 +133,8 @@ def create_container(
     metadata: BlobStorageMetadata, *, container: ContainerClient | None = None
 ) -> None:
     """Create the container if missing, with `publicAccessLevel` (Dapr does this at Init
-    unless `disableEntityManagement`), through `container` when the caller has a client
-    already (its connection is then reused by the calls that follow)."""
+    unless `disableEntityManagement`; the output does it when a write first finds it
+    missing), through `container` when the caller has a client already."""
     from azure.core.exceptions import ResourceExistsError
 
     access = None if metadata.public_access_level == "none" else metadata.public_access_level
@@ -234,9 +243,13 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
     def __init__(self, name: str, metadata: BlobStorageMetadata) -> None:
         super().__init__(name, metadata)
         self._container = container_client(metadata)
-        if not metadata.disable_entity_management:
-            with azure_errors(name, "init"):
-                create_container(metadata, container=self._container)
+        #: How a write that finds the container missing creates it (None: Dapr's
+        #: disableEntityManagement, the write fails): see `create_if_missing`.
+        self._create_container = (
+            None
+            if metadata.disable_entity_management
+            else functools.partial(create_container, metadata, container=self._container)
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     def _fail(self, operation: str, message: str) -> BindingError:
@@ -281,6 +294,26 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
             expiry=datetime.now(timezone.utc) + ttl,
         )
         return f"{blob.url}?{token}"
+
+    def _upload(self, blob: BlobClient, body: bytes, **options: Any) -> None:
+        create_if_missing(
+            CONTAINER_MISSING,
+            self._create_container,
+            lambda: blob.upload_blob(body, overwrite=True, **options),
+        )
+
+    @contextlib.contextmanager
+    def _listing(self, operation: str) -> Iterator[None]:
+        """A listing's errors; a container not made yet lists as empty, as the one Dapr
+        makes at Init would."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with azure_errors(self.name, operation):
+            try:
+                yield
+            except ResourceNotFoundError as error:
+                if self._create_container is None or not is_missing(error, CONTAINER_MISSING):
+                    raise
 
     def _download(self, name: str, operation: str) -> bytes:
         with azure_errors(self.name, operation, not_found=BLOB_NOT_FOUND):
@@ -336,9 +369,9 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
         blob = self._container.get_blob_client(name)
         presign = self._presign_url(blob, sign_ttl, "create") if sign_ttl else ""
         with azure_errors(self.name, "create"):
-            blob.upload_blob(
+            self._upload(
+                blob,
                 body,
-                overwrite=True,
                 metadata=sanitize_metadata(rest.items()),
                 content_settings=ContentSettings(**headers),
             )
@@ -388,7 +421,7 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
         max_results = max_results if max_results > 0 else DEFAULT_MAX_RESULTS
         blobs: list[dict[str, Any]] = []
         marker, pages = "", 0
-        with azure_errors(self.name, "list"):
+        with self._listing("list"):
             pager: Any = self._container.list_blobs(
                 name_starts_with=body.get("prefix") or None,
                 include=include or None,
@@ -414,8 +447,10 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
         return BindingResponse.of_json({"presignURL": url})
 
     def _names_under(self, prefix: str, operation: str) -> Sequence[str]:
-        with azure_errors(self.name, operation):
-            return [blob.name for blob in self._container.list_blobs(name_starts_with=prefix)]
+        names: list[str] = []
+        with self._listing(operation):
+            names.extend(blob.name for blob in self._container.list_blobs(name_starts_with=prefix))
+        return names
 
     def bulk_get(self, data: bytes, metadata: Metadata) -> BindingResponse:
         body = _json_body(data, "bulkGet", self.name)
@@ -480,7 +515,7 @@ class BlobStorageOutput(OutputBinding[BlobStorageMetadata]):
                 content = self._decode(content, "bulkCreate")
                 settings = ContentSettings(content_type=item.get("contentType") or None)
                 with azure_errors(self.name, "bulkCreate"):
-                    blob.upload_blob(content, overwrite=True, content_settings=settings)
+                    self._upload(blob, content, content_settings=settings)
                 result["blobURL"] = blob.url
             except BindingError as error:
                 result["error"] = f"error uploading blob: {error.detail}"

@@ -11,7 +11,9 @@ their Dapr meaning on every target.
 The input listener receives one message at a time, hidden for `visibilityTimeout`, and
 deletes it once the handler returned; when the queue is empty it looks again after
 `pollingInterval`. A failed message comes back after a back-off that grows with its
-`dequeueCount` (`bindings._polling`).
+`dequeueCount` (`bindings._polling`). Both create the queue if it is missing, as Dapr does:
+the listener before its first receive, the output when a send first finds it missing
+(`create_if_missing`), so a function's cold start makes no call for a queue that exists.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,6 +32,7 @@ from portabind.bindings.azure._storage import (
     ENDPOINT_ALIASES,
     StorageMetadata,
     azure_errors,
+    create_if_missing,
     emulator,
     service_client,
 )
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueMessage
 
 DEFAULT_TTL = timedelta(minutes=10)
+#: Azure's error code for a queue that does not exist.
+QUEUE_MISSING = "QueueNotFound"
 
 
 def _component_ttl(value: Any) -> timedelta:
@@ -102,12 +108,13 @@ def queue_client(metadata: StorageQueuesMetadata) -> QueueClient:
     return service.get_queue_client(metadata.queue_name)
 
 
-def create_queue(metadata: StorageQueuesMetadata) -> None:
-    """Create the queue if it does not exist (Dapr does this at Init)."""
+def create_queue(metadata: StorageQueuesMetadata, *, queue: QueueClient | None = None) -> None:
+    """Create the queue if it does not exist (Dapr does this at Init; the output does it when
+    a send first finds it missing), through `queue` when the caller has a client already."""
     from azure.core.exceptions import ResourceExistsError
 
     with contextlib.suppress(ResourceExistsError):
-        queue_client(metadata).create_queue()
+        (queue or queue_client(metadata)).create_queue()
 
 
 _EVENT_KEYS = (
@@ -170,9 +177,8 @@ class StorageQueuesOutput(OutputBinding[StorageQueuesMetadata]):
 
     def __init__(self, name: str, metadata: StorageQueuesMetadata) -> None:
         super().__init__(name, metadata)
-        with azure_errors(name, "init"):
-            create_queue(metadata)
         self._queue = queue_client(metadata)
+        self._create_queue = functools.partial(create_queue, metadata, queue=self._queue)
 
     def create(self, data: bytes, metadata: Metadata) -> BindingResponse:
         text = unquote(data)
@@ -197,10 +203,14 @@ class StorageQueuesOutput(OutputBinding[StorageQueuesMetadata]):
         except ValueError as error:
             raise BindingError(self.name, "create", str(error)) from None
         with azure_errors(self.name, "create"):
-            self._queue.send_message(
-                content,
-                visibility_timeout=int(delay.total_seconds()) or None,
-                time_to_live=int(ttl.total_seconds()),
+            create_if_missing(
+                QUEUE_MISSING,
+                self._create_queue,
+                lambda: self._queue.send_message(
+                    content,
+                    visibility_timeout=int(delay.total_seconds()) or None,
+                    time_to_live=int(ttl.total_seconds()),
+                ),
             )
         return BindingResponse()
 

@@ -263,8 +263,30 @@ def test_bulk_get_keeps_files_inside_destination(tmp_path: Path) -> None:
     assert _safe_join(str(tmp_path), "/abs/x") == tmp_path / "abs" / "x"
 
 
-def test_container_management(
-    azurite: AzuriteEmulator, unique_name: Callable[..., str], raw: ContainerClient
+def test_the_first_write_creates_the_container(
+    azurite: AzuriteEmulator, unique_name: Callable[..., str]
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    name = unique_name("lazy")
+    client = BlobStorageOutput("receipts", make_metadata(azurite, name, publicAccessLevel="blob"))
+    assert not service.get_container_client(name).exists()  # no call at start
+    # Until then it reads as the empty container Dapr makes at Init.
+    assert call(client, "list", b"").metadata["number"] == "0"
+    with pytest.raises(NotFound):
+        call(client, "get", blobName="a")
+    call(client, "create", b"first", blobName="a")
+    assert service.get_container_client(name).get_container_properties().public_access == "blob"
+    assert call(client, "get", blobName="a").data == b"first"
+    other = BlobStorageOutput("receipts", make_metadata(azurite, unique_name("bulk")))
+    created = call(other, "bulkCreate", {"items": [{"blobName": "b", "data": "x"}]}).json()
+    assert "error" not in created[0]
+    assert call(other, "get", blobName="b").data == b"x"
+
+
+def test_disable_entity_management_leaves_a_missing_container_missing(
+    azurite: AzuriteEmulator, unique_name: Callable[..., str]
 ) -> None:
     from azure.storage.blob import BlobServiceClient
 
@@ -273,12 +295,19 @@ def test_container_management(
     client = BlobStorageOutput(
         "receipts", make_metadata(azurite, unmanaged, disableEntityManagement="true")
     )
-    assert not service.get_container_client(unmanaged).exists()
-    with pytest.raises(BindingError):
+    with pytest.raises(BindingError, match="container does not exist"):
         call(client, "create", b"x", blobName="x")
-    public = unique_name("public")
-    BlobStorageOutput("receipts", make_metadata(azurite, public, publicAccessLevel="blob"))
-    assert service.get_container_client(public).get_container_properties().public_access == "blob"
+    with pytest.raises(BindingError, match="container does not exist"):
+        call(client, "list", b"")
+    assert not service.get_container_client(unmanaged).exists()
+
+
+def test_provision_creates_the_container(
+    azurite: AzuriteEmulator, unique_name: Callable[..., str]
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
     assert blobstorage.binding.provision is not None
     provisioned = unique_name("prov")
     blobstorage.binding.provision(make_metadata(azurite, provisioned))

@@ -149,6 +149,18 @@ def test_create_sends_text_as_given(
     assert texts == ['{"id": 1}', "quoted text"]
 
 
+def test_the_first_send_creates_the_queue(
+    azurite: AzuriteEmulator, queue_name: str, raw_queue: QueueClient
+) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    client = output(azurite, queue_name)
+    with pytest.raises(ResourceNotFoundError):
+        raw_queue.get_queue_properties()  # no call at start
+    client.invoke("create", b"first", Metadata())
+    assert [m.content for m in raw_queue.receive_messages()] == ["first"]
+
+
 def test_create_encode_base64(
     azurite: AzuriteEmulator, queue_name: str, raw_queue: QueueClient
 ) -> None:
