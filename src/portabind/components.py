@@ -13,7 +13,7 @@ a built function loads its components from the JSON snapshot the build wrote
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from portabind.errors import ComponentError, UserError, ValidationFailed
 
@@ -33,8 +33,7 @@ RUNTIME_KEYS = ("direction", "route")
 M = TypeVar("M", bound="BindingMetadata")
 
 
-@dataclass(frozen=True)
-class SecretKeyRef:
+class SecretKeyRef(NamedTuple):
     """A `secretKeyRef`: the secret `name` in the component's secret store, and the `key`
     inside it (multi-valued stores)."""
 
@@ -42,8 +41,7 @@ class SecretKeyRef:
     key: str | None = None
 
 
-@dataclass(frozen=True)
-class Resiliency:
+class Resiliency(NamedTuple):
     """A `kind: Resiliency` document; the policies are kept as Dapr writes them."""
 
     name: str
@@ -52,8 +50,7 @@ class Resiliency:
     scopes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
     """One metadata value: a literal, or a reference resolved at run time."""
 
     literal: str | None = None
@@ -65,8 +62,7 @@ class Value:
         return self.literal is None
 
 
-@dataclass(frozen=True)
-class Validated:
+class Validated(NamedTuple):
     """A component's metadata as a build validated it: `fields`, the validated values as
     JSON-able data (`SettingsModel.plain_fields`), and the fields the function resolves and
     checks itself (references, secrets): attribute → (the key giving it, its kind,

@@ -22,10 +22,9 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from portabind.errors import UserError, shorten
 
@@ -124,8 +123,7 @@ def request_ttl(metadata: Mapping[str, str]) -> timedelta | None:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class BeforeValidator:
+class BeforeValidator(NamedTuple):
     """`Annotated[T, BeforeValidator(func)]`: `func(value)` runs before T's own check."""
 
     func: Callable[[Any], Any]
@@ -136,8 +134,7 @@ class BeforeValidator:
         return Before(self.func).__get_pydantic_core_schema__(source, handler)
 
 
-@dataclass(frozen=True)
-class AfterValidator:
+class AfterValidator(NamedTuple):
     """`Annotated[T, AfterValidator(func)]`: `func(value)` runs on the value T's check made."""
 
     func: Callable[[Any], Any]
@@ -212,8 +209,7 @@ Truthy = Annotated[bool, BeforeValidator(is_truthy)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-@dataclass(frozen=True)
-class _Validator:
+class _Validator(NamedTuple):
     """A validator a model declares (`model_validator`, `field_validator`): `func` as
     pydantic would take it; `fields` empty for a model validator."""
 
@@ -246,8 +242,7 @@ def field_validator(*fields: str, mode: str = "after") -> Callable[[T], T]:
     return declare
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """A field declared with `setting()`."""
 
     name: str
