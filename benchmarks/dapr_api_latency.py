@@ -10,7 +10,10 @@ ways from this process, interleaved in rounds so drift on the machine hits all t
   (what `DaprClient.invoke_binding` sends, without the SDK's own wrapping).
 
 Added latency is each API's percentile minus the in-process one, from the same run; the
-figures printed last are medians over the runs.
+figures printed last are medians over the runs. One more mode, measured alongside, has no
+goal: the same gRPC call to a server that does no work (`_grpc_floor.py`, a process that
+answers at once with the prepared reply), the floor the client and loopback set under any
+server's figure.
 
     .venv/bin/python benchmarks/dapr_api_latency.py [--calls 5000] [--runs 5] [--quick] [--json]
 """
@@ -106,6 +109,14 @@ def main() -> None:
         ],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    floor = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_grpc_floor.py")), "floor"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert floor.stdout is not None
+    floor_channel = grpc.insecure_channel(f"127.0.0.1:{int(floor.stdout.readline())}")
+    floor_stub = DaprStub(floor_channel)
     wait_for_port(http_port)
     wait_for_port(grpc_port)
     connection = http.client.HTTPConnection("127.0.0.1", http_port)
@@ -129,14 +140,22 @@ def main() -> None:
     def over_grpc() -> bytes:
         return bytes(stub.InvokeBinding(request).data)
 
+    def grpc_floor() -> bytes:
+        return bytes(floor_stub.InvokeBinding(request).data)
+
     assert in_process() == over_http() == over_grpc()
-    modes = {"in-process": in_process, "http": over_http, "grpc": over_grpc}
+    assert grpc_floor() == b"floor"
+    modes = {"in-process": in_process, "http": over_http, "grpc": over_grpc, "floor": grpc_floor}
+    floors: dict[str, list[float]] = {"p50": [], "p90": []}
     added: dict[str, dict[str, list[float]]] = {
         api: {"p50": [], "p90": []} for api in ("http", "grpc")
     }
     try:
         print(f"{args.calls} calls per mode and run, Redis get on 127.0.0.1:6379")
-        print("run  in-process p50/p90 ms  http added p50/p90 ms  grpc added p50/p90 ms")
+        print(
+            "run  in-process p50/p90 ms  http added p50/p90 ms  grpc added p50/p90 ms"
+            "  grpc floor p50/p90 ms"
+        )
         for number in range(1, args.runs + 1):
             result = one_run(args.calls, modes)
             base = result["in-process"]
@@ -145,7 +164,9 @@ def main() -> None:
                 for cut in ("p50", "p90"):
                     added[api][cut].append(result[api][cut] - base[cut])
                 line += f"          {added[api]['p50'][-1]:.3f} / {added[api]['p90'][-1]:.3f}"
-            print(line)
+            for cut in ("p50", "p90"):
+                floors[cut].append(result["floor"][cut])
+            print(f"{line}          {floors['p50'][-1]:.3f} / {floors['p90'][-1]:.3f}")
         print("median over runs, added ms:")
         rows = []
         for api, label in (("http", "HTTP"), ("grpc", "gRPC")):
@@ -156,10 +177,16 @@ def main() -> None:
             rows.append(
                 Row("Dapr API latency", figure, value, goal="≤ 0.5 ms at p90", met=p90 <= 0.5)
             )
+        p50, p90 = (statistics.median(floors[cut]) for cut in ("p50", "p90"))
+        print(f"  gRPC client alone (a server that does no work): p50 {p50:.3f}  p90 {p90:.3f}")
+        figure = "gRPC client alone, against a server that does no work"
+        rows.append(Row("Dapr API latency", figure, f"p50 {p50:.3f} / p90 {p90:.3f} ms"))
         emit(rows, args)
     finally:
         connection.close()
         channel.close()
+        floor_channel.close()
+        floor.kill()
         sidecar.terminate()
         sidecar.wait(30)
         runtime.close()
