@@ -81,6 +81,13 @@ def medians(samples: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def paired_ratio(mine: list[float], theirs: list[float]) -> float:
+    """The median of each round's ratio, for two candidates `interleave` runs side by side:
+    a slow spell of the machine that lasts a few runs slows both sides of the rounds it falls
+    in, and cancels in their ratios where it would shift one side's median alone."""
+    return statistics.median(m / t for m, t in zip(mine, theirs, strict=True))
+
+
 def emit(rows: Iterable[Row], options: argparse.Namespace) -> None:
     """Under `--json`, print the rows as the last stdout line: {"rows": [...]}."""
     if options.json:
