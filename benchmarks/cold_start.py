@@ -439,9 +439,9 @@ class Child:
 
 def main() -> None:
     parser = argument_parser(__doc__)
-    parser.add_argument("--runs", type=int, help="runs per handler (default 15, quick 5)")
+    parser.add_argument("--runs", type=int, help="runs per handler (default 31, quick 5)")
     options = parser.parse_args()
-    rounds = runs(options.runs, options, full=15, quick=5)
+    rounds = runs(options.runs, options, full=31, quick=5)
     with servers() as (moto, azurite, gcs), tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         comparisons = [*aws(work, moto), *azure(work, azurite), *gcp(work, gcs)]
