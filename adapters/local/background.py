@@ -150,8 +150,12 @@ def down(state_dir: Path) -> int:
         print(f"no emulators are up (no {path})")
         return 0
     if not state.serving():
+        left = _stop_leftovers(state)
         path.unlink(missing_ok=True)
-        print(f"the emulators recorded in {path} (pid {state.pid}) no longer ran: removed it")
+        stopped = "; stopped what it had started" if left else ""
+        print(
+            f"the emulators recorded in {path} (pid {state.pid}) no longer ran: removed it{stopped}"
+        )
         return 0
     os.kill(state.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
@@ -162,12 +166,40 @@ def down(state_dir: Path) -> int:
         os.killpg(state.pid, signal.SIGKILL)
         while process_alive(state.pid):
             time.sleep(0.05)
-    ports = [port for record in state.emulators.values() for port in record.ports()]
-    while any(port_accepts(port) for port in ports) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until_free(_ports(state), deadline)
     path.unlink(missing_ok=True)
     print(f"stopped the emulators (pid {state.pid}): {', '.join(state.emulators)}")
     return 0
+
+
+def _ports(state: EmulatorsState) -> list[int]:
+    return [port for record in state.emulators.values() for port in record.ports()]
+
+
+def _wait_until_free(ports: list[int], deadline: float) -> bool:
+    """Whether every port stopped accepting connections before `deadline`."""
+    while any(port_accepts(port) for port in ports):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _stop_leftovers(state: EmulatorsState) -> bool:
+    """Stop what `up`'s process left running when it died without stopping it (killed with
+    SIGKILL): its session's emulator processes (Azurite, ...), which would hold their ports
+    for ever. The session's id is that pid, used only once the process is gone (a pid is not
+    given to a new process while a group of that id has members). True when some were left."""
+    if process_alive(state.pid):  # the pid is another process's now: not ours to signal
+        return False
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(state.pid, sent)
+        except ProcessLookupError:
+            return sent is signal.SIGKILL  # nothing was left, or SIGTERM's work was done
+        if _wait_until_free(_ports(state), time.monotonic() + STOP_TIMEOUT):
+            break
+    return True
 
 
 def serve(components: Path, state_dir: Path) -> None:

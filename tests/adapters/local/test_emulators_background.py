@@ -206,6 +206,44 @@ def test_a_stale_state_file_is_ignored_by_run_and_removed_by_down(
     assert not stale.exists()
 
 
+#: `up`'s process in small: an emulator child of its own (a port that listens, as Azurite's
+#: node process), whose port it prints, then waits.
+LEADER_WITH_A_CHILD = """\
+import subprocess, sys, time
+child = "import socket, time; s = socket.create_server(('127.0.0.1', 0)); "
+child += "print(s.getsockname()[1], flush=True); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", child])
+time.sleep(600)
+"""
+
+
+def test_down_stops_what_an_up_killed_with_sigkill_left_running(project: Path) -> None:
+    leader = subprocess.Popen(
+        [sys.executable, "-c", LEADER_WITH_A_CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # as `up` starts its process
+    )
+    assert leader.stdout is not None
+    port = int(leader.stdout.readline())
+    record = EmulatorRecord(
+        endpoints={"azurite.queue": f"http://127.0.0.1:{port}"}, environ={}, components=["jobs"]
+    )
+    state = EmulatorsState(pid=leader.pid, components="c", emulators={"azurite": record})
+    _state_file(project).parent.mkdir(parents=True)
+    _state_file(project).write_text(state.model_dump_json())
+    leader.kill()
+    leader.wait()
+    assert port_accepts(port)  # its emulator outlived it
+
+    result = portabind("emulators", "down", cwd=project)
+
+    assert result.returncode == 0, result.stderr
+    assert "no longer ran: removed it; stopped what it had started" in result.stdout
+    assert not port_accepts(port)
+    assert not _state_file(project).exists()
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
