@@ -51,10 +51,13 @@ def invoke(
     api_token: str | None = None,
     emulate: bool = False,
     in_process: bool = True,
+    emulators_state: Path | None = None,
 ) -> BindingResponse:
     """`api_token` is the running API's `DAPR_API_TOKEN`, if it has one. With no API on
-    `dapr_port`, the call is made here against emulators (`emulate`), or the components' own
-    services when `in_process` (the caller named a profile), else refused."""
+    `dapr_port`, the call is made here against emulators (`emulate`: those of `portabind
+    emulators up` recorded in `emulators_state`, default the project's, else embedded ones),
+    or the components' own services when `in_process` (the caller named a profile), else
+    refused."""
     if port_accepts(dapr_port, HOST):
         return _over_http(name, operation, data, metadata, dapr_port, api_token)
     if not (emulate or in_process):
@@ -65,7 +68,8 @@ def invoke(
             "(embedded emulators, for this call) or --components PROFILE (the services it names)",
         )
     component_set = load_components(components_dir(directory, components))
-    emulators = Emulators(Console(sys.stderr), default_state_dir(directory)) if emulate else None
+    state_dir = emulators_state or default_state_dir(directory)
+    emulators = Emulators(Console(sys.stderr), state_dir) if emulate else None
     runtime = Runtime(component_set, overrides=emulators.overrides if emulators else None)
     try:
         if emulators is not None:

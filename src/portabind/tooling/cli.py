@@ -217,6 +217,7 @@ def _parser(for_command: str | None = None) -> argparse.ArgumentParser:
         "else embedded ones started for this call",
     )
     _dapr_http_port(invoke)
+    _state_dir(invoke)
     _emulators_parser(commands)
     # Global options are accepted after the command too (`portabind run --debug`).
     for command in commands.choices.values():
@@ -453,6 +454,7 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
         components=args.components,
         emulate=args.emulate,
         in_process=args.components is not None,
+        emulators_state=args.state_dir,
     )
     for key, value in response.metadata.items():
         print(f"{key}: {value}", file=sys.stderr)

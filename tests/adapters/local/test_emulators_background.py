@@ -293,6 +293,29 @@ def test_a_state_directory_elsewhere_is_named_by_state_dir(
     assert not (elsewhere / STATE_FILE).exists()
 
 
+def test_invoke_reads_the_emulators_of_state_dir(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    if importlib.util.find_spec("moto") is None:
+        require_server("moto", "the moto package is not installed", "make venv")
+    elsewhere = tmp_path_factory.mktemp("state")
+    pid = _dead_pid()
+    record = EmulatorRecord(
+        endpoints={"moto": f"http://127.0.0.1:{free_port()}"}, environ={}, components=["jobs"]
+    )
+    state = EmulatorsState(pid=pid, components="c", emulators={"moto": record})
+    (elsewhere / STATE_FILE).write_text(state.model_dump_json())
+    ports = ("--dapr-http-port", str(free_port()))
+
+    result = portabind(
+        "invoke", "jobs", "create", "--data", MESSAGE, "--emulate", "--state-dir", elsewhere,
+        *ports, cwd=project,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert f"(pid {pid}) that no longer run: starting them here" in result.stderr
+
+
 def test_an_emulator_up_did_not_start_is_started_by_the_run_with_a_warning(
     project: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
