@@ -148,6 +148,9 @@ class ComponentSet:
     directory: Path
     components: dict[str, Component]
     resiliency: tuple[Resiliency, ...] = ()
+    #: The app the set was loaded for (`--app-id`): what Dapr's `{appID}` and `{namespace}`
+    #: tags in metadata values stand for (`portabind.secrets.expand_tags`).
+    app_id: str = ""
 
     def bindings(self) -> list[Component]:
         return [c for c in self.components.values() if c.type.startswith("bindings.")]

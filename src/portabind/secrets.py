@@ -1,5 +1,5 @@
-"""Resolving `secretKeyRef` and `envRef` values, as the Dapr runtime does before a
-component's Init.
+"""Resolving `secretKeyRef` and `envRef` values, and Dapr's tags in metadata values
+(`expand_tags`), as the Dapr runtime does before a component's Init.
 
 A reference is read from the secret store component `auth.secretStore` names, through the
 store's module (`portabind.secretstores`). On a cloud target the build turns each reference
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from typing import TYPE_CHECKING
 
 from portabind.errors import SecretError
@@ -23,6 +24,32 @@ if TYPE_CHECKING:
     from portabind.components import Component, ComponentSet, SecretKeyRef
 
 _REFUSED_ENV = ("DAPR_", "APP_API_TOKEN")
+
+#: The tags daprd replaces in every metadata value when it loads a component (dapr/dapr
+#: `pkg/runtime/meta`): a new UUID for each `{uuid}`, the `POD_NAME` variable (Kubernetes
+#: sets it), `NAMESPACE` (default "default") joined to the app id, the app id.
+TAGS = ("{uuid}", "{podName}", "{namespace}", "{appID}")
+
+
+def has_tags(text: str) -> bool:
+    """Whether a value holds a tag, so that it is only known when the component loads."""
+    return "{" in text and any(tag in text for tag in TAGS)
+
+
+def expand_tags(text: str, app_id: str, environ: Mapping[str, str]) -> str:
+    """`text` with Dapr's tags replaced as daprd replaces them (ValueError: `{podName}`
+    without `POD_NAME`, which daprd refuses too)."""
+    if not has_tags(text):
+        return text
+    while "{uuid}" in text:
+        text = text.replace("{uuid}", str(uuid.uuid4()), 1)
+    if "{podName}" in text:
+        pod = environ.get("POD_NAME", "")
+        if not pod:
+            raise ValueError("refers to {podName}, and POD_NAME is not set (Kubernetes sets it)")
+        text = text.replace("{podName}", pod)
+    namespace = environ.get("NAMESPACE", "default")
+    return text.replace("{namespace}", f"{namespace}.{app_id}").replace("{appID}", app_id)
 
 
 class PlatformOnly(SecretError):
@@ -45,7 +72,7 @@ class SecretResolver:
 
     def values(self, component: Component, keys: Set[str] | None = None) -> dict[str, str]:
         """The component's binding metadata (or only `keys` of it) as plain strings, every
-        reference resolved."""
+        reference resolved and every tag replaced."""
         resolved: dict[str, str] = {}
         for key, value in component.binding_values().items():
             if keys is not None and key not in keys:
@@ -67,6 +94,10 @@ class SecretResolver:
                 resolved[key] = self._environ.get(value.env_ref, "")
             else:
                 resolved[key] = ""
+            try:
+                resolved[key] = expand_tags(resolved[key], self._components.app_id, self._environ)
+            except ValueError as error:
+                raise component.error(str(error), field=key) from None
         return resolved
 
     def _secret(self, component: Component, key: str, ref: SecretKeyRef) -> str:

@@ -59,6 +59,7 @@ def dumps(components: ComponentSet) -> str:
     """The snapshot of `components` (loaded from YAML files in `components.directory`)."""
     document = {
         "version": VERSION,
+        "appId": components.app_id,
         "files": {path.name: _digest(path) for path in _yaml_files(components.directory)},
         "components": [
             {
@@ -88,6 +89,7 @@ def validated(component: Component) -> Validated | None:
     from portabind import registry
     from portabind.components import parse_metadata, placeholder_values
     from portabind.metadata import Secret
+    from portabind.secrets import has_tags
     from portabind.secretstores import store_for
 
     kind = component.type.partition(".")[0]
@@ -111,7 +113,8 @@ def validated(component: Component) -> Validated | None:
         if given is None:
             continue
         key, value = given
-        if not (value.is_reference or isinstance(getattr(parsed, attribute), Secret)):
+        at_run_time = value.is_reference or has_tags(value.literal or "")
+        if not (at_run_time or isinstance(getattr(parsed, attribute), Secret)):
             continue
         field_kind = model.plain_kind(attribute)
         if field_kind is None or upgraded.get(key) != values[key]:
@@ -191,4 +194,5 @@ def load(directory: Path) -> ComponentSet | None:
         Resiliency(r["name"], directory / r["source"], r["spec"], tuple(r["scopes"]))
         for r in document["resiliency"]
     ]
-    return ComponentSet(directory, {c.name: c for c in components}, tuple(resiliency))
+    named = {c.name: c for c in components}
+    return ComponentSet(directory, named, tuple(resiliency), document.get("appId", ""))

@@ -16,6 +16,7 @@ from portabind import registry, snapshot
 from portabind.bundled import BundledFunction
 from portabind.components import parse_metadata, placeholder_values
 from portabind.errors import ComponentError, UserError
+from portabind.runtime import Runtime
 from portabind.secretstores import store_for
 from portabind.tooling import bundle
 from portabind.tooling.project import load_components, load_project
@@ -160,15 +161,20 @@ app = App()
 """
 
 
-@pytest.fixture
-def built(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
+def build(tmp_path: Path, component: str, app_id: str = "project") -> Path:
+    """The AWS build of an app with one component, in a project directory named `app_id`."""
+    project = tmp_path / app_id
     (project / "components").mkdir(parents=True)
-    (project / "components" / "sensors.yaml").write_text(OUTPUT)
+    (project / "components" / "sensors.yaml").write_text(component)
     (project / "app.py").write_text(APP)
     out = tmp_path / "out"
     bundle.bundle(load_project(project), out, "aws")
     return out
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    return build(tmp_path, OUTPUT)
 
 
 def test_a_built_function_reads_its_metadata_without_pydantic(built: Path) -> None:
@@ -196,3 +202,40 @@ def test_a_resolved_value_is_checked_when_the_function_reads_it(built: Path) -> 
     assert raised.value.component == "sensors"
     assert "url scheme 'ftp' is not supported" in str(raised.value)
     assert "user:pw" not in str(raised.value)
+
+
+TAGGED = OUTPUT.replace("value: sensors-app", "value: 'sensors-{namespace}-{uuid}'")
+
+
+def test_dapr_tags_are_replaced_when_the_function_loads(tmp_path: Path) -> None:
+    """`{uuid}`, `{namespace}`, `{appID}`, `{podName}` in a value, as daprd replaces them:
+    the build cannot know them, so the function replaces them and checks the field."""
+    out = build(tmp_path, TAGGED, app_id="orders")
+    environ = {"SENSORS_URL": "tcp://broker:1883", "NAMESPACE": "prod"}
+
+    first, second = (
+        BundledFunction.load(out, environ=environ).runtime.metadata("sensors").consumer_id
+        for _ in range(2)
+    )
+
+    assert first.startswith("sensors-prod.orders-")  # NAMESPACE, then the app id
+    assert len(first.removeprefix("sensors-prod.orders-")) == 36  # a UUID
+    assert first != second  # a new one for each start, as each sidecar's
+    default = BundledFunction.load(out, environ={"SENSORS_URL": "tcp://broker:1883"})
+    assert default.runtime.metadata("sensors").consumer_id.startswith("sensors-default.orders-")
+
+
+def test_a_pod_name_tag_without_pod_name_names_the_field(tmp_path: Path) -> None:
+    (tmp_path / "sensors.yaml").write_text(
+        OUTPUT.replace("value: sensors-app", "value: '{appID}-{podName}'")
+    )
+    components = load_components(tmp_path, app_id="orders")
+    url = {"SENSORS_URL": "tcp://broker:1883"}
+
+    named = Runtime(components, environ={**url, "POD_NAME": "orders-7d9f"}).metadata("sensors")
+    with pytest.raises(ComponentError) as raised:
+        Runtime(components, environ=url).metadata("sensors")
+
+    assert named.consumer_id == "orders-orders-7d9f"
+    assert (raised.value.component, raised.value.field) == ("sensors", "consumerID")
+    assert "POD_NAME is not set" in str(raised.value)

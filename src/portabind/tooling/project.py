@@ -175,7 +175,7 @@ def read_components(
                 notices.append(left_out)
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
-    return ComponentSet(directory, components, tuple(resiliency)), notices
+    return ComponentSet(directory, components, tuple(resiliency), app_id or ""), notices
 
 
 def _scoped_away(document: Component | Resiliency, app_id: str | None) -> Skipped | None:
