@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from typing import TYPE_CHECKING
 
 from portabind.errors import SecretError
@@ -41,8 +40,11 @@ def expand_tags(text: str, app_id: str, environ: Mapping[str, str]) -> str:
     without `POD_NAME`, which daprd refuses too)."""
     if not has_tags(text):
         return text
-    while "{uuid}" in text:
-        text = text.replace("{uuid}", str(uuid.uuid4()), 1)
+    if "{uuid}" in text:
+        import uuid  # here, not at the top: it imports `platform`, a cold start's cost
+
+        while "{uuid}" in text:
+            text = text.replace("{uuid}", str(uuid.uuid4()), 1)
     if "{podName}" in text:
         pod = environ.get("POD_NAME", "")
         if not pod:
