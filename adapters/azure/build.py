@@ -805,7 +805,7 @@ def _contents(project: Project) -> tuple[dict[str, str], _Settings]:
         "host.json": json.dumps(host, indent=2) + "\n",
         "local.settings.json": json.dumps(values, indent=2) + "\n",
         "appsettings.json": json.dumps(settings.deployed, indent=2) + "\n",
-        "requirements.txt": "\n".join(bundle.requirements(project, ["azure"])) + "\n",
+        "requirements.txt": "\n".join(bundle.requirements(project, ["azure-functions"])) + "\n",
     }
     if settings.subscriptions:
         files[SUBSCRIPTIONS] = json.dumps(settings.subscriptions, indent=2) + "\n"

@@ -623,7 +623,7 @@ def requirements(project: Project, app_protocol: str) -> list[str]:
     listening = set(listened(project))
 
     def needs(component: Component) -> list[str]:
-        return bundle.family_extra(component) if component.name in listening else []
+        return bundle.binding_requirements(component) if component.name in listening else []
 
     base = GRPC_REQUIREMENTS if app_protocol == "grpc" else ()
     return bundle.requirements(project, base, needs)

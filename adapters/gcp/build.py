@@ -66,12 +66,6 @@ if TYPE_CHECKING:
 DEFAULT_TIME_ZONE = "Etc/UTC"
 
 RUNTIME = "python312"
-#: SDKs the GCP types need at run time on Cloud Functions (other families come from the
-#: portabind extra of the same name).
-_GCP_PACKAGES = {
-    "bindings.gcp.pubsub": "google-cloud-pubsub",
-    "bindings.gcp.bucket": "google-cloud-storage",
-}
 
 
 def function_name(component: str) -> str:
@@ -93,12 +87,10 @@ def _usable_as_output(component: Component) -> bool:
 
 
 def _needs(component: Component) -> list[str]:
-    """A GCP type needs its one SDK, not the whole `gcp` extra; other families their extra."""
+    """What the binding declares (a GCP type its one SDK, not the whole `gcp` extra)."""
     if component.type == "bindings.gcp.pubsub" and not _usable_as_output(component):
         return []  # an input-only Pub/Sub component arrives as a CloudEvent: no SDK needed
-    if component.type in _GCP_PACKAGES:
-        return [_GCP_PACKAGES[component.type]]
-    return bundle.family_extra(component)
+    return bundle.binding_requirements(component)
 
 
 def requirements(project: Project) -> list[str]:

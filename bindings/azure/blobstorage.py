@@ -681,4 +681,5 @@ binding = Binding(
     emulator="azurite",
     emulate=emulator("blob", "endpoint", cleared=("connectionString",)),
     provision=create_container,
+    requires=("azure-storage-blob", "azure-identity"),
 )

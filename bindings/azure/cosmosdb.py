@@ -237,4 +237,5 @@ binding = Binding(
     emulator="cosmos",
     emulate=emulate,
     provision=provision,
+    requires=("azure-cosmos", "azure-identity"),
 )

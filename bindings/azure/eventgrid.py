@@ -265,4 +265,9 @@ class EventGridInput(InputBinding[EventGridMetadata]):
         serve_locally(self.name, self.metadata.handshake_port, respond, stop)
 
 
-binding = Binding(metadata=EventGridMetadata, output=EventGridOutput, input=EventGridInput)
+binding = Binding(
+    metadata=EventGridMetadata,
+    output=EventGridOutput,
+    input=EventGridInput,
+    requires=("azure-eventgrid", "azure-identity", "httpx"),  # httpx: the http module it uses
+)

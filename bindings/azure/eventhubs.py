@@ -520,4 +520,10 @@ binding = Binding(
     input=EventHubsInput,
     emulator=(EMULATOR, "azurite"),
     emulate=emulate,
+    requires=(
+        "azure-eventhub",
+        "azure-eventhub-checkpointstoreblob",
+        "azure-storage-blob",
+        "azure-identity",
+    ),
 )

@@ -499,4 +499,5 @@ binding = Binding(
     input=ServiceBusQueuesInput,
     emulator=EMULATOR,
     emulate=emulated("namespaceName"),
+    requires=("azure-servicebus", "azure-identity"),
 )

@@ -211,4 +211,6 @@ class SignalROutput(OutputBinding[SignalRMetadata]):
         self._client.close()
 
 
-binding = Binding(metadata=SignalRMetadata, output=SignalROutput)
+binding = Binding(
+    metadata=SignalRMetadata, output=SignalROutput, requires=("PyJWT", "httpx", "azure-identity")
+)

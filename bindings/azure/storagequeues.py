@@ -273,4 +273,5 @@ binding = Binding(
     emulator="azurite",
     emulate=emulator("queue", "queueEndpoint"),
     provision=create_queue,
+    requires=("azure-storage-queue", "azure-identity"),
 )

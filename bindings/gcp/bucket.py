@@ -479,4 +479,5 @@ binding = Binding(
     emulator="gcs",
     emulate=emulate_credentials,
     provision=provision,
+    requires=("google-cloud-storage",),
 )

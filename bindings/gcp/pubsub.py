@@ -271,4 +271,5 @@ binding = Binding(
     emulator="pubsub",
     emulate=emulate_credentials,
     provision=provision,
+    requires=("google-cloud-pubsub",),
 )

@@ -100,6 +100,9 @@ class Binding(Generic[M]):
     #: `annotations` names, for settings Dapr's metadata has no field for (an SQS
     #: dead-letter queue).
     provision: Callable[[M], None] | Callable[[M, Any], None] | None = None
+    #: The distributions the binding imports, among those portabind declares (its extras'
+    #: requirements): what a build lists for it. Empty: the whole extra of its family.
+    requires: tuple[str, ...] = ()
 
     def provision_resource(self, metadata: M, annotations: Annotations | None) -> None:
         """Call `provision` (if any), with the annotations when it takes a second positional

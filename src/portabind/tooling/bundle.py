@@ -26,9 +26,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from portabind import snapshot
+from portabind import registry, snapshot
 from portabind.errors import BuildError
-from portabind.registry import module_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -105,7 +104,7 @@ def _modules(project: Project, target: str) -> set[str]:
     """The adapter's runtime and the components' binding modules, with every module they
     import and every package above them."""
     pending = [f"portabind.adapters.{target}.runtime", "portabind.secretstores"]
-    pending += [module_name(component.type) for component in project.components.bindings()]
+    pending += [registry.module_name(component.type) for component in project.components.bindings()]
     pending += [
         f"portabind.{component.type}"  # as `portabind.secretstores.store_for` loads it
         for component in project.components.secret_stores().values()
@@ -184,9 +183,13 @@ def bundle(project: Project, out: Path, target: str) -> list[Path]:
     ]
 
 
-def family_extra(component: Component) -> list[str]:
-    """portabind's extra for the component's binding family (`bindings.aws.s3` → `aws`), if
-    there is one: the default of `requirements`' `needs`."""
+def binding_requirements(component: Component) -> list[str]:
+    """What the component's binding needs installed: the distributions it declares
+    (`Binding.requires`), else portabind's extra for its family (`bindings.kafka` → `kafka`),
+    if there is one. The default of `requirements`' `needs`."""
+    declared = registry.binding_for(component).requires
+    if declared:
+        return list(declared)
     extra = extra_of_family(component.type.split(".")[1])
     return [extra] if extra else []
 
@@ -232,7 +235,7 @@ def _distribution(requirement: str) -> str:
 def requirements(
     project: Project,
     base: Iterable[str],
-    needs: Callable[[Component], Iterable[str]] = family_extra,
+    needs: Callable[[Component], Iterable[str]] = binding_requirements,
 ) -> list[str]:
     """requirements.txt's lines: portabind's own dependencies, then `base` and what `needs`
     gives for each binding component. Each name there is one of portabind's extras (all of
