@@ -99,6 +99,46 @@ def test_requirements_name_each_familys_extra(project_dir: Path) -> None:
     ]
 
 
+AZURE_COMPONENTS = """
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: orders}
+spec:
+  type: bindings.azure.storagequeues
+  version: v1
+  metadata:
+    - {name: accountName, value: acct}
+    - {name: queueName, value: orders}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: hub}
+spec:
+  type: bindings.azure.signalr
+  version: v1
+  metadata:
+    - {name: connectionString, value: "Endpoint=https://h.service.signalr.net;AccessKey=a2V5;"}
+    - {name: hub, value: updates}
+"""
+
+
+def test_requirements_name_what_each_binding_declares(project_dir: Path) -> None:
+    """An Azure type lists its own SDKs (not the whole `azure` extra), each distribution
+    once, as the first extra declaring it spells it."""
+    (project_dir / "components" / "all.yaml").write_text(textwrap.dedent(AZURE_COMPONENTS))
+    (project_dir / "app.py").write_text(textwrap.dedent(APP).replace("payments", "orders"))
+    lines = bundle.requirements(load_project(project_dir), ["azure-functions"])
+    assert lines == [
+        "pydantic>=2.6",
+        "PyYAML>=6",
+        "azure-storage-queue>=12.9",
+        "azure-functions>=1.18",
+        "PyJWT>=2.8",  # signalr's HS256 tokens: not kafka's PyJWT[crypto] as well
+        "httpx>=0.27",
+        "azure-identity>=1.15",
+    ]
+
+
 RUNTIME_ONLY_PROBE = """
 import json, sys
 # Only the build output and the installed SDKs: not this checkout, not the editable install

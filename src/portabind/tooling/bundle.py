@@ -253,11 +253,15 @@ def requirements(
     wanted = {_distribution(n) for n in names}
     lines: list[str] = []
     for requirement, extra in declared:
-        # A distribution named is taken as an extra that uses it declares it, not as a
-        # gathering extra spells it (dev's `dapr[grpc,fastapi]`: the test SDKs).
-        named = _distribution(requirement) in wanted and extra not in _GATHERING
+        distribution = _distribution(requirement)
+        # A distribution named is taken once, as the first extra that uses it declares it,
+        # not as a gathering extra spells it (dev's `dapr[grpc,fastapi]`: the test SDKs), nor
+        # again as another extra does (kafka's `PyJWT[crypto]` for signalr's `PyJWT`).
+        named = distribution in wanted and extra not in _GATHERING
+        if named:
+            wanted.discard(distribution)
         chosen = extra is None or extra in names or named
-        if chosen and _distribution(requirement) != "portabind" and requirement not in lines:
+        if chosen and distribution != "portabind" and requirement not in lines:
             lines.append(requirement)
     return _merge_app_requirements(project, lines)
 
