@@ -91,6 +91,17 @@ def _state_file(project: Path) -> Path:
     return project / ".portabind" / "emulators" / STATE_FILE
 
 
+def _record_up(
+    state_dir: Path, pid: int, emulator: str, endpoint: str, url: str, uses: str
+) -> None:
+    """A state file as `up` (process `pid`) writes it: one emulator serving `endpoint` at
+    `url`, for component `uses`."""
+    record = EmulatorRecord(endpoints={endpoint: url}, environ={}, components=[uses])
+    state = EmulatorsState(pid=pid, components="elsewhere", emulators={emulator: record})
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_FILE).write_text(state.model_dump_json())
+
+
 def _run_args(project: Path, *extra: str) -> list[str]:
     ports = ("--dapr-http-port", str(free_port()), "--dapr-grpc-port", str(free_port()))
     return [str(PORTABIND), "run", str(project), "--emulate", *ports, *extra]
@@ -226,12 +237,8 @@ def test_down_stops_what_an_up_killed_with_sigkill_left_running(project: Path) -
     )
     assert leader.stdout is not None
     port = int(leader.stdout.readline())
-    record = EmulatorRecord(
-        endpoints={"azurite.queue": f"http://127.0.0.1:{port}"}, environ={}, components=["jobs"]
-    )
-    state = EmulatorsState(pid=leader.pid, components="c", emulators={"azurite": record})
-    _state_file(project).parent.mkdir(parents=True)
-    _state_file(project).write_text(state.model_dump_json())
+    url = f"http://127.0.0.1:{port}"
+    _record_up(_state_file(project).parent, leader.pid, "azurite", "azurite.queue", url, "jobs")
     leader.kill()
     leader.wait()
     assert port_accepts(port)  # its emulator outlived it
@@ -300,11 +307,7 @@ def test_invoke_reads_the_emulators_of_state_dir(
         require_server("moto", "the moto package is not installed", "make venv")
     elsewhere = tmp_path_factory.mktemp("state")
     pid = _dead_pid()
-    record = EmulatorRecord(
-        endpoints={"moto": f"http://127.0.0.1:{free_port()}"}, environ={}, components=["jobs"]
-    )
-    state = EmulatorsState(pid=pid, components="c", emulators={"moto": record})
-    (elsewhere / STATE_FILE).write_text(state.model_dump_json())
+    _record_up(elsewhere, pid, "moto", "moto", f"http://127.0.0.1:{free_port()}", "jobs")
     ports = ("--dapr-http-port", str(free_port()))
 
     result = portabind(
@@ -325,9 +328,7 @@ def test_an_emulator_up_did_not_start_is_started_by_the_run_with_a_warning(
     state_dir = tmp_path_factory.mktemp("state")
     with socket.create_server(("127.0.0.1", 0)) as listening:
         gcs = f"http://127.0.0.1:{listening.getsockname()[1]}"
-        record = EmulatorRecord(endpoints={"gcs": gcs}, environ={}, components=["photos"])
-        state = EmulatorsState(pid=os.getpid(), components="elsewhere", emulators={"gcs": record})
-        (state_dir / STATE_FILE).write_text(state.model_dump_json())
+        _record_up(state_dir, os.getpid(), "gcs", "gcs", gcs, "photos")
         output = io.StringIO()
         emulators = Emulators(Console(output), state_dir)
         try:
