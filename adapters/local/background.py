@@ -14,6 +14,7 @@ process's memory: `down` ends it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -192,13 +193,14 @@ def _stop_leftovers(state: EmulatorsState) -> bool:
     given to a new process while a group of that id has members). True when some were left."""
     if process_alive(state.pid):  # the pid is another process's now: not ours to signal
         return False
-    for sent in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(state.pid, sent)
-        except ProcessLookupError:
-            return sent is signal.SIGKILL  # nothing was left, or SIGTERM's work was done
-        if _wait_until_free(_ports(state), time.monotonic() + STOP_TIMEOUT):
-            break
+    try:
+        os.killpg(state.pid, signal.SIGTERM)
+    except ProcessLookupError:  # nothing was left
+        return False
+    if not _wait_until_free(_ports(state), time.monotonic() + STOP_TIMEOUT):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(state.pid, signal.SIGKILL)
+        _wait_until_free(_ports(state), time.monotonic() + STOP_TIMEOUT)
     return True
 
 
